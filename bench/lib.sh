@@ -1,0 +1,273 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # the variables are for the scripts that source this file
+# bench/lib.sh — common set-up for the sluice benchmarks.
+
+# Shared by bench/run.sh and bench/callgrind.sh (sourced, not run): package
+# check, fixture build, process bookkeeping, helpers, the canned upstream
+# bodies, the nginx fake upstream and the sluice config.
+# The sourcing script sets HERE (the bench directory) and may set
+# BENCH_EXTRA_PKGS ("command:package ...") before sourcing.
+
+ROOT=$(cd "$HERE/.." && pwd)
+OUT=$HERE/out
+
+NGINX_WORKERS=${NGINX_WORKERS:-1}
+SLUICE_THREADS=${SLUICE_THREADS:-16}
+SLUICE_MAX_THREADS=${SLUICE_MAX_THREADS:-128}
+BENCH_KEEP=${BENCH_KEEP:-0}
+SLUICE_BIN=${SLUICE_BIN:-$ROOT/sluice}
+case $SLUICE_BIN in /*) ;; *) SLUICE_BIN=$PWD/$SLUICE_BIN ;; esac
+
+KEY=sk-bench
+CHAT_PATH=/v1/chat/completions
+
+say() { printf '%s\n' "$*"; }
+warn() { printf 'bench: %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- packages
+PATH=$PATH:/usr/sbin:/sbin
+need_pkgs=()
+command -v wrk >/dev/null || need_pkgs+=(wrk)
+command -v nginx >/dev/null || need_pkgs+=(nginx-light)
+command -v lighttpd >/dev/null || need_pkgs+=(lighttpd)
+command -v gcc >/dev/null || need_pkgs+=(gcc libc6-dev)
+command -v pkg-config >/dev/null || need_pkgs+=(pkg-config)
+command -v curl >/dev/null || need_pkgs+=(curl)
+command -v awk >/dev/null || need_pkgs+=(gawk)
+pkg-config --exists fcgi 2>/dev/null || need_pkgs+=(libfcgi-dev)
+for cp in ${BENCH_EXTRA_PKGS:-}; do
+    command -v "${cp%%:*}" >/dev/null || need_pkgs+=("${cp#*:}")
+done
+if ((${#need_pkgs[@]})); then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "bench: installing ${need_pkgs[*]}"
+        apt-get update -qq >/dev/null || warn "apt-get update failed"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null ||
+            die "apt-get install ${need_pkgs[*]} failed"
+    else
+        die "missing: ${need_pkgs[*]} (apt-get install ${need_pkgs[*]})"
+    fi
+fi
+
+# ---------------------------------------------------------------- build the fixtures
+mkdir -p "$OUT"
+build() { # build SRC OUTPUT EXTRA-ARGS...
+    local src=$1 bin=$2
+    shift 2
+    if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
+        gcc -O2 -Wall -Wextra -o "$bin" "$src" "$@" || die "cannot build $bin"
+    fi
+}
+# shellcheck disable=SC2046
+build "$HERE/fcgi-hello.c" "$OUT/fcgi-hello" -pthread $(pkg-config --cflags --libs fcgi)
+build "$HERE/fcgi-ping.c" "$OUT/fcgi-ping"
+HELLO=$OUT/fcgi-hello
+PING=$OUT/fcgi-ping
+
+# ---------------------------------------------------------------- process bookkeeping
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX") || die "mktemp failed"
+STARTED=()          # top-level pids we started (nginx master, lighttpd)
+
+children_of() { # pids whose parent is $1
+    local f s rest ppid pid
+    for f in /proc/[0-9]*/stat; do
+        read -r s 2>/dev/null <"$f" || continue
+        rest=${s##*) }
+        # rest: state ppid ...
+        ppid=${rest#* }
+        ppid=${ppid%% *}
+        if [ "$ppid" = "$1" ]; then
+            pid=${f#/proc/}
+            printf '%s\n' "${pid%/stat}"
+        fi
+    done
+}
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+stop_tree() { # stop_tree PID: SIGTERM the pid, then SIGKILL it and its children if they linger
+    local pid=$1 kids k i
+    alive "$pid" || return 0
+    kids=$(children_of "$pid")
+    kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 50); do
+        alive "$pid" || break
+        sleep 0.1
+    done
+    alive "$pid" && kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    for i in $(seq 30); do
+        local any=0
+        for k in $kids; do alive "$k" && any=1; done
+        [ $any = 0 ] && break
+        sleep 0.1
+    done
+    for k in $kids; do
+        if alive "$k"; then
+            warn "pid $k ($(tr '\0' ' ' </proc/"$k"/cmdline 2>/dev/null | cut -c1-60)) did not exit on SIGTERM: SIGKILL"
+            kill -KILL "$k" 2>/dev/null
+        fi
+    done
+}
+
+cleanup() {
+    local p
+    trap - EXIT INT TERM HUP
+    for p in "${STARTED[@]}"; do stop_tree "$p"; done
+    if [ "$BENCH_KEEP" = 1 ]; then
+        say "bench: kept $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# ---------------------------------------------------------------- helpers
+USED_PORTS=" "
+free_port() {
+    local p i
+    for i in $(seq 200); do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        case $USED_PORTS in *" $p "*) continue ;; esac
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            USED_PORTS="$USED_PORTS$p "
+            printf '%s\n' "$p"
+            return 0
+        fi
+    done
+    die "no free port found"
+}
+
+HZ=$(getconf CLK_TCK)
+cpu_ticks() { # sum of utime+stime of the given pids, in clock ticks
+    local p s rest total=0
+    for p in "$@"; do
+        read -r s 2>/dev/null <"/proc/$p/stat" || continue
+        rest=${s##*) }
+        # shellcheck disable=SC2086
+        set -- $rest
+        total=$((total + ${12} + ${13}))
+    done
+    printf '%s\n' "$total"
+}
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "-"; }
+threads_of() { awk '/^Threads:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "-"; }
+
+wait_http() { # wait_http URL SECONDS [curl args]: until a 2xx answer
+    local url=$1 secs=$2 i
+    shift 2
+    for i in $(seq $((secs * 20))); do
+        curl -s -o /dev/null -f --max-time 2 "$@" "$url" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+busy_pct() { # CPU busy % of the whole machine over 1 s
+    local a b
+    a=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat)
+    sleep 1
+    b=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        d = y[2] - x[2]; printf "%.0f\n", (d > 0 ? 100 * (y[1] - x[1]) / d : 0) }'
+}
+
+# ---------------------------------------------------------------- canned upstream bodies
+CREATED=1741569952
+CHAT_ID=chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT
+FP=fp_06737a9306
+cat >"$TMP/chat.json" <<EOF
+{"id":"$CHAT_ID","object":"chat.completion","created":$CREATED,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today? Ask me about a recipe, the weather or a bit of code and I will do my best to answer.","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":31,"total_tokens":50,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"$FP"}
+EOF
+# 20 chunk events (role, 17 content pieces, finish, usage) + [DONE]
+{
+    head='{"id":"'$CHAT_ID'","object":"chat.completion.chunk","created":'$CREATED',"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"'$FP'"'
+    printf 'data: %s,"choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}\n\n' "$head"
+    for w in "Hello" "!" " How" " can" " I" " help" " you" " today" "?" " Ask" " me" " about" " a" " recipe" " or" " some" " code."; do
+        printf 'data: %s,"choices":[{"index":0,"delta":{"content":"%s"},"logprobs":null,"finish_reason":null}],"usage":null}\n\n' "$head" "$w"
+    done
+    printf 'data: %s,"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}\n\n' "$head"
+    printf 'data: %s,"choices":[],"usage":{"prompt_tokens":19,"completion_tokens":17,"total_tokens":36,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}\n\n' "$head"
+    printf 'data: [DONE]\n\n'
+} >"$TMP/stream.sse"
+UPSTREAM_EVENTS=$(grep -c '^data:' "$TMP/stream.sse")
+
+# ---------------------------------------------------------------- nginx: the fake upstream
+NGINX_PORT=$(free_port)
+NGINX_SSE_PORT=$(free_port)
+mkdir -p "$TMP/nginx/tmp" "$TMP/nginx/logs" "$TMP/nginx/www-json" "$TMP/nginx/www-sse"
+cp "$TMP/chat.json" "$TMP/nginx/www-json/body"
+cp "$TMP/stream.sse" "$TMP/nginx/www-sse/body"
+{
+    if [ "$(id -u)" = 0 ]; then say "user root root;"; fi
+    cat <<EOF
+worker_processes $NGINX_WORKERS;
+daemon off;
+master_process on;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/tmp/body;
+    proxy_temp_path $TMP/nginx/tmp/proxy;
+    fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
+    uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
+    scgi_temp_path $TMP/nginx/tmp/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    open_file_cache max=16;
+    etag off;
+    # The bodies are static files; the static module refuses POST with a 405,
+    # which error_page turns into an internal GET of the same file.
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $TMP/nginx/www-json;
+        default_type application/json;
+        location = /nginx_status { stub_status; }
+        location / {
+            try_files /body =404;
+            error_page 405 =200 /body;
+        }
+    }
+    server {
+        listen 127.0.0.1:$NGINX_SSE_PORT;
+        root $TMP/nginx/www-sse;
+        default_type text/event-stream;
+        location / {
+            add_header Cache-Control no-cache;
+            try_files /body =404;
+            error_page 405 =200 /body;
+        }
+    }
+}
+EOF
+} >"$TMP/nginx/nginx.conf"
+nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" >"$TMP/nginx/stdout.log" 2>&1 &
+NGINX_PID=$!
+STARTED+=("$NGINX_PID")
+wait_http "http://127.0.0.1:$NGINX_PORT/nginx_status" 10 ||
+    die "nginx did not start: $(tail -5 "$TMP/nginx/error.log" "$TMP/nginx/stdout.log" 2>/dev/null)"
+nginx_pids() { printf '%s\n' "$NGINX_PID"; children_of "$NGINX_PID"; }
+nginx_accepts() { # connections accepted so far by the fake (all ports)
+    curl -s "http://127.0.0.1:$NGINX_PORT/nginx_status" | awk 'NR == 3 {print $1}'
+}
+
+# ---------------------------------------------------------------- the sluice config
+# bench-fake -> the JSON port, bench-fake-stream -> the SSE port, bench-mock -> mock/echo
+CFG=$TMP/config.yaml
+cat >"$CFG" <<EOF
+model_list:
+  - model_name: bench-fake
+    litellm_params: { model: openai/gpt-4o-mini, api_base: "http://127.0.0.1:$NGINX_PORT/v1", api_key: x }
+  - model_name: bench-fake-stream
+    litellm_params: { model: openai/gpt-4o-mini, api_base: "http://127.0.0.1:$NGINX_SSE_PORT/v1", api_key: x }
+  - model_name: bench-mock
+    litellm_params: { model: mock/echo }
+general_settings: { master_key: $KEY }
+sluice_settings: { threads: $SLUICE_THREADS, max_threads: $SLUICE_MAX_THREADS, log_level: warn }
+EOF

@@ -1,0 +1,464 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2154  # LPID_x / LPORT_x are set by start_lighttpd through printf -v
+# bench/run.sh — throughput, latency, CPU, RSS and start-up figures for sluice.
+#
+# A benchmark, not a test: it prints figures (with the targets beside them)
+# and never fails on speed. It exits non-zero only when it cannot set up.
+# See bench/README.md for what each figure means.
+#
+# Everything runs on 127.0.0.1, on free ports, under a temporary directory:
+#   nginx     the fast fake upstream: one port answers a canned chat.completion
+#             JSON, another a canned SSE stream (sluice sends both as POST
+#             /v1/chat/completions, so the body is chosen by port)
+#   lighttpd  two instances from one template (mod_fastcgi, max-procs N,
+#             stream-response-body 2): one spawns bench/out/fcgi-hello (the
+#             floor), the other spawns sluice
+#   wrk       the load, with bench/post-chat*.lua
+#
+# Knobs (environment):
+#   SLUICE_BIN           sluice binary (default: sluice at the repo root)
+#   BENCH_SECONDS        seconds per measured run (default 10)
+#   BENCH_WARMUP         seconds of warm-up before each scenario (default 1)
+#   BENCH_CONNS          connection counts (default "1 16 64")
+#   BENCH_SCENARIOS      subset of "direct floor mock fake stream" (default all)
+#   BENCH_LONG_REQUESTS  requests in the RSS long run (default 200000; the
+#                        target is flat RSS over 1000000; 0 skips the long run)
+#   BENCH_LONG_SEGMENTS  RSS samples during the long run (default 4)
+#   BENCH_LONG_CONNS     connections in the long run (default 64)
+#   BENCH_STARTS         standalone starts for start-to-first-answer (default 7;
+#                        0 skips)
+#   LIGHTTPD_MAX_PROCS   processes lighttpd spawns per app (default 2)
+#   HELLO_THREADS        threads per fcgi-hello process (default 4)
+#   SLUICE_THREADS, SLUICE_MAX_THREADS   sluice_settings (default 16, 128)
+#   NGINX_WORKERS        worker processes of the fake upstream (default 1)
+#   BENCH_KEEP           1: keep the temporary directory (logs, configs)
+set -u -o pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+BENCH_SECONDS=${BENCH_SECONDS:-10}
+BENCH_WARMUP=${BENCH_WARMUP:-1}
+BENCH_CONNS=${BENCH_CONNS:-"1 16 64"}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-"direct floor mock fake stream"}
+BENCH_LONG_REQUESTS=${BENCH_LONG_REQUESTS:-200000}
+BENCH_LONG_SEGMENTS=${BENCH_LONG_SEGMENTS:-4}
+BENCH_LONG_CONNS=${BENCH_LONG_CONNS:-64}
+BENCH_STARTS=${BENCH_STARTS:-7}
+LIGHTTPD_MAX_PROCS=${LIGHTTPD_MAX_PROCS:-2}
+HELLO_THREADS=${HELLO_THREADS:-4}
+
+want() { case " $BENCH_SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+
+# ---------------------------------------------------------------- lighttpd (one template)
+# start_lighttpd NAME APP-COMMAND ENV-PAIRS: prints nothing, sets LPID_<NAME>, LPORT_<NAME>
+start_lighttpd() {
+    local name=$1 bin=$2 envs=$3 port dir pid
+    port=$(free_port)
+    dir=$TMP/lighttpd-$name
+    mkdir -p "$dir/docroot"
+    cat >"$dir/lighttpd.conf" <<EOF
+server.modules += ( "mod_fastcgi" )
+server.document-root = "$dir/docroot"
+server.bind = "127.0.0.1"
+server.port = $port
+server.errorlog = "$dir/error.log"
+server.stream-response-body = 2
+fastcgi.server = ( "/" => ((
+    "socket"          => "$dir/app.sock",
+    "bin-path"        => "$bin",
+    "max-procs"       => $LIGHTTPD_MAX_PROCS,
+    "check-local"     => "disable",
+    "bin-environment" => ( $envs ),
+)))
+EOF
+    lighttpd -D -f "$dir/lighttpd.conf" >"$dir/stdout.log" 2>&1 &
+    pid=$!
+    STARTED+=("$pid")
+    printf -v "LPID_$name" '%s' "$pid"
+    printf -v "LPORT_$name" '%s' "$port"
+    # wait until lighttpd listens and has spawned its processes
+    local i
+    for i in $(seq 100); do
+        alive "$pid" || break
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null &&
+            [ "$(children_of "$pid" | wc -l)" -ge "$LIGHTTPD_MAX_PROCS" ]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    warn "lighttpd ($name) did not come up:"
+    tail -20 "$dir/error.log" "$dir/stdout.log" >&2 2>/dev/null
+    return 1
+}
+
+# ---------------------------------------------------------------- results
+RES=$TMP/results.tsv
+: >"$RES"
+# columns: scenario conns rps p50 p99 non2xx sockerr cpu_total cpu_app cpu_upstream upconn_per_req requests
+declare -A LABEL=(
+    [direct]="wrk -> nginx fake (JSON)"
+    [direct-sse]="wrk -> nginx fake (SSE)"
+    [floor]="lighttpd -> fcgi-hello (floor)"
+    [mock]="lighttpd -> sluice -> mock"
+    [fake]="lighttpd -> sluice -> nginx fake"
+    [stream]="lighttpd -> sluice -> nginx SSE (stream)"
+)
+
+# run_wrk NAME CONNS URL SCRIPT MODEL SECONDS: runs wrk, leaves its WRKSTAT fields in W_*
+run_wrk() {
+    local name=$1 c=$2 url=$3 script=$4 model=$5 secs=$6 t line kv
+    t=$((c < 2 ? c : 2))
+    BENCH_MODEL=$model BENCH_KEY=$KEY wrk -t"$t" -c"$c" -d"${secs}s" --timeout 10s \
+        -s "$HERE/$script" "$url" >"$TMP/wrk-$name-$c.txt" 2>&1
+    line=$(grep '^WRKSTAT ' "$TMP/wrk-$name-$c.txt" | tail -1)
+    W_requests=0 W_duration_us=1 W_err_connect=0 W_err_read=0 W_err_write=0 W_err_status=0
+    W_err_timeout=0 W_p50_us=0 W_p99_us=0
+    if [ -z "$line" ]; then
+        warn "wrk ($name, c=$c) printed no summary:"
+        tail -5 "$TMP/wrk-$name-$c.txt" >&2
+        return 1
+    fi
+    for kv in ${line#WRKSTAT }; do
+        printf -v "W_${kv%%=*}" '%s' "${kv#*=}"
+    done
+}
+
+# measure NAME CONNS URL SCRIPT MODEL WEB-PID APP-PIDS...
+# WEB-PID is the front process (lighttpd) or "-" for wrk -> nginx directly.
+measure() {
+    local name=$1 c=$2 url=$3 script=$4 model=$5 web=$6
+    shift 6
+    local apps=("$@") before_all before_app before_up after_all after_app after_up acc0 acc1
+    local up_pids
+    up_pids=$(nginx_pids)
+    # shellcheck disable=SC2086
+    before_up=$(cpu_ticks $up_pids)
+    if [ "$web" = - ]; then
+        before_all=$before_up
+        before_app=$before_up
+    else
+        before_all=$(cpu_ticks "$web" "${apps[@]}")
+        before_app=$(cpu_ticks "${apps[@]}")
+    fi
+    acc0=$(nginx_accepts)
+    run_wrk "$name" "$c" "$url" "$script" "$model" "$BENCH_SECONDS" || return 1
+    acc1=$(nginx_accepts)
+    # shellcheck disable=SC2086
+    after_up=$(cpu_ticks $up_pids)
+    if [ "$web" = - ]; then
+        after_all=$after_up
+        after_app=$after_up
+    else
+        after_all=$(cpu_ticks "$web" "${apps[@]}")
+        after_app=$(cpu_ticks "${apps[@]}")
+    fi
+    awk -v n="$name" -v c="$c" -v r="$W_requests" -v d="$W_duration_us" \
+        -v p50="$W_p50_us" -v p99="$W_p99_us" -v bad="$W_err_status" \
+        -v sock="$((W_err_connect + W_err_read + W_err_write + W_err_timeout))" \
+        -v all="$((after_all - before_all))" -v app="$((after_app - before_app))" \
+        -v up="$((after_up - before_up))" -v acc="$((acc1 - acc0))" -v hz="$HZ" -v web="$web" '
+        BEGIN {
+            us = 1e6 / hz; rq = r > 0 ? r : 1
+            rps = r * 1e6 / d
+            cpu_all = all * us / rq; cpu_app = app * us / rq; cpu_up = up * us / rq
+            if (web == "-") { cpu_app = "-"; cpu_up = "-"; upc = "-" } else upc = sprintf("%.3f", acc / rq)
+            if (n == "mock" || n == "floor") { cpu_up = "-"; upc = "-" }
+            printf "%s\t%s\t%.0f\t%d\t%d\t%d\t%d\t%.1f\t%s\t%s\t%s\t%d\n", n, c, rps, p50, p99, bad, sock,
+                cpu_all, (cpu_app == "-" ? "-" : sprintf("%.1f", cpu_app)),
+                (cpu_up == "-" ? "-" : sprintf("%.1f", cpu_up)), upc, r
+        }' >>"$RES"
+    tail -1 "$RES" | awk -F'\t' -v l="${LABEL[$name]}" '{
+        printf "  %-42s c=%-3s %8s req/s  p50 %6s us  p99 %7s us  non2xx %s  sockerr %s  cpu/req %s us\n",
+            l, $2, $3, $4, $5, $6, $7, $8 }'
+    if [ "$W_err_status" != 0 ] || [ "$((W_err_connect + W_err_read + W_err_write + W_err_timeout))" != 0 ]; then
+        warn "$name c=$c: $W_err_status non-2xx answers, socket errors connect $W_err_connect read $W_err_read write $W_err_write timeout $W_err_timeout (wrk output: see below)"
+        grep -v '^WRKSTAT' "$TMP/wrk-$name-$c.txt" | sed 's/^/    /' >&2
+    fi
+}
+
+# check NAME URL BODY: one request with curl, prints the status; leaves the body in $TMP/check-NAME
+check() {
+    local name=$1 url=$2 body=$3 code
+    code=$(curl -s -o "$TMP/check-$name" -w '%{http_code}' --max-time 10 \
+        -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$body" "$url")
+    printf '%s\n' "$code"
+}
+
+chat_body() { # chat_body MODEL [stream]
+    if [ "${2:-}" = stream ]; then
+        printf '{"model":"%s","messages":[{"role":"user","content":"hello"}],"stream":true}' "$1"
+    else
+        printf '{"model":"%s","messages":[{"role":"user","content":"hello"}]}' "$1"
+    fi
+}
+
+warm() { # warm URL SCRIPT MODEL CONNS
+    [ "$BENCH_WARMUP" -gt 0 ] 2>/dev/null || return 0
+    BENCH_MODEL=$3 BENCH_KEY=$KEY wrk -t2 -c"$4" -d"${BENCH_WARMUP}s" -s "$HERE/$2" "$1" >/dev/null 2>&1
+}
+
+# ================================================================== run
+say "sluice benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores, $(uname -r)"
+say "  wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}'), $(lighttpd -v 2>&1 | awk 'NR==1 {print $1}'), $(nginx -v 2>&1 | awk -F': ' '{print $2}'), libfcgi $(pkg-config --modversion fcgi)"
+say "  ${BENCH_SECONDS}s per run, connections: $BENCH_CONNS, lighttpd max-procs $LIGHTTPD_MAX_PROCS, fcgi-hello threads $HELLO_THREADS, sluice threads $SLUICE_THREADS..$SLUICE_MAX_THREADS, nginx workers $NGINX_WORKERS"
+b=$(busy_pct)
+say "  machine busy before start: ${b}% (anything else running skews every figure)"
+[ "$b" -gt 15 ] && warn "the machine is ${b}% busy: figures will be low and noisy"
+say ""
+
+# ---- the fake upstream, checked
+code=$(check nginx-json "http://127.0.0.1:$NGINX_PORT$CHAT_PATH" "$(chat_body x)")
+[ "$code" = 200 ] || die "nginx fake answered $code"
+code=$(check nginx-sse "http://127.0.0.1:$NGINX_SSE_PORT$CHAT_PATH" "$(chat_body x stream)")
+[ "$code" = 200 ] || die "nginx SSE fake answered $code"
+say "fake upstream: nginx on 127.0.0.1:$NGINX_PORT (chat.completion, $(wc -c <"$TMP/chat.json") bytes) and :$NGINX_SSE_PORT (SSE, $UPSTREAM_EVENTS data events, $(wc -c <"$TMP/stream.sse") bytes)"
+
+# ---- sluice: present?
+HAVE_SLUICE=0
+if want mock || want fake || want stream || [ "$BENCH_STARTS" != 0 ] || [ "$BENCH_LONG_REQUESTS" != 0 ]; then
+    if [ -x "$SLUICE_BIN" ]; then
+        HAVE_SLUICE=1
+    else
+        warn "no sluice binary at $SLUICE_BIN (build it, or set SLUICE_BIN): the sluice scenarios are skipped"
+    fi
+fi
+
+
+# ---- (1) wrk -> nginx directly
+if want direct; then
+    say ""
+    say "(1) wrk -> nginx fake directly"
+    warm "http://127.0.0.1:$NGINX_PORT$CHAT_PATH" post-chat.lua bench-fake 16
+    for c in $BENCH_CONNS; do
+        measure direct "$c" "http://127.0.0.1:$NGINX_PORT$CHAT_PATH" post-chat.lua bench-fake -
+    done
+    for c in $BENCH_CONNS; do
+        measure direct-sse "$c" "http://127.0.0.1:$NGINX_SSE_PORT$CHAT_PATH" post-chat-stream.lua bench-fake-stream -
+    done
+fi
+
+# ---- (2) the floor
+if want floor; then
+    say ""
+    say "(2) wrk -> lighttpd -> fcgi-hello (the floor of the web-server hop; same POST body)"
+    if start_lighttpd hello "$HELLO" "\"NTHREADS\" => \"$HELLO_THREADS\""; then
+        url="http://127.0.0.1:$LPORT_hello$CHAT_PATH"
+        code=$(check floor "$url" "$(chat_body bench-fake)")
+        [ "$code" = 200 ] || warn "fcgi-hello through lighttpd answered $code"
+        warm "$url" post-chat.lua bench-fake 16
+        mapfile -t hello_pids < <(children_of "$LPID_hello")
+        for c in $BENCH_CONNS; do
+            measure floor "$c" "$url" post-chat.lua bench-fake "$LPID_hello" "${hello_pids[@]}"
+        done
+        stop_tree "$LPID_hello"
+    fi
+fi
+
+# ---- (3)-(5) through sluice
+declare -A RSS_IDLE RSS_LOAD
+SLUICE_PIDS=()
+STREAM_EVENTS=0
+if [ "$HAVE_SLUICE" = 1 ] && { want mock || want fake || want stream || [ "$BENCH_LONG_REQUESTS" != 0 ]; }; then
+    say ""
+    say "(3)-(5) wrk -> lighttpd -> sluice ($SLUICE_BIN)"
+    if start_lighttpd sluice "$SLUICE_BIN --config $CFG" "\"SLUICE_CONFIG\" => \"$CFG\""; then
+        sleep 0.5
+        mapfile -t SLUICE_PIDS < <(children_of "$LPID_sluice")
+        for p in "${SLUICE_PIDS[@]}"; do RSS_IDLE[$p]=$(rss_kb "$p"); done
+        url="http://127.0.0.1:$LPORT_sluice"
+        wait_http "$url/health/liveliness" 10 || warn "sluice: GET /health/liveliness gave no 2xx within 10 s"
+        for m in mock fake stream; do
+            case $m in
+                mock) body=$(chat_body bench-mock) ;;
+                fake) body=$(chat_body bench-fake) ;;
+                stream) body=$(chat_body bench-fake-stream stream) ;;
+            esac
+            code=$(check "sluice-$m" "$url$CHAT_PATH" "$body")
+            if [ "$code" != 200 ]; then
+                warn "sluice ($m): POST $CHAT_PATH answered $code: $(head -c 300 "$TMP/check-sluice-$m")"
+            elif [ $m = stream ]; then
+                STREAM_EVENTS=$(grep -c '^data:' "$TMP/check-sluice-$m")
+                say "  check: the stream through sluice carried $STREAM_EVENTS data events (upstream sent $UPSTREAM_EVENTS)"
+                [ "$STREAM_EVENTS" -gt 0 ] || warn "sluice (stream): 200 but no data: events: $(head -c 300 "$TMP/check-sluice-$m")"
+            else
+                say "  check: $m answered 200, $(wc -c <"$TMP/check-sluice-$m") bytes"
+            fi
+        done
+        for m in mock fake stream; do
+            want $m || continue
+            case $m in
+                mock) script=post-chat.lua model=bench-mock ;;
+                fake) script=post-chat.lua model=bench-fake ;;
+                stream) script=post-chat-stream.lua model=bench-fake-stream ;;
+            esac
+            warm "$url$CHAT_PATH" $script $model 16
+            for c in $BENCH_CONNS; do
+                mapfile -t now_pids < <(children_of "$LPID_sluice")
+                measure $m "$c" "$url$CHAT_PATH" $script $model "$LPID_sluice" "${now_pids[@]}"
+                mapfile -t after_pids < <(children_of "$LPID_sluice")
+                if [ "${now_pids[*]}" != "${after_pids[*]}" ]; then
+                    warn "sluice processes changed during $m c=$c: before ${now_pids[*]}, after ${after_pids[*]} (a crash and a respawn by lighttpd?)"
+                fi
+                alive "$LPID_sluice" || { warn "lighttpd died"; break 2; }
+            done
+        done
+        sleep 2
+        for p in "${SLUICE_PIDS[@]}"; do RSS_LOAD[$p]=$(rss_kb "$p"); done
+    else
+        HAVE_SLUICE=0
+    fi
+fi
+
+# ================================================================== table
+say ""
+say "Results (${BENCH_SECONDS}s per run; latencies in microseconds; cpu = CPU time per request of the"
+say "front + app processes: lighttpd + fcgi-hello/sluice, or nginx for the direct rows)"
+say ""
+awk -F'\t' '
+BEGIN {
+    L["direct"] = "wrk -> nginx fake (JSON)"; L["direct-sse"] = "wrk -> nginx fake (SSE)"
+    L["floor"] = "lighttpd -> fcgi-hello (floor)"; L["mock"] = "lighttpd -> sluice -> mock"
+    L["fake"] = "lighttpd -> sluice -> nginx fake"; L["stream"] = "lighttpd -> sluice -> nginx SSE"
+    printf "%-34s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s\n", "scenario", "conns", "req/s", "p50", "p99",
+        "non2xx", "sockerr", "cpu/req", "app/req", "upstr/req", "upconn/r"
+    printf "%-34s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s\n", "--------", "-----", "-----", "---", "---",
+        "------", "-------", "-------", "-------", "---------", "--------"
+}
+{ printf "%-34s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s\n", L[$1], $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }
+' "$RES"
+say ""
+say "  cpu/req   = (utime+stime delta of lighttpd + app processes) / requests, us"
+say "  app/req   = the same for the app processes alone (fcgi-hello or sluice), us"
+say "  upstr/req = CPU of the nginx fake per request (not counted in cpu/req), us"
+say "  upconn/r  = TCP connections the fake accepted per request (1.000 = no upstream keep-alive)"
+
+# ================================================================== derived figures
+row() { awk -F'\t' -v n="$1" -v c="$2" -v k="$3" '$1 == n && $2 == c { print $k }' "$RES"; }
+say ""
+say "Figures against the gateway-core targets (2 cores, c=64):"
+f64=$(row fake 64 3) h64=$(row floor 64 3)
+if [ -n "$f64" ] && [ -n "$h64" ]; then
+    awk -v f="$f64" -v h="$h64" 'BEGIN { printf "  throughput sluice->fake / floor          %5.1f %%   (%s / %s req/s; target >= 40 %%)\n", 100 * f / h, f, h }'
+fi
+cf=$(row fake 64 8) af=$(row fake 64 9)
+[ -n "$cf" ] && say "  CPU per forwarded request               $(printf '%6s' "$cf") us  (lighttpd + sluice; sluice alone $af us; target <= 100 us)"
+cs=$(row stream 64 8) as=$(row stream 64 9)
+if [ -n "$cs" ]; then
+    say "  CPU per streamed request                $(printf '%6s' "$cs") us  (lighttpd + sluice; sluice alone $as us)"
+    if [ -n "$cf" ]; then
+        ev=$STREAM_EVENTS
+        [ "$ev" -gt 0 ] 2>/dev/null || ev=$UPSTREAM_EVENTS
+        awk -v s="$cs" -v f="$cf" -v sa="$as" -v fa="$af" -v e="$ev" 'BEGIN {
+            printf "  streaming cost per event                %6.2f us  ((%s - %s) / %d events; sluice alone %.2f us; target <= 2 us)\n",
+                (s - f) / e, s, f, e, (sa - fa) / e }'
+    fi
+fi
+cm=$(row mock 64 8) am=$(row mock 64 9) ch=$(row floor 64 8) ah=$(row floor 64 9)
+[ -n "$cm" ] && say "  CPU per mock request                    $(printf '%6s' "$cm") us  (sluice alone $am us)"
+[ -n "$ch" ] && say "  CPU per floor request                   $(printf '%6s' "$ch") us  (fcgi-hello alone $ah us)"
+
+# ================================================================== RSS: long run
+if [ "$HAVE_SLUICE" = 1 ] && alive "${LPID_sluice:-0}"; then
+    declare -A RSS_SEG
+    seg_done=()
+    if [ "$BENCH_LONG_REQUESTS" -gt 0 ] 2>/dev/null; then
+        say ""
+        say "Long run: $BENCH_LONG_REQUESTS requests at c=$BENCH_LONG_CONNS, cycling fake / stream / mock (bench/post-mix.lua);"
+        say "  the target is flat RSS over 1000000 requests: set BENCH_LONG_REQUESTS=1000000"
+        url="http://127.0.0.1:$LPORT_sluice$CHAT_PATH"
+        # rate estimate from a 2 s probe
+        run_wrk long-probe "$BENCH_LONG_CONNS" "$url" post-mix.lua - 2
+        rate=$(awk -v r="$W_requests" -v d="$W_duration_us" 'BEGIN { x = r * 1e6 / d; print (x < 100 ? 100 : int(x)) }')
+        total=0
+        seg_target=$(((BENCH_LONG_REQUESTS + BENCH_LONG_SEGMENTS - 1) / BENCH_LONG_SEGMENTS))
+        long_bad=0 long_sock=0
+        i=0
+        while [ "$total" -lt "$BENCH_LONG_REQUESTS" ] && [ $i -lt $((BENCH_LONG_SEGMENTS * 3)) ]; do
+            i=$((i + 1))
+            want_n=$((BENCH_LONG_REQUESTS - total < seg_target ? BENCH_LONG_REQUESTS - total : seg_target))
+            secs=$(((want_n + rate - 1) / rate))
+            [ "$secs" -lt 1 ] && secs=1
+            run_wrk "long-$i" "$BENCH_LONG_CONNS" "$url" post-mix.lua - "$secs" || break
+            total=$((total + W_requests))
+            long_bad=$((long_bad + W_err_status))
+            long_sock=$((long_sock + W_err_connect + W_err_read + W_err_write + W_err_timeout))
+            rate=$(awk -v r="$W_requests" -v d="$W_duration_us" 'BEGIN { x = r * 1e6 / d; print (x < 100 ? 100 : int(x)) }')
+            seg_done+=("$total")
+            mapfile -t cur < <(children_of "$LPID_sluice")
+            line="  after $(printf '%8d' "$total") requests ($(printf '%6d' "$rate") req/s, non2xx $W_err_status, sockerr $((W_err_connect + W_err_read + W_err_write + W_err_timeout))): RSS"
+            for p in "${SLUICE_PIDS[@]}"; do
+                RSS_SEG[$p,$total]=$(rss_kb "$p")
+                line="$line  pid $p ${RSS_SEG[$p,$total]} kB ($(threads_of "$p") thr)"
+            done
+            say "$line"
+            if [ "${cur[*]}" != "${SLUICE_PIDS[*]}" ]; then
+                warn "sluice processes changed during the long run: were ${SLUICE_PIDS[*]}, now ${cur[*]}"
+            fi
+        done
+        [ "$long_bad" != 0 ] || [ "$long_sock" != 0 ] &&
+            warn "long run: $long_bad non-2xx answers, $long_sock socket errors"
+        sleep 2
+    fi
+    say ""
+    say "RSS per sluice process (VmRSS, kB; target <= 10240 kB idle and flat over 1 M requests)"
+    printf '  %-8s %10s %12s %12s %14s %s\n' pid "idle" "after load" "after long" "long growth" "threads now"
+    for p in "${SLUICE_PIDS[@]}"; do
+        first=- last=- growth=-
+        if ((${#seg_done[@]})); then
+            first=${RSS_SEG[$p,${seg_done[0]}]:--}
+            last=$(rss_kb "$p")
+            if [ "$first" != - ] && [ "$last" != - ] && [ -n "$last" ]; then
+                growth="$((last - first)) kB"
+            fi
+        fi
+        printf '  %-8s %10s %12s %12s %14s %s\n' "$p" "${RSS_IDLE[$p]:--}" "${RSS_LOAD[$p]:--}" "$last" "$growth" "$(threads_of "$p")"
+    done
+    ((${#seg_done[@]})) && say "  (long growth = RSS at the end of the long run minus RSS after its first segment of ${seg_done[0]} requests)"
+fi
+if [ -n "${LPID_sluice:-}" ]; then
+    errs=$(grep -v -c -e '^\s*$' "$TMP/lighttpd-sluice/error.log" 2>/dev/null || echo 0)
+    if [ "$errs" -gt 2 ] 2>/dev/null; then
+        say ""
+        say "lighttpd (sluice) error log: $errs lines; the last ones:"
+        tail -15 "$TMP/lighttpd-sluice/error.log" | cut -c1-200 | sed 's/^/  /'
+    fi
+    stop_tree "$LPID_sluice"
+fi
+
+# ================================================================== start to first answer
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+if [ "$BENCH_STARTS" -gt 0 ] 2>/dev/null; then
+    say ""
+    say "Start to first answer (exec -> first 2xx to FastCGI GET /health/liveliness, standalone --listen; $BENCH_STARTS starts)"
+    for who in fcgi-hello sluice; do
+        [ $who = sluice ] && [ "$HAVE_SLUICE" != 1 ] && continue
+        : >"$TMP/starts-$who"
+        for i in $(seq "$BENCH_STARTS"); do
+            port=$(free_port)
+            if [ $who = sluice ]; then
+                cmd=("$SLUICE_BIN" --config "$CFG" --listen "127.0.0.1:$port")
+            else
+                cmd=("$HELLO" --listen "127.0.0.1:$port")
+            fi
+            if "$PING" -q -t 5000 "127.0.0.1:$port" -- "${cmd[@]}" >"$TMP/start.out" 2>"$TMP/start.err"; then
+                sed -n 's/.*start_to_first_answer_us=\([0-9]*\).*/\1/p' "$TMP/start.out" >>"$TMP/starts-$who"
+            else
+                warn "$who start $i: $(tail -3 "$TMP/start.err" | tr '\n' ' ')"
+            fi
+        done
+        n=$(wc -l <"$TMP/starts-$who")
+        if [ "$n" -gt 0 ]; then
+            med=$(median <"$TMP/starts-$who")
+            all=$(sort -n "$TMP/starts-$who" | awk '{ printf "%s%.1f", (NR > 1 ? " " : ""), $1 / 1000 }')
+            awk -v m="$med" -v w="$who" -v a="$all" -v n="$n" 'BEGIN {
+                printf "  %-10s median %7.2f ms over %d starts  (all, ms: %s)%s\n", w, m / 1000, n, a,
+                    (w == "sluice" ? "; target <= 20 ms" : "") }'
+        fi
+    done
+fi
+say ""
+say "bench: done (figures only; nothing here passes or fails)"
+exit 0

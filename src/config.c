@@ -1,0 +1,1955 @@
+/* The configuration: LiteLLM's config.yaml -> an immutable, reference-counted
+ * struct sl_config. Loading runs in two passes: libyaml's events become a small
+ * node tree that keeps the line and column of every value and enforces the
+ * size, depth and alias limits; the tree is then checked and converted into
+ * typed fields and Jansson values. Also here: the process-wide current config
+ * and the reload watcher. What each setting means is up to its users. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE   /* st_mtim, strcasecmp, setenv with any -std */
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+#include <yaml.h>
+
+#include "config.h"   /* src/config.h: quoted includes look beside this file first */
+#include "arena.h"
+#include "buf.h"
+#include "log.h"
+#include "provider.h"
+#include "status.h"
+
+/* Limits. No input may crash or exhaust the process: a real config is a few
+ * KiB with a handful of levels, so these leave a wide margin. */
+#define MAX_FILE_BYTES   (4u << 20)
+#define MAX_DEPTH        64            /* nested mappings/lists, aliases included */
+#define MAX_NODES        262144        /* values written in the file */
+#define MAX_ANCHORS      256           /* keeps alias lookup (a list walk) cheap */
+#define MAX_EXPANDED     ((size_t)32 << 20) /* the tree with aliases expanded, see NODE_COST */
+#define NODE_COST        32            /* a node's weight in MAX_EXPANDED, beside its text */
+#define MAX_MSGS         100           /* then one "too many messages" line */
+#define MAX_SECONDS      1e6           /* ~11 days; keeps ms inside a 32-bit long */
+#define TREE_ARENA_CAP   ((size_t)64 << 20)
+#define CONFIG_ARENA_CAP ((size_t)64 << 20)
+#define WATCH_STACK      (256u << 10)
+#define WATCH_MSGS_CAP   (64u << 10)
+#define DEFAULT_MAX_BODY ((size_t)32 << 20)
+
+#define ENV_PREFIX       "os.environ/"
+#define YTAG             "tag:yaml.org,2002:"
+
+/* ---- the node tree ---------------------------------------------------- */
+
+enum kind { K_SCALAR, K_SEQ, K_MAP };
+enum stype { T_STR, T_NULL, T_BOOL, T_INT, T_FLOAT };
+
+/* One child of a collection. Items, not nodes, are linked so that an alias
+ * can put the same node under several parents. */
+struct item {
+    struct item *next;
+    struct node *key;     /* mappings only: a scalar */
+    struct node *val;
+};
+
+struct node {
+    struct item *items, *tail;   /* collections: children in file order */
+    size_t n;                    /* number of items */
+    const char *str;             /* scalars: the text; the variable's value once
+                                  * os.environ/ is resolved */
+    size_t len;
+    const char *kept;            /* str copied into the config arena (shared by aliases) */
+    long long ival;              /* T_INT, T_BOOL */
+    double dval;                 /* T_FLOAT */
+    size_t cost;                 /* expanded weight, saturating above MAX_EXPANDED */
+    const char *anchor;          /* collections: registered once complete */
+    int line, col;               /* 1-based */
+    unsigned char kind, type;
+    unsigned char height;        /* 0 for scalars, 1 + deepest child otherwise */
+    unsigned char plain;         /* written without quotes */
+    unsigned char env_done;      /* os.environ/ looked at */
+    unsigned char env_unset;     /* ... and its variable is not set: absent */
+    unsigned char from_env;      /* str is a variable's value */
+    unsigned char reported;      /* an error about it was given: say it once */
+};
+
+struct anchor {
+    struct anchor *next;
+    const char *name;
+    struct node *node;
+};
+
+struct frame {
+    struct node *node;
+    struct node *key;             /* mappings: a key waiting for its value */
+};
+
+struct ctx;
+
+struct tree {
+    struct ctx *cx;
+    struct sl_arena *arena;       /* owns nodes, items and text */
+    const char *text;             /* the file, for reader error positions */
+    struct frame stack[MAX_DEPTH];
+    int depth;
+    struct node *root;
+    struct anchor *anchors;       /* most recent first */
+    int n_anchors;
+    size_t n_nodes;
+    int docs;
+};
+
+/* ---- the config and the load context ------------------------------------ */
+
+struct env_pair {
+    const char *name;
+    const char *value;
+};
+
+/* struct sl_config has no room for environment_variables, which
+ * sl_config_export_env needs; every config is allocated as this wrapper. */
+struct priv {
+    struct sl_config pub;         /* first: a struct sl_config * is a struct priv * */
+    struct env_pair *env;         /* environment_variables, sorted by name (arena) */
+    size_t n_env;
+};
+
+struct idref {                    /* an explicit model_info.id, for the duplicate check */
+    const char *id;
+    int line, col;
+};
+
+struct ctx {
+    const char *path;
+    struct sl_buf *msgs;          /* borrowed, may be NULL */
+    int errors, warnings, shown;
+    int msgs_off;                 /* msgs failed (cap/OOM): stop writing */
+    int nomem;
+    struct priv *cfg;             /* being built */
+    struct sl_arena *arena;       /* cfg's */
+    struct idref *ids;            /* owned (malloc), freed at the end of the load */
+    size_t n_ids, cap_ids;
+};
+
+static void diag(struct ctx *cx, int is_error, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* One "path:line:col: error|warning: text" line. Control characters from the
+ * file (a key may hold "\n") become '?' so one message stays one line. */
+static void diag(struct ctx *cx, int is_error, int line, int col, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    int n;
+
+    if (is_error)
+        cx->errors++;
+    else
+        cx->warnings++;
+    if (cx->msgs == NULL || cx->msgs_off)
+        return;
+    if (++cx->shown > MAX_MSGS) {
+        if (cx->shown == MAX_MSGS + 1 &&
+            sl_buf_printf(cx->msgs, "%s:0:0: warning: too many messages; the rest are not shown\n",
+                          cx->path) != SL_OK)
+            cx->msgs_off = 1;
+        return;
+    }
+    n = snprintf(text, sizeof(text), "%s:%d:%d: %s: ", cx->path, line, col,
+                 is_error ? "error" : "warning");
+    if (n < 0 || (size_t)n >= sizeof(text))
+        n = 0;
+    va_start(ap, fmt);
+    vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
+    va_end(ap);
+    for (char *c = text; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    if (sl_buf_printf(cx->msgs, "%s\n", text) != SL_OK)
+        cx->msgs_off = 1;
+}
+
+static const char *type_name(const struct node *n)
+{
+    static const char *const scalar[] = { "a string", "null", "a boolean", "an integer",
+                                          "a number" };
+
+    if (n->kind == K_MAP)
+        return "a mapping";
+    if (n->kind == K_SEQ)
+        return "a list";
+    return scalar[n->type];
+}
+
+static size_t add_cost(size_t a, size_t b)
+{
+    /* Saturating: past the limit only "too much" matters. */
+    return (a > MAX_EXPANDED || b > MAX_EXPANDED - a) ? MAX_EXPANDED + 1 : a + b;
+}
+
+/* ---- scalar typing: the YAML 1.2 core schema ------------------------------ */
+
+static int is_float_text(const char *s)
+{
+    size_t digits = 0;
+
+    if (*s == '-' || *s == '+')
+        s++;
+    for (; *s >= '0' && *s <= '9'; s++)
+        digits++;
+    if (*s == '.')
+        for (s++; *s >= '0' && *s <= '9'; s++)
+            digits++;
+    if (digits == 0)
+        return 0;
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '-' || *s == '+')
+            s++;
+        if (!(*s >= '0' && *s <= '9'))
+            return 0;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    return *s == '\0';
+}
+
+static int one_of(const char *s, const char *a, const char *b, const char *c)
+{
+    return strcmp(s, a) == 0 || strcmp(s, b) == 0 || strcmp(s, c) == 0;
+}
+
+/* Types the text of a plain scalar (or an os.environ/ value read as a number)
+ * into n->type/ival/dval. Returns -1 for an integer beyond 64 bits. strtod
+ * assumes the "C" locale, which sluice never changes. */
+static int classify(const char *s, struct node *n)
+{
+    const char *d = (*s == '-' || *s == '+') ? s + 1 : s;
+
+    errno = 0;
+    n->type = T_INT;
+    if (*s == '\0' || one_of(s, "~", "null", "Null") || strcmp(s, "NULL") == 0)
+        n->type = T_NULL;
+    else if (one_of(s, "true", "True", "TRUE"))
+        n->type = T_BOOL, n->ival = 1;
+    else if (one_of(s, "false", "False", "FALSE"))
+        n->type = T_BOOL, n->ival = 0;
+    else if (*d != '\0' && d[strspn(d, "0123456789")] == '\0')
+        n->ival = strtoll(s, NULL, 10);
+    else if (s[0] == '0' && s[1] == 'o' && s[2] && s[2 + strspn(s + 2, "01234567")] == '\0')
+        n->ival = strtoll(s + 2, NULL, 8);
+    else if (s[0] == '0' && s[1] == 'x' && s[2] &&
+             s[2 + strspn(s + 2, "0123456789abcdefABCDEF")] == '\0')
+        n->ival = strtoll(s + 2, NULL, 16);
+    else if (one_of(d, ".inf", ".Inf", ".INF"))
+        n->type = T_FLOAT, n->dval = *s == '-' ? -INFINITY : INFINITY;
+    else if (one_of(s, ".nan", ".NaN", ".NAN"))
+        n->type = T_FLOAT, n->dval = NAN;
+    else if (is_float_text(s))
+        n->type = T_FLOAT, n->dval = strtod(s, NULL);
+    else
+        n->type = T_STR;
+    return (n->type == T_INT && errno == ERANGE) ? -1 : 0;
+}
+
+/* ---- building the tree from libyaml events ------------------------------ */
+
+static struct node *new_node(struct tree *t, int kind, const yaml_mark_t *m)
+{
+    struct node *n;
+
+    if (++t->n_nodes > MAX_NODES) {
+        diag(t->cx, 1, (int)m->line + 1, (int)m->column + 1,
+             "too many values in one file (more than %d)", MAX_NODES);
+        return NULL;
+    }
+    if ((n = sl_arena_calloc(t->arena, 1, sizeof(*n))) == NULL) {
+        t->cx->nomem = 1;
+        return NULL;
+    }
+    n->kind = (unsigned char)kind;
+    n->line = (int)m->line + 1;
+    n->col = (int)m->column + 1;
+    return n;
+}
+
+static int add_anchor(struct tree *t, const char *name, struct node *n)
+{
+    struct anchor *a;
+
+    if (t->n_anchors >= MAX_ANCHORS) {
+        diag(t->cx, 1, n->line, n->col, "too many anchors (more than %d)", MAX_ANCHORS);
+        return -1;
+    }
+    if ((a = sl_arena_alloc(t->arena, sizeof(*a))) == NULL ||
+        (a->name = sl_arena_strdup(t->arena, name)) == NULL) {
+        t->cx->nomem = 1;
+        return -1;
+    }
+    a->node = n;
+    a->next = t->anchors;
+    t->anchors = a;
+    t->n_anchors++;
+    return 0;
+}
+
+/* Puts a finished (or, for collections, just started) node under the open
+ * collection: as the root, a list item, a mapping key, or the value of the
+ * waiting key. */
+static int attach(struct tree *t, struct node *n, const yaml_mark_t *m)
+{
+    struct frame *f;
+    struct item *it;
+
+    if (t->depth == 0) {
+        t->root = n;
+        return 0;
+    }
+    f = &t->stack[t->depth - 1];
+    if (f->node->kind == K_MAP && f->key == NULL) {
+        if (n->kind != K_SCALAR) {
+            diag(t->cx, 1, (int)m->line + 1, (int)m->column + 1,
+                 "a mapping key must be a plain value, not %s", type_name(n));
+            return -1;
+        }
+        f->key = n;
+        return 0;
+    }
+    if ((it = sl_arena_alloc(t->arena, sizeof(*it))) == NULL) {
+        t->cx->nomem = 1;
+        return -1;
+    }
+    it->next = NULL;
+    it->key = f->key;
+    it->val = n;
+    f->key = NULL;
+    if (f->node->tail != NULL)
+        f->node->tail->next = it;
+    else
+        f->node->items = it;
+    f->node->tail = it;
+    f->node->n++;
+    return 0;
+}
+
+/* An explicit tag: !!str forces a string, !!int/!!float/!!bool/!!null must
+ * match the text; anything else (custom tags) is refused rather than guessed. */
+static int scalar_tag(struct tree *t, struct node *n, const char *tag)
+{
+    static const char *const names[] = { "str", "null", "bool", "int", "float" };
+    int want = -1;
+
+    if (tag == NULL || strcmp(tag, "!") == 0) {
+        if (n->plain)
+            goto plain;
+        n->type = T_STR;
+        return 0;
+    }
+    if (strncmp(tag, YTAG, sizeof(YTAG) - 1) == 0)
+        for (int i = 0; i < 5; i++)
+            if (strcmp(tag + sizeof(YTAG) - 1, names[i]) == 0)
+                want = i;
+    if (want < 0) {
+        diag(t->cx, 1, n->line, n->col, "unsupported tag %.80s", tag);
+        return -1;
+    }
+    if (want == T_STR) {
+        n->type = T_STR;
+        return 0;
+    }
+plain:
+    if (classify(n->str, n) != 0) {
+        diag(t->cx, 1, n->line, n->col, "integer out of range (64 bits)");
+        return -1;
+    }
+    if (want == T_FLOAT && n->type == T_INT)
+        n->type = T_FLOAT, n->dval = (double)n->ival;
+    if (want >= 0 && n->type != want) {
+        diag(t->cx, 1, n->line, n->col, "value does not match its tag !!%s", names[want]);
+        return -1;
+    }
+    return 0;
+}
+
+static int on_scalar(struct tree *t, const yaml_event_t *ev)
+{
+    const char *v = (const char *)ev->data.scalar.value;
+    size_t len = ev->data.scalar.length;
+    struct node *n = new_node(t, K_SCALAR, &ev->start_mark);
+
+    if (n == NULL)
+        return -1;
+    if (memchr(v, '\0', len) != NULL) {
+        /* C strings everywhere downstream; a NUL would silently cut values. */
+        diag(t->cx, 1, n->line, n->col, "NUL characters are not supported");
+        return -1;
+    }
+    if ((n->str = sl_arena_strndup(t->arena, v, len)) == NULL) {
+        t->cx->nomem = 1;
+        return -1;
+    }
+    n->len = len;
+    n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+    n->cost = add_cost(NODE_COST, len);
+    if (scalar_tag(t, n, (const char *)ev->data.scalar.tag) != 0)
+        return -1;
+    if (ev->data.scalar.anchor != NULL &&
+        add_anchor(t, (const char *)ev->data.scalar.anchor, n) != 0)
+        return -1;
+    return attach(t, n, &ev->start_mark);
+}
+
+static int on_start(struct tree *t, const yaml_event_t *ev)
+{
+    int is_map = ev->type == YAML_MAPPING_START_EVENT;
+    const char *tag = (const char *)(is_map ? ev->data.mapping_start.tag
+                                            : ev->data.sequence_start.tag);
+    const char *anchor = (const char *)(is_map ? ev->data.mapping_start.anchor
+                                               : ev->data.sequence_start.anchor);
+    struct node *n;
+
+    if (t->depth >= MAX_DEPTH) {
+        diag(t->cx, 1, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
+             "nested deeper than %d levels", MAX_DEPTH);
+        return -1;
+    }
+    if ((n = new_node(t, is_map ? K_MAP : K_SEQ, &ev->start_mark)) == NULL)
+        return -1;
+    if (tag != NULL && strcmp(tag, "!") != 0 &&
+        strcmp(tag, is_map ? YTAG "map" : YTAG "seq") != 0) {
+        diag(t->cx, 1, n->line, n->col, "unsupported tag %.80s", tag);
+        return -1;
+    }
+    /* The anchor is registered only when the collection is complete, so an
+     * alias can never point into an open one: the tree stays acyclic. */
+    if (anchor != NULL && (n->anchor = sl_arena_strdup(t->arena, anchor)) == NULL) {
+        t->cx->nomem = 1;
+        return -1;
+    }
+    if (attach(t, n, &ev->start_mark) != 0)
+        return -1;
+    t->stack[t->depth].node = n;
+    t->stack[t->depth].key = NULL;
+    t->depth++;
+    return 0;
+}
+
+/* ---- mapping end: duplicate keys and merge keys ---------------------------- */
+
+struct keyref {
+    struct node *key, *val;
+    unsigned src;          /* 0: written in this mapping; k: the k-th merged mapping */
+    size_t pos;            /* position inside its mapping */
+};
+
+static int cmp_text(const struct node *a, const struct node *b)
+{
+    int c = memcmp(a->str, b->str, a->len < b->len ? a->len : b->len);
+
+    if (c != 0)
+        return c;
+    return a->len < b->len ? -1 : a->len > b->len;
+}
+
+static int cmp_order(const void *pa, const void *pb)
+{
+    const struct keyref *a = pa, *b = pb;
+
+    if (a->src != b->src)
+        return a->src < b->src ? -1 : 1;
+    return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+static int cmp_keyref(const void *pa, const void *pb)
+{
+    int c = cmp_text(((const struct keyref *)pa)->key, ((const struct keyref *)pb)->key);
+
+    return c != 0 ? c : cmp_order(pa, pb);
+}
+
+static int is_merge(const struct item *it)
+{
+    return it->key->plain && it->key->len == 2 && memcmp(it->key->str, "<<", 2) == 0;
+}
+
+/* Counts the keys a mapping will compare (its own, plus those of every
+ * mapping merged in) and checks that merge values are mappings. */
+static int count_keys(struct tree *t, const struct node *map, size_t *total)
+{
+    *total = 0;
+    for (const struct item *it = map->items; it != NULL; it = it->next) {
+        const struct node *v = it->val;
+
+        if (!is_merge(it)) {
+            (*total)++;
+            continue;
+        }
+        if (v->kind == K_MAP) {
+            *total += v->n;
+            continue;
+        }
+        if (v->kind == K_SEQ) {
+            const struct item *s = v->items;
+
+            for (; s != NULL && s->val->kind == K_MAP; s = s->next)
+                *total += s->val->n;
+            if (s == NULL)
+                continue;
+            v = s->val;
+        }
+        diag(t->cx, 1, v->line, v->col,
+             "'<<' (merge) needs a mapping or a list of mappings, not %s", type_name(v));
+        return -1;
+    }
+    return 0;
+}
+
+static void collect_keys(const struct node *map, struct keyref *refs)
+{
+    size_t n = 0, pos = 0;
+    unsigned src = 0;
+
+    for (const struct item *it = map->items; it != NULL; it = it->next, pos++) {
+        if (!is_merge(it)) {
+            refs[n++] = (struct keyref){ it->key, it->val, 0, pos };
+            continue;
+        }
+        const struct item *s = it->val->kind == K_MAP ? NULL : it->val->items;
+        const struct node *m = it->val->kind == K_MAP ? it->val : (s ? s->val : NULL);
+
+        while (m != NULL) {
+            size_t p = 0;
+
+            src++;
+            for (const struct item *k = m->items; k != NULL; k = k->next)
+                refs[n++] = (struct keyref){ k->key, k->val, src, p++ };
+            s = s ? s->next : NULL;
+            m = s ? s->val : NULL;
+        }
+    }
+}
+
+/* refs sorted by key text, then origin: reports keys written twice, and
+ * moves to the front the merged keys that win (not written here, first
+ * merged mapping wins). Returns how many winners, or -1 after duplicates. */
+static long pick_keys(struct tree *t, struct keyref *refs, size_t n)
+{
+    size_t w = 0, i = 0;
+    int dup = 0;
+
+    while (i < n) {
+        size_t j = i + 1;
+
+        for (; j < n && cmp_text(refs[j].key, refs[i].key) == 0; j++)
+            if (refs[j].src == 0) {
+                diag(t->cx, 1, refs[j].key->line, refs[j].key->col,
+                     "duplicate key '%.80s' (first at line %d, column %d)",
+                     refs[j].key->str, refs[i].key->line, refs[i].key->col);
+                dup = 1;
+            }
+        if (refs[i].src != 0)
+            refs[w++] = refs[i];
+        i = j;
+    }
+    return dup ? -1 : (long)w;
+}
+
+/* Rebuilds the item list: the mapping's own items minus the '<<' ones,
+ * then the winning merged keys in merge order. */
+static int apply_merges(struct tree *t, struct node *map, struct keyref *win, size_t n)
+{
+    struct item *it = map->items, *next;
+
+    map->items = map->tail = NULL;
+    map->n = 0;
+    for (; it != NULL; it = next) {
+        next = it->next;
+        if (is_merge(it))
+            continue;
+        it->next = NULL;
+        if (map->tail != NULL)
+            map->tail->next = it;
+        else
+            map->items = it;
+        map->tail = it;
+        map->n++;
+    }
+    qsort(win, n, sizeof(*win), cmp_order);
+    for (size_t i = 0; i < n; i++) {
+        if ((it = sl_arena_alloc(t->arena, sizeof(*it))) == NULL) {
+            t->cx->nomem = 1;
+            return -1;
+        }
+        *it = (struct item){ NULL, win[i].key, win[i].val };
+        if (map->tail != NULL)
+            map->tail->next = it;
+        else
+            map->items = it;
+        map->tail = it;
+        map->n++;
+    }
+    return 0;
+}
+
+/* Duplicate keys are errors (PyYAML silently keeps the last one, which hides
+ * mistakes). Merge keys ("<<: *defaults") are applied as PyYAML does, since
+ * LiteLLM configs use them to share litellm_params. Sorting keeps this
+ * O(n log n) whatever the file holds. */
+static int finish_map(struct tree *t, struct node *map)
+{
+    struct keyref *refs = NULL;
+    size_t total;
+    long winners;
+    int rc = -1;
+
+    if (map->n == 0)
+        return 0;
+    if (count_keys(t, map, &total) != 0)
+        return -1;
+    if ((refs = malloc((total ? total : 1) * sizeof(*refs))) == NULL) {
+        t->cx->nomem = 1;
+        return -1;
+    }
+    collect_keys(map, refs);
+    qsort(refs, total, sizeof(*refs), cmp_keyref);
+    winners = pick_keys(t, refs, total);
+    if (winners >= 0)
+        rc = total == map->n && winners == 0 ? 0 : apply_merges(t, map, refs, (size_t)winners);
+    free(refs);
+    return rc;
+}
+
+static int on_end(struct tree *t)
+{
+    struct node *n = t->stack[--t->depth].node;
+
+    if (n->kind == K_MAP && finish_map(t, n) != 0)
+        return -1;
+    n->cost = NODE_COST;
+    n->height = 1;
+    for (const struct item *it = n->items; it != NULL; it = it->next) {
+        if (it->key != NULL)
+            n->cost = add_cost(n->cost, it->key->cost);
+        n->cost = add_cost(n->cost, it->val->cost);
+        if (it->val->height >= n->height)
+            n->height = (unsigned char)(it->val->height + 1);
+    }
+    if (n->cost > MAX_EXPANDED) {
+        /* Only aliases get here ("billion laughs"): the file itself is small. */
+        diag(t->cx, 1, n->line, n->col, "this value is too large once its aliases are expanded");
+        return -1;
+    }
+    return n->anchor != NULL ? add_anchor(t, n->anchor, n) : 0;
+}
+
+static int on_alias(struct tree *t, const yaml_event_t *ev)
+{
+    const char *name = (const char *)ev->data.alias.anchor;
+    int line = (int)ev->start_mark.line + 1, col = (int)ev->start_mark.column + 1;
+    const struct anchor *a = t->anchors;
+
+    while (a != NULL && strcmp(a->name, name) != 0)
+        a = a->next;
+    if (a == NULL) {
+        diag(t->cx, 1, line, col, "alias *%.80s does not refer to a complete anchor before it",
+             name);
+        return -1;
+    }
+    if (t->depth + a->node->height > MAX_DEPTH) {
+        diag(t->cx, 1, line, col, "alias *%.80s nests deeper than %d levels", name, MAX_DEPTH);
+        return -1;
+    }
+    return attach(t, a->node, &ev->start_mark);
+}
+
+static int on_event(struct tree *t, const yaml_event_t *ev)
+{
+    switch (ev->type) {
+    case YAML_DOCUMENT_START_EVENT:
+        if (t->docs++ > 0) {
+            diag(t->cx, 1, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
+                 "only one YAML document is supported");
+            return -1;
+        }
+        return 0;
+    case YAML_SCALAR_EVENT:
+        return on_scalar(t, ev);
+    case YAML_ALIAS_EVENT:
+        return on_alias(t, ev);
+    case YAML_MAPPING_START_EVENT:
+    case YAML_SEQUENCE_START_EVENT:
+        return on_start(t, ev);
+    case YAML_MAPPING_END_EVENT:
+    case YAML_SEQUENCE_END_EVENT:
+        return on_end(t);
+    default:
+        return 0;   /* stream start/end, document end */
+    }
+}
+
+static void yaml_error(struct tree *t, const yaml_parser_t *yp)
+{
+    int line = (int)yp->problem_mark.line + 1, col = (int)yp->problem_mark.column + 1;
+    const char *problem = yp->problem ? yp->problem : "unknown error";
+
+    if (yp->error == YAML_MEMORY_ERROR) {
+        t->cx->nomem = 1;
+        return;
+    }
+    if (yp->error == YAML_READER_ERROR) {
+        /* Encoding errors carry a byte offset, not a mark. */
+        line = 1, col = 1;
+        for (size_t i = 0; i < yp->problem_offset && t->text[i]; i++, col++)
+            if (t->text[i] == '\n')
+                line++, col = 0;
+    }
+    if (yp->context != NULL)
+        diag(t->cx, 1, line, col, "invalid YAML: %s (%s at line %d, column %d)", problem,
+             yp->context, (int)yp->context_mark.line + 1, (int)yp->context_mark.column + 1);
+    else
+        diag(t->cx, 1, line, col, "invalid YAML: %s", problem);
+}
+
+/* text (NUL-terminated) -> *root, NULL for an empty file. 0 or -1 (reported). */
+static int parse_tree(struct ctx *cx, struct sl_arena *arena, const char *text, size_t len,
+                      struct node **root)
+{
+    yaml_parser_t yp;
+    yaml_event_t ev;
+    struct tree *t = sl_arena_calloc(arena, 1, sizeof(*t));
+    int rc = 0, done = 0;
+
+    if (t == NULL || !yaml_parser_initialize(&yp)) {
+        cx->nomem = 1;
+        return -1;
+    }
+    t->cx = cx;
+    t->arena = arena;
+    t->text = text;
+    yaml_parser_set_input_string(&yp, (const unsigned char *)text, len);
+    while (!done && rc == 0) {
+        if (!yaml_parser_parse(&yp, &ev)) {
+            yaml_error(t, &yp);
+            rc = -1;
+            break;
+        }
+        done = ev.type == YAML_STREAM_END_EVENT;
+        rc = on_event(t, &ev);
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&yp);
+    *root = t->root;
+    return rc;
+}
+
+/* ---- reading the file ------------------------------------------------------ */
+
+/* The whole file, NUL-terminated, in *out (malloc). 0 or -1 (reported).
+ * O_NONBLOCK: a FIFO given by mistake must not hang the loader. */
+static int read_file(struct ctx *cx, char **out, size_t *len)
+{
+    struct stat st;
+    char *buf = NULL;
+    size_t got = 0;
+    ssize_t r = 0;
+    int fd, rc = -1;
+
+    if ((fd = open(cx->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
+        diag(cx, 1, 0, 0, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        diag(cx, 1, 0, 0, "not a regular file");
+        goto out;
+    }
+    if (st.st_size > (off_t)MAX_FILE_BYTES) {
+        diag(cx, 1, 0, 0, "file is larger than %u MiB", MAX_FILE_BYTES >> 20);
+        goto out;
+    }
+    if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+        cx->nomem = 1;
+        goto out;
+    }
+    /* A file that grows meanwhile is read up to its old size; the watcher
+     * sees the change and loads it again. */
+    while (got < (size_t)st.st_size &&
+           ((r = read(fd, buf + got, (size_t)st.st_size - got)) > 0 || (r < 0 && errno == EINTR)))
+        if (r > 0)
+            got += (size_t)r;
+    if (got < (size_t)st.st_size && r < 0) {
+        diag(cx, 1, 0, 0, "cannot read: %s", strerror(errno));
+        goto out;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    buf = NULL;
+    rc = 0;
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+/* ---- values: os.environ/, types ----------------------------------------------- */
+
+static int cmp_env(const void *pa, const void *pb)
+{
+    return strcmp(((const struct env_pair *)pa)->name, ((const struct env_pair *)pb)->name);
+}
+
+/* environment_variables first, then the process environment (borrowed). */
+static const char *env_lookup(const struct ctx *cx, const char *name)
+{
+    struct env_pair key = { name, NULL };
+    const struct env_pair *hit = NULL;
+
+    if (cx->cfg->n_env > 0)
+        hit = bsearch(&key, cx->cfg->env, cx->cfg->n_env, sizeof(key), cmp_env);
+    return hit != NULL ? hit->value : getenv(name);
+}
+
+/* Jansson (and HTTP headers) want UTF-8. libyaml checks the file; a
+ * variable's value is checked here: shortest forms, no surrogates. */
+static int valid_utf8(const unsigned char *s)
+{
+    while (*s != '\0') {
+        unsigned c = *s++, more;
+        uint32_t cp, min;
+
+        if (c < 0x80)
+            continue;
+        if (c >= 0xc2 && c <= 0xdf)
+            more = 1, cp = c & 0x1f, min = 0x80;
+        else if ((c & 0xf0) == 0xe0)
+            more = 2, cp = c & 0x0f, min = 0x800;
+        else if (c >= 0xf0 && c <= 0xf4)
+            more = 3, cp = c & 0x07, min = 0x10000;
+        else
+            return 0;
+        for (; more > 0; more--, s++) {
+            if ((*s & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (*s & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+    }
+    return 1;
+}
+
+/* Resolves os.environ/NAME once per node (aliases share nodes, so one warning
+ * per written reference). Returns 0 when the value is absent: the variable is
+ * not set. Never reports a value, only the variable's name. */
+static int resolve_env(struct ctx *cx, struct node *n)
+{
+    const char *name, *v;
+
+    if (n->kind != K_SCALAR || n->type != T_STR || n->env_done)
+        return !n->env_unset;
+    n->env_done = 1;
+    if (strncmp(n->str, ENV_PREFIX, sizeof(ENV_PREFIX) - 1) != 0)
+        return 1;
+    name = n->str + sizeof(ENV_PREFIX) - 1;
+    if (*name == '\0') {
+        diag(cx, 1, n->line, n->col, "os.environ/ needs a variable name");
+        n->env_unset = 1;
+        return 0;
+    }
+    if ((v = env_lookup(cx, name)) == NULL) {
+        diag(cx, 0, n->line, n->col, "environment variable %.80s is not set", name);
+        n->env_unset = 1;
+        return 0;
+    }
+    if (!valid_utf8((const unsigned char *)v)) {
+        diag(cx, 1, n->line, n->col, "the value of %.80s is not valid UTF-8", name);
+        n->env_unset = 1;
+        return 0;
+    }
+    /* Copied at once: the config must not point into environ. */
+    if ((n->kept = sl_arena_strdup(cx->arena, v)) == NULL) {
+        cx->nomem = 1;
+        n->env_unset = 1;
+        return 0;
+    }
+    n->str = n->kept;
+    n->len = strlen(v);
+    n->from_env = 1;
+    return 1;
+}
+
+/* Typed getters: 1 = got it, 0 = absent (null, unset variable, or OOM with
+ * cx->nomem set), -1 = wrong type (the caller reports it). */
+static int has_value(struct ctx *cx, struct node *n)
+{
+    if (n->kind == K_SCALAR && n->type == T_NULL)
+        return 0;
+    return resolve_env(cx, n);
+}
+
+static int get_str(struct ctx *cx, struct node *n, const char **out)
+{
+    if (!has_value(cx, n))
+        return 0;
+    if (n->kind != K_SCALAR || n->type != T_STR)
+        return -1;
+    if (n->kept == NULL && (n->kept = sl_arena_strndup(cx->arena, n->str, n->len)) == NULL) {
+        cx->nomem = 1;
+        return 0;
+    }
+    *out = n->kept;
+    return 1;
+}
+
+/* Numbers: an int or float, or a string from os.environ/ that reads as one. */
+static int get_num(struct ctx *cx, struct node *n, double *out, int *is_int)
+{
+    struct node tmp;
+
+    if (!has_value(cx, n))
+        return 0;
+    if (n->kind != K_SCALAR)
+        return -1;
+    if (n->from_env) {
+        tmp = *n;
+        if (classify(n->str, &tmp) != 0)
+            return -1;
+        n = &tmp;
+    }
+    if (n->type != T_INT && n->type != T_FLOAT)
+        return -1;
+    *is_int = n->type == T_INT;
+    *out = *is_int ? (double)n->ival : n->dval;
+    return 1;
+}
+
+/* Booleans: true/false, and also the YAML 1.1 words yes/no/on/off, since
+ * LiteLLM reads its config with PyYAML (YAML 1.1) and configs use them. */
+static int get_bool(struct ctx *cx, struct node *n, int *out)
+{
+    static const char *const words[] = { "false", "no", "off", "0", "true", "yes", "on", "1" };
+
+    if (!has_value(cx, n))
+        return 0;
+    if (n->kind != K_SCALAR)
+        return -1;
+    if (n->type == T_BOOL) {
+        *out = (int)n->ival;
+        return 1;
+    }
+    if (n->type == T_STR && (n->plain || n->from_env))
+        for (int i = 0; i < 8; i++)
+            if (strcasecmp(n->str, words[i]) == 0) {
+                *out = i >= 4;
+                return 1;
+            }
+    return -1;
+}
+
+/* ---- Jansson copies of litellm_params and model_info ---------------------------- */
+
+static json_t *to_json(struct ctx *cx, struct node *n);
+
+static json_t *scalar_json(struct ctx *cx, struct node *n)
+{
+    json_t *j;
+
+    switch (n->type) {
+    case T_STR:
+        j = json_stringn(n->str, n->len);   /* UTF-8 checked already: NULL is OOM */
+        break;
+    case T_INT:
+        j = json_integer((json_int_t)n->ival);
+        break;
+    case T_FLOAT:
+        if (!isfinite(n->dval)) {
+            if (!n->reported)
+                diag(cx, 1, n->line, n->col, "infinite or NaN numbers cannot be sent upstream");
+            n->reported = 1;
+            return NULL;
+        }
+        j = json_real(n->dval);
+        break;
+    case T_BOOL:
+        j = json_boolean(n->ival);
+        break;
+    default:
+        j = json_null();
+        break;
+    }
+    if (j == NULL)
+        cx->nomem = 1;
+    return j;
+}
+
+/* A new reference, with os.environ/ applied; a value whose variable is not
+ * set is left out of its container. NULL after a message or on OOM. The
+ * recursion is bounded by MAX_DEPTH, aliases included (checked at parse). */
+static json_t *to_json(struct ctx *cx, struct node *n)
+{
+    json_t *c, *v;
+    int is_map = n->kind == K_MAP;
+
+    if (n->kind == K_SCALAR)
+        return scalar_json(cx, n);
+    if ((c = is_map ? json_object() : json_array()) == NULL) {
+        cx->nomem = 1;
+        return NULL;
+    }
+    for (struct item *it = n->items; it != NULL; it = it->next) {
+        if (!resolve_env(cx, it->val))
+            continue;
+        v = to_json(cx, it->val);
+        /* The _new setters steal v even when they fail. */
+        if (v == NULL || (is_map ? json_object_set_new(c, it->key->str, v)
+                                 : json_array_append_new(c, v)) != 0) {
+            if (v != NULL)
+                cx->nomem = 1;
+            json_decref(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+/* ---- sections ---------------------------------------------------------------- */
+
+enum fkind {
+    F_SKIP,      /* handled by the caller */
+    F_STR,       /* const char *, os.environ/ resolved */
+    F_BOOL,      /* int */
+    F_INT,       /* int in [min, max] */
+    F_MS,        /* long, an integer in [min, max] */
+    F_SECONDS,   /* long ms, from seconds > 0 and <= max */
+    F_MB,        /* size_t bytes, from MiB > 0 and <= max */
+    F_COST,      /* double >= 0 */
+    F_LIMIT,     /* a number >= 0, only checked (it stays in the JSON) */
+    F_LOGLEVEL   /* int, enum sl_log_level */
+};
+
+struct field {
+    const char *key;
+    int kind;            /* enum fkind */
+    size_t off;          /* into the struct being filled */
+    double min, max;
+};
+
+struct section {
+    const char *where;              /* "general_settings", "model_list[2].litellm_params" */
+    const struct field *fields;     /* ends with a NULL key */
+    const char *const *accepted;    /* LiteLLM keys sluice knows but does not act on */
+    int quiet;                      /* other keys pass through silently */
+};
+
+static void want_text(const struct field *f, char *buf, size_t size)
+{
+    switch (f->kind) {
+    case F_STR: snprintf(buf, size, "a string"); break;
+    case F_LOGLEVEL: snprintf(buf, size, "one of error, warn, info, debug"); break;
+    case F_BOOL: snprintf(buf, size, "true or false"); break;
+    case F_INT:
+    case F_MS: snprintf(buf, size, "an integer from %.0f to %.0f", f->min, f->max); break;
+    case F_SECONDS: snprintf(buf, size, "a number of seconds > 0 and <= %.0f", f->max); break;
+    case F_MB: snprintf(buf, size, "a number of MiB > 0 and <= %.0f", f->max); break;
+    default: snprintf(buf, size, "a number >= 0"); break;
+    }
+}
+
+/* 1 stored, -1 wrong type, -2 out of range. */
+static int store_num(const struct field *f, double d, int is_int, char *p)
+{
+    if ((f->kind == F_INT || f->kind == F_MS) && !is_int)
+        return -1;
+    if (!isfinite(d) || d < f->min || d > f->max ||
+        ((f->kind == F_SECONDS || f->kind == F_MB) && d <= 0))
+        return -2;
+    switch (f->kind) {
+    case F_INT: *(int *)(void *)p = (int)d; break;
+    case F_MS: *(long *)(void *)p = (long)d; break;
+    case F_SECONDS: {
+        long ms = (long)(d * 1000.0 + 0.5);
+
+        *(long *)(void *)p = ms > 0 ? ms : 1;   /* 0.0001 s still means "a timeout" */
+        break;
+    }
+    case F_MB: *(size_t *)(void *)p = (size_t)(d * 1048576.0); break;
+    case F_COST: *(double *)(void *)p = d; break;
+    default: break;
+    }
+    return 1;
+}
+
+static void apply_field(struct ctx *cx, const struct field *f, const char *name, struct node *v,
+                        void *base)
+{
+    char *p = (char *)base + f->off, want[96];
+    const char *s = NULL;
+    double d = 0;
+    int got, i = 0;
+
+    switch (f->kind) {
+    case F_STR:
+    case F_LOGLEVEL:
+        if ((got = get_str(cx, v, &s)) > 0 && f->kind == F_LOGLEVEL &&
+            (i = sl_log_parse_level(s)) < 0)
+            got = -2;
+        if (got > 0 && f->kind == F_STR)
+            *(const char **)(void *)p = s;
+        else if (got > 0)
+            *(int *)(void *)p = i;
+        break;
+    case F_BOOL:
+        if ((got = get_bool(cx, v, &i)) > 0)
+            *(int *)(void *)p = i;
+        break;
+    default:
+        if ((got = get_num(cx, v, &d, &i)) > 0)
+            got = store_num(f, d, i, p);
+        break;
+    }
+    if (got >= 0)
+        return;
+    v->reported = 1;
+    want_text(f, want, sizeof(want));
+    if (got == -1)
+        diag(cx, 1, v->line, v->col, "%s: expected %s, got %s", name, want, type_name(v));
+    else
+        diag(cx, 1, v->line, v->col, "%s: expected %s", name, want);
+}
+
+static int in_list(const char *const *list, const char *s)
+{
+    for (; list != NULL && *list != NULL; list++)
+        if (strcmp(*list, s) == 0)
+            return 1;
+    return 0;
+}
+
+/* Applies every known key of map to base, records each field's value node in
+ * found[] (may be NULL), and warns about the rest unless s->quiet. */
+static void walk(struct ctx *cx, const struct section *s, struct node *map, void *base,
+                 struct node **found)
+{
+    char name[192];
+
+    for (struct item *it = map->items; it != NULL; it = it->next) {
+        const char *k = it->key->str;
+        size_t i = 0;
+
+        while (s->fields[i].key != NULL && strcmp(s->fields[i].key, k) != 0)
+            i++;
+        snprintf(name, sizeof(name), "%s%s%.80s", s->where, *s->where ? "." : "", k);
+        if (s->fields[i].key != NULL) {
+            if (found != NULL)
+                found[i] = it->val;
+            if (s->fields[i].kind != F_SKIP)
+                apply_field(cx, &s->fields[i], name, it->val, base);
+        } else if (s->quiet) {
+            continue;
+        } else if (in_list(s->accepted, k)) {
+            diag(cx, 0, it->key->line, it->key->col,
+                 "%s is accepted but not implemented by sluice yet (ignored)", name);
+        } else {
+            diag(cx, 0, it->key->line, it->key->col, "unknown key %s (ignored)", name);
+        }
+    }
+}
+
+/* 1: a mapping; 0: absent or null (fine); -1: something else (reported). */
+static int is_block(struct ctx *cx, const struct node *n, const char *where)
+{
+    if (n == NULL || (n->kind == K_SCALAR && n->type == T_NULL))
+        return 0;
+    if (n->kind == K_MAP)
+        return 1;
+    diag(cx, 1, n->line, n->col, "%s: expected a mapping, got %s", where, type_name(n));
+    return -1;
+}
+
+/* The keys LiteLLM documents for each section (reference §3.2-3.4) that sluice
+ * does not act on yet: they get a milder warning than a typo would. */
+static const char *const general_accepted[] = {
+    "database_url", "database_connection_pool_limit", "database_connection_timeout",
+    "store_model_in_db", "supported_db_objects", "disable_spend_logs", "disable_spend_updates",
+    "store_prompts_in_spend_logs", "maximum_spend_logs_retention_period",
+    "maximum_spend_logs_retention_interval", "proxy_batch_write_at",
+    "proxy_budget_rescheduler_min_time", "proxy_budget_rescheduler_max_time",
+    "disable_reset_budget", "allow_requests_on_db_unavailable", "user_api_key_cache_ttl",
+    "alerting", "alert_types", "alerting_threshold", "alert_to_webhook_url",
+    "max_parallel_requests", "global_max_parallel_requests", "token_rate_limit_type",
+    "max_response_size_mb", "background_health_checks", "health_check_interval",
+    "health_check_details", "infer_model_from_keys", "custom_auth", "custom_key_generate",
+    "enable_jwt_auth", "litellm_jwtauth", "allowed_routes", "admin_only_routes", "public_routes",
+    "allowed_ips", "use_x_forwarded_for", "enforce_user_param", "enforced_params",
+    "reject_clientside_metadata_tags", "forward_client_headers_to_llm_api",
+    "forward_openai_org_id", "litellm_key_header_name", "user_header_name",
+    "user_header_mappings", "completion_model", "embedding_model", "image_generation_model",
+    "moderation_model", "pass_through_endpoints", "key_management_system",
+    "default_team_disabled", "ui_access_mode", "always_include_stream_usage",
+    "disable_master_key_return", "disable_adding_master_key_hash_to_db",
+    "disable_retry_on_max_parallel_request_limit_error", "disable_responses_id_security",
+    NULL
+};
+
+static const char *const litellm_accepted[] = {
+    "modify_params", "fallbacks", "default_fallbacks", "context_window_fallbacks",
+    "content_policy_fallbacks", "cache", "cache_params", "callbacks", "success_callback",
+    "failure_callback", "service_callbacks", "turn_off_message_logging",
+    "redact_user_api_key_info", "max_budget", "budget_duration", "default_key_generate_params",
+    "upperbound_key_generate_params", "default_team_settings", "key_generation_settings",
+    "json_logs", "set_verbose", "force_ipv4", "model_group_alias",
+    "enable_json_schema_validation", "disable_end_user_cost_tracking",
+    "include_cost_in_streaming_usage", "prometheus_initialize_budget_metrics",
+    "prometheus_metrics_config", "custom_prometheus_metadata_labels",
+    "require_auth_for_metrics_endpoint", "langfuse_default_tags",
+    NULL
+};
+
+static const char *const router_accepted[] = {
+    "routing_strategy", "num_retries", "retry_after", "timeout", "stream_timeout",
+    "allowed_fails", "cooldown_time", "disable_cooldowns", "retry_policy",
+    "allowed_fails_policy", "fallbacks", "context_window_fallbacks", "content_policy_fallbacks",
+    "default_fallbacks", "max_fallbacks", "enable_pre_call_checks", "redis_host", "redis_port",
+    "redis_password", "redis_db", "redis_url", "model_group_alias", "default_litellm_params",
+    "enable_tag_filtering", "tag_filtering_match_any", "provider_budget_config",
+    "optional_pre_call_checks", "routing_strategy_args", "cache_responses", "client_ttl",
+    NULL
+};
+
+static const char *const top_accepted[] = {
+    "guardrails", "callback_settings", "mcp_servers", "search_tools", "policies",
+    "credential_list", "include",
+    NULL
+};
+
+#define CFG(f) offsetof(struct sl_config, f)
+#define DEP(f) offsetof(struct sl_deployment, f)
+
+static void load_env(struct ctx *cx, struct node *sec)
+{
+    struct priv *p = cx->cfg;
+    size_t n = 0;
+
+    if (is_block(cx, sec, "environment_variables") <= 0)
+        return;
+    if ((p->env = sl_arena_calloc(cx->arena, sec->n ? sec->n : 1, sizeof(*p->env))) == NULL) {
+        cx->nomem = 1;
+        return;
+    }
+    for (const struct item *it = sec->items; it != NULL; it = it->next) {
+        const char *name = it->key->str;
+        const struct node *v = it->val;
+
+        if (*name == '\0' || strchr(name, '=') != NULL)
+            diag(cx, 1, it->key->line, it->key->col,
+                 "environment_variables: '%.80s' is not a valid variable name", name);
+        else if (v->kind != K_SCALAR)
+            diag(cx, 1, v->line, v->col, "environment_variables.%.80s: expected a string, got %s",
+                 name, type_name(v));
+        else if (v->type == T_NULL)
+            diag(cx, 0, v->line, v->col, "environment_variables.%.80s has no value (ignored)",
+                 name);
+        else if ((p->env[n].name = sl_arena_strdup(cx->arena, name)) == NULL ||
+                 (p->env[n].value = sl_arena_strndup(cx->arena, v->str, v->len)) == NULL)
+            cx->nomem = 1;
+        else
+            n++;   /* taken as written: values are not os.environ/-resolved */
+    }
+    p->n_env = n;
+    qsort(p->env, n, sizeof(*p->env), cmp_env);
+}
+
+static void load_general(struct ctx *cx, struct node *sec)
+{
+    static const struct field fields[] = {
+        { "master_key", F_STR, CFG(master_key), 0, 0 },
+        { "max_request_size_mb", F_MB, CFG(max_request_bytes), 0, 4095 },
+        { NULL, 0, 0, 0, 0 }
+    };
+    static const struct section s = { "general_settings", fields, general_accepted, 0 };
+    struct node *found[sizeof(fields) / sizeof(fields[0])] = { NULL };
+    struct sl_config *c = &cx->cfg->pub;
+    const char *v;
+
+    if (is_block(cx, sec, s.where) > 0)
+        walk(cx, &s, sec, c, found);
+    /* As LiteLLM: no master_key in the file -> LITELLM_MASTER_KEY. */
+    if (found[0] == NULL && (v = env_lookup(cx, "LITELLM_MASTER_KEY")) != NULL &&
+        (c->master_key = sl_arena_strdup(cx->arena, v)) == NULL)
+        cx->nomem = 1;
+    if (c->master_key != NULL && *c->master_key == '\0') {
+        /* An empty key would let an empty Bearer token in. */
+        diag(cx, 0, found[0] ? found[0]->line : 1, found[0] ? found[0]->col : 1,
+             "general_settings.master_key is empty: running without a master key");
+        c->master_key = NULL;
+    }
+}
+
+static void load_litellm(struct ctx *cx, struct node *sec)
+{
+    static const struct field fields[] = {
+        { "drop_params", F_BOOL, CFG(drop_params), 0, 0 },
+        { "request_timeout", F_SECONDS, CFG(request_timeout_ms), 0, MAX_SECONDS },
+        { "num_retries", F_INT, CFG(num_retries), 0, 1000 },
+        { NULL, 0, 0, 0, 0 }
+    };
+    static const struct section s = { "litellm_settings", fields, litellm_accepted, 0 };
+
+    if (is_block(cx, sec, s.where) > 0)
+        walk(cx, &s, sec, &cx->cfg->pub, NULL);
+}
+
+static void load_router(struct ctx *cx, struct node *sec)
+{
+    static const struct field fields[] = { { NULL, 0, 0, 0, 0 } };
+    static const struct section s = { "router_settings", fields, router_accepted, 0 };
+
+    if (is_block(cx, sec, s.where) > 0)
+        walk(cx, &s, sec, NULL, NULL);
+}
+
+static void load_sluice(struct ctx *cx, struct node *sec)
+{
+    static const struct field fields[] = {
+        { "threads", F_INT, CFG(threads), 1, 65536 },
+        { "max_threads", F_INT, CFG(max_threads), 1, 65536 },
+        { "heartbeat_ms", F_MS, CFG(heartbeat_ms), 50, 3600000 },
+        { "body_timeout_ms", F_MS, CFG(body_timeout_ms), 1, 86400000 },
+        { "shutdown_timeout_ms", F_MS, CFG(shutdown_timeout_ms), 0, 86400000 },
+        { "queue_timeout_ms", F_MS, CFG(queue_timeout_ms), 0, 86400000 },
+        { "log_level", F_LOGLEVEL, CFG(log_level), 0, 0 },
+        { NULL, 0, 0, 0, 0 }
+    };
+    static const struct section s = { "sluice_settings", fields, NULL, 0 };
+    struct node *found[sizeof(fields) / sizeof(fields[0])] = { NULL };
+    struct sl_config *c = &cx->cfg->pub;
+
+    if (is_block(cx, sec, s.where) <= 0)
+        return;
+    walk(cx, &s, sec, c, found);
+    /* "threads: 300" alone raises the ceiling instead of failing. */
+    if (found[1] == NULL && c->threads > c->max_threads)
+        c->max_threads = c->threads;
+    else if (found[1] != NULL && c->max_threads < c->threads)
+        diag(cx, 1, found[1]->line, found[1]->col,
+             "sluice_settings.max_threads (%d) is below threads (%d)", c->max_threads, c->threads);
+}
+
+/* ---- model_list ------------------------------------------------------------ */
+
+/* model: "provider/name", or a bare name for OpenAI (as LiteLLM). */
+static void load_model(struct ctx *cx, const char *where, struct node *params, struct node *m,
+                       struct sl_deployment *d)
+{
+    const char *slash, *prefix = "openai";
+    int got = m ? get_str(cx, m, &d->model) : 0;
+
+    if (got < 0) {
+        diag(cx, 1, m->line, m->col, "%s.model: expected a string like \"openai/gpt-4o\", got %s",
+             where, type_name(m));
+        return;
+    }
+    if (got == 0) {
+        m = m ? m : params;
+        diag(cx, 1, m->line, m->col, "%s: model is required (\"provider/model\")", where);
+        return;
+    }
+    d->upstream_model = d->model;
+    if ((slash = strchr(d->model, '/')) != NULL) {
+        if ((prefix = sl_arena_strndup(cx->arena, d->model, (size_t)(slash - d->model))) == NULL) {
+            cx->nomem = 1;
+            return;
+        }
+        d->upstream_model = slash + 1;
+    }
+    if (*prefix == '\0' || *d->upstream_model == '\0') {
+        diag(cx, 1, m->line, m->col, "%s.model: '%.80s' is not of the form provider/model",
+             where, d->model);
+        return;
+    }
+    if ((d->provider = sl_provider_find(prefix)) == NULL)
+        diag(cx, 1, m->line, m->col, "%s.model: unknown provider '%.80s' in '%.80s'", where,
+             prefix, d->model);
+}
+
+static int load_params(struct ctx *cx, const char *where, struct node *entry,
+                       struct node *params, struct sl_deployment *d)
+{
+    static const struct field fields[] = {
+        { "model", F_SKIP, 0, 0, 0 },
+        { "api_base", F_STR, DEP(api_base), 0, 0 },
+        { "api_key", F_STR, DEP(api_key), 0, 0 },
+        { "api_version", F_STR, DEP(api_version), 0, 0 },
+        { "timeout", F_SECONDS, DEP(timeout_ms), 0, MAX_SECONDS },
+        { "stream_timeout", F_SECONDS, DEP(stream_timeout_ms), 0, MAX_SECONDS },
+        { "max_retries", F_INT, DEP(max_retries), 0, 1000 },
+        { "input_cost_per_token", F_COST, DEP(input_cost_per_token), 0, HUGE_VAL },
+        { "output_cost_per_token", F_COST, DEP(output_cost_per_token), 0, HUGE_VAL },
+        { "rpm", F_LIMIT, 0, 0, HUGE_VAL },
+        { "tpm", F_LIMIT, 0, 0, HUGE_VAL },
+        { "weight", F_LIMIT, 0, 0, HUGE_VAL },
+        { "order", F_LIMIT, 0, 0, HUGE_VAL },
+        { NULL, 0, 0, 0, 0 }
+    };
+    char w[64];
+    struct section s = { w, fields, NULL, 1 };   /* any provider param passes through */
+    struct node *found[sizeof(fields) / sizeof(fields[0])] = { NULL };
+    int before = cx->errors, b;
+
+    snprintf(w, sizeof(w), "%s.litellm_params", where);
+    if ((b = is_block(cx, params, w)) <= 0) {
+        if (b == 0)
+            diag(cx, 1, (params ? params : entry)->line, (params ? params : entry)->col,
+                 "%s: litellm_params (with at least model) is required", where);
+        return 0;
+    }
+    walk(cx, &s, params, d, found);
+    load_model(cx, w, params, found[0], d);
+    if ((d->litellm_params = to_json(cx, params)) == NULL && !cx->nomem && cx->errors == before)
+        cx->nomem = 1;
+    return cx->errors == before && d->litellm_params != NULL;
+}
+
+static int load_info(struct ctx *cx, const char *where, struct node *info,
+                     struct sl_deployment *d)
+{
+    static const struct field fields[] = {
+        { "id", F_STR, DEP(id), 0, 0 },
+        { "mode", F_STR, DEP(mode), 0, 0 },
+        /* LiteLLM also takes custom prices here; litellm_params wins (read later). */
+        { "input_cost_per_token", F_COST, DEP(input_cost_per_token), 0, HUGE_VAL },
+        { "output_cost_per_token", F_COST, DEP(output_cost_per_token), 0, HUGE_VAL },
+        { NULL, 0, 0, 0, 0 }
+    };
+    char w[64];
+    struct section s = { w, fields, NULL, 1 };
+    struct node *found[sizeof(fields) / sizeof(fields[0])] = { NULL };
+    struct idref *ids;
+    int before = cx->errors, b;
+
+    snprintf(w, sizeof(w), "%s.model_info", where);
+    if ((b = is_block(cx, info, w)) < 0)
+        return 0;
+    if (b > 0)
+        walk(cx, &s, info, d, found);
+    d->model_info = b > 0 ? to_json(cx, info) : json_object();
+    if (d->model_info == NULL && cx->errors == before)
+        cx->nomem = 1;
+    if (d->id != NULL) {
+        /* Remember where each explicit id is, for the duplicate check. */
+        if (cx->n_ids == cx->cap_ids) {
+            size_t cap = cx->cap_ids ? 2 * cx->cap_ids : 16;
+
+            if ((ids = realloc(cx->ids, cap * sizeof(*ids))) == NULL) {
+                cx->nomem = 1;
+                return 0;
+            }
+            cx->ids = ids;
+            cx->cap_ids = cap;
+        }
+        cx->ids[cx->n_ids++] = (struct idref){ d->id, found[0]->line, found[0]->col };
+    }
+    return cx->errors == before && d->model_info != NULL;
+}
+
+static int load_name(struct ctx *cx, const char *where, const struct node *entry,
+                     struct node *name, struct sl_deployment *d)
+{
+    int got = name ? get_str(cx, name, &d->model_name) : 0;
+
+    if (got < 0)
+        diag(cx, 1, name->line, name->col, "%s.model_name: expected a string, got %s", where,
+             type_name(name));
+    else if (got == 0 || *d->model_name == '\0')
+        diag(cx, 1, (name ? name : entry)->line, (name ? name : entry)->col,
+             "%s: model_name is required", where);
+    return got > 0 && *d->model_name != '\0';
+}
+
+/* model_info.id, else the first 16 bytes of SHA-256 over model_name NUL model
+ * NUL api_base-or-"" NUL index (decimal digits), as 32 lowercase hex chars:
+ * stable across restarts while the entry stays where it is. */
+static const char *make_id(struct ctx *cx, const struct sl_deployment *d, size_t idx)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char num[24], *hex = NULL;
+    const char *base = d->api_base ? d->api_base : "";
+    EVP_MD_CTX *h = EVP_MD_CTX_new();
+    int n = snprintf(num, sizeof(num), "%zu", idx);
+
+    if (h != NULL && EVP_DigestInit_ex(h, EVP_sha256(), NULL) &&
+        EVP_DigestUpdate(h, d->model_name, strlen(d->model_name) + 1) &&
+        EVP_DigestUpdate(h, d->model, strlen(d->model) + 1) &&
+        EVP_DigestUpdate(h, base, strlen(base) + 1) &&
+        EVP_DigestUpdate(h, num, (size_t)n) && EVP_DigestFinal_ex(h, md, &mdlen) &&
+        mdlen >= 16 && (hex = sl_arena_alloc(cx->arena, 33)) != NULL)
+        for (int i = 0; i < 16; i++)
+            snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    EVP_MD_CTX_free(h);
+    if (hex == NULL)
+        cx->nomem = 1;   /* OpenSSL fails only on allocation here */
+    return hex;
+}
+
+static void finish_deployment(struct ctx *cx, struct sl_deployment *d, size_t idx)
+{
+    const char *key;
+
+    if (d->timeout_ms < 0)
+        d->timeout_ms = cx->cfg->pub.request_timeout_ms;
+    if (d->stream_timeout_ms < 0)
+        d->stream_timeout_ms = d->timeout_ms;
+    if (d->mode == NULL)
+        d->mode = "chat";
+    /* No api_key: the provider's own variable, as LiteLLM does. */
+    if (d->api_key == NULL && d->provider->api_key_env != NULL &&
+        (key = env_lookup(cx, d->provider->api_key_env)) != NULL &&
+        (d->api_key = sl_arena_strdup(cx->arena, key)) == NULL)
+        cx->nomem = 1;
+    if (d->id == NULL)
+        d->id = make_id(cx, d, idx);
+}
+
+static void load_deployment(struct ctx *cx, struct node *entry, size_t idx,
+                            struct sl_deployment *d)
+{
+    static const struct field fields[] = {
+        { "model_name", F_SKIP, 0, 0, 0 },
+        { "litellm_params", F_SKIP, 0, 0, 0 },
+        { "model_info", F_SKIP, 0, 0, 0 },
+        { NULL, 0, 0, 0, 0 }
+    };
+    char where[40];
+    struct section s = { where, fields, NULL, 0 };
+    struct node *found[sizeof(fields) / sizeof(fields[0])] = { NULL };
+    int ok;
+
+    snprintf(where, sizeof(where), "model_list[%zu]", idx);
+    d->line = entry->line;
+    d->timeout_ms = d->stream_timeout_ms = -1;   /* "not given", until finish_deployment */
+    if (entry->kind != K_MAP) {
+        diag(cx, 1, entry->line, entry->col,
+             "%s: expected a mapping with model_name and litellm_params, got %s", where,
+             type_name(entry));
+        return;
+    }
+    walk(cx, &s, entry, NULL, found);
+    ok = load_name(cx, where, entry, found[0], d);
+    ok &= load_info(cx, where, found[2], d);
+    ok &= load_params(cx, where, entry, found[1], d);
+    if (ok && d->provider != NULL && !cx->nomem)
+        finish_deployment(cx, d, idx);
+}
+
+static int cmp_idref(const void *pa, const void *pb)
+{
+    const struct idref *a = pa, *b = pb;
+    int c = strcmp(a->id, b->id);
+
+    if (c != 0)
+        return c;
+    return a->line != b->line ? (a->line < b->line ? -1 : 1) : (a->col > b->col) - (a->col < b->col);
+}
+
+/* Explicit ids name one deployment each (requests may use them as model). */
+static void check_ids(struct ctx *cx)
+{
+    if (cx->n_ids < 2)
+        return;
+    qsort(cx->ids, cx->n_ids, sizeof(*cx->ids), cmp_idref);
+    for (size_t i = 1; i < cx->n_ids; i++)
+        if (strcmp(cx->ids[i].id, cx->ids[i - 1].id) == 0)
+            diag(cx, 1, cx->ids[i].line, cx->ids[i].col,
+                 "model_info.id '%.80s' is already used at line %d", cx->ids[i].id,
+                 cx->ids[i - 1].line);
+}
+
+static void load_models(struct ctx *cx, struct node *list)
+{
+    struct sl_config *c = &cx->cfg->pub;
+    size_t i = 0;
+
+    if (list->kind == K_SCALAR && list->type == T_NULL)
+        list->n = 0;
+    else if (list->kind != K_SEQ) {
+        diag(cx, 1, list->line, list->col, "model_list: expected a list, got %s",
+             type_name(list));
+        return;
+    }
+    if (list->n == 0) {
+        diag(cx, 0, list->line, list->col, "model_list is empty: no model can be called");
+        return;
+    }
+    if ((c->deployments = sl_arena_calloc(cx->arena, list->n, sizeof(*c->deployments))) == NULL) {
+        cx->nomem = 1;
+        return;
+    }
+    /* Set first so the free path sees every JSON value made so far. */
+    c->n_deployments = list->n;
+    for (struct item *it = list->items; it != NULL && !cx->nomem; it = it->next, i++)
+        load_deployment(cx, it->val, i, &c->deployments[i]);
+    check_ids(cx);
+}
+
+static void load_root(struct ctx *cx, struct node *root)
+{
+    static const struct field fields[] = {
+        { "environment_variables", F_SKIP, 0, 0, 0 },
+        { "general_settings", F_SKIP, 0, 0, 0 },
+        { "litellm_settings", F_SKIP, 0, 0, 0 },
+        { "router_settings", F_SKIP, 0, 0, 0 },
+        { "sluice_settings", F_SKIP, 0, 0, 0 },
+        { "model_list", F_SKIP, 0, 0, 0 },
+        { NULL, 0, 0, 0, 0 }
+    };
+    static const struct section s = { "", fields, top_accepted, 0 };
+    struct node *found[sizeof(fields) / sizeof(fields[0])] = { NULL };
+
+    if (root != NULL && !(root->kind == K_SCALAR && root->type == T_NULL)) {
+        if (root->kind != K_MAP) {
+            diag(cx, 1, root->line, root->col,
+                 "the top level must be a mapping (model_list:, general_settings:, ...), got %s",
+                 type_name(root));
+            return;
+        }
+        walk(cx, &s, root, NULL, found);
+    }
+    /* Order matters: variables before anything that may use them, and
+     * request_timeout before the deployments that default to it. */
+    load_env(cx, found[0]);
+    load_general(cx, found[1]);
+    load_litellm(cx, found[2]);
+    load_router(cx, found[3]);
+    load_sluice(cx, found[4]);
+    if (found[5] != NULL)
+        load_models(cx, found[5]);
+    else
+        diag(cx, 0, 1, 1, "no model_list: only health checks will answer");
+}
+
+/* ---- load and free ------------------------------------------------------- */
+
+static void config_free(struct priv *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->pub.n_deployments; i++) {
+        json_decref(p->pub.deployments[i].litellm_params);
+        json_decref(p->pub.deployments[i].model_info);
+    }
+    sl_arena_free(p->pub.arena);   /* p itself lives in it */
+}
+
+static int new_config(struct ctx *cx, const char *path)
+{
+    struct sl_arena *a = sl_arena_create(CONFIG_ARENA_CAP);
+    struct priv *p = a ? sl_arena_calloc(a, 1, sizeof(*p)) : NULL;
+    struct sl_config *c = p ? &p->pub : NULL;
+
+    if (p == NULL || (c->path = sl_arena_strdup(a, path)) == NULL) {
+        sl_arena_free(a);
+        return SL_ERR_NOMEM;
+    }
+    c->arena = a;
+    c->refs = 1;
+    c->max_request_bytes = DEFAULT_MAX_BODY;
+    c->request_timeout_ms = 600000;
+    c->threads = 16;
+    c->max_threads = 256;
+    c->heartbeat_ms = 500;
+    c->body_timeout_ms = 30000;
+    c->shutdown_timeout_ms = 30000;
+    c->queue_timeout_ms = 1000;
+    c->log_level = SL_LOG_INFO;
+    cx->cfg = p;
+    cx->arena = a;
+    return SL_OK;
+}
+
+int sl_config_load(const char *path, struct sl_config **out, struct sl_buf *msgs)
+{
+    struct ctx cx = { .path = path, .msgs = msgs };
+    struct sl_arena *tree_arena = NULL;
+    struct node *root = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    int rc;
+
+    *out = NULL;
+    if (new_config(&cx, path) != SL_OK)
+        return SL_ERR_NOMEM;
+    if (read_file(&cx, &text, &len) != 0)
+        goto out;
+    /* The tree lives in its own arena, freed below: only the typed result
+     * and the strings it points to stay with the config. */
+    if ((tree_arena = sl_arena_create(TREE_ARENA_CAP)) == NULL) {
+        cx.nomem = 1;
+        goto out;
+    }
+    if (parse_tree(&cx, tree_arena, text, len, &root) == 0)
+        load_root(&cx, root);
+out:
+    rc = cx.nomem ? SL_ERR_NOMEM : cx.errors ? SL_ERR_CONFIG : SL_OK;
+    if (rc == SL_OK)
+        *out = &cx.cfg->pub;
+    else
+        config_free(cx.cfg);
+    sl_arena_free(tree_arena);
+    free(text);
+    free(cx.ids);
+    return rc;
+}
+
+void sl_config_export_env(const struct sl_config *cfg)
+{
+    const struct priv *p = (const struct priv *)cfg;   /* see struct priv */
+
+    for (size_t i = 0; p != NULL && i < p->n_env; i++)
+        if (setenv(p->env[i].name, p->env[i].value, 1) != 0)
+            sl_log(SL_LOG_WARN, NULL, "cannot export %s: %s", p->env[i].name, strerror(errno));
+}
+
+/* ---- references and the current config -------------------------------------- */
+
+struct sl_config *sl_config_ref(struct sl_config *cfg)
+{
+    if (cfg != NULL)
+        __atomic_add_fetch(&cfg->refs, 1, __ATOMIC_RELAXED);
+    return cfg;
+}
+
+void sl_config_unref(struct sl_config *cfg)
+{
+    /* ACQ_REL: the thread that frees sees every other thread's last use. */
+    if (cfg != NULL && __atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        config_free((struct priv *)cfg);
+}
+
+static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sl_config *current;   /* one reference, guarded by current_lock */
+
+struct sl_config *sl_config_acquire(void)
+{
+    struct sl_config *cfg;
+
+    pthread_mutex_lock(&current_lock);
+    cfg = sl_config_ref(current);
+    pthread_mutex_unlock(&current_lock);
+    return cfg;
+}
+
+void sl_config_install(struct sl_config *cfg)
+{
+    struct sl_config *old;
+
+    pthread_mutex_lock(&current_lock);
+    old = current;
+    current = cfg;
+    pthread_mutex_unlock(&current_lock);
+    sl_config_unref(old);   /* outside the lock: freeing may take a while */
+}
+
+/* ---- the reload watcher ---------------------------------------------------- */
+
+enum { W_IDLE, W_RUNNING, W_STOPPING };
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;      /* signalled by stop; CLOCK_MONOTONIC */
+    pthread_t thread;
+    int state;                /* W_*, guarded by lock */
+    int stop;                 /* guarded by lock */
+    char *path;               /* owned; fixed while the thread runs */
+    long interval_ms;
+    struct stat last;         /* what the last load attempt saw (thread only) */
+    int have_last, stat_failed;
+} watch = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+    /* The inode catches an editor's write-to-temp-and-rename; mtime and size
+     * an in-place write; ctime a copy that preserved mtime. */
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static void log_lines(int level, const struct sl_buf *msgs)
+{
+    const char *p = msgs->len > 0 ? msgs->data : "";
+
+    while (*p != '\0') {
+        size_t n = strcspn(p, "\n");
+
+        sl_log(level, NULL, "%.*s", (int)n, p);
+        p += n;
+        if (*p == '\n')
+            p++;
+    }
+}
+
+static void watch_check(void)
+{
+    struct sl_config *cfg = NULL;
+    struct sl_buf msgs;
+    struct stat st;
+    int rc;
+
+    if (stat(watch.path, &st) != 0) {
+        /* Often a rename in progress; say so once, keep the config. */
+        if (!watch.stat_failed)
+            sl_log(SL_LOG_WARN, NULL, "config %s: %s; keeping the current config", watch.path,
+                   strerror(errno));
+        watch.stat_failed = 1;
+        return;
+    }
+    watch.stat_failed = 0;
+    if (watch.have_last && same_file(&st, &watch.last))
+        return;
+    /* Taken before reading: a write during the load shows up next time. */
+    watch.last = st;
+    watch.have_last = 1;
+    sl_buf_init(&msgs, WATCH_MSGS_CAP);
+    rc = sl_config_load(watch.path, &cfg, &msgs);
+    if (rc == SL_OK) {
+        log_lines(SL_LOG_WARN, &msgs);
+        sl_config_install(cfg);
+        sl_log(SL_LOG_INFO, NULL, "config reloaded from %s (%zu deployments)", watch.path,
+               cfg->n_deployments);
+    } else {
+        log_lines(SL_LOG_ERROR, &msgs);
+        sl_log(SL_LOG_ERROR, NULL, "config %s not reloaded (%s); keeping the current config",
+               watch.path, rc == SL_ERR_NOMEM ? "out of memory" : "invalid");
+    }
+    sl_buf_free(&msgs);
+}
+
+static void *watch_main(void *arg)
+{
+    struct timespec deadline;
+
+    pthread_mutex_lock(&watch.lock);
+    while (!watch.stop) {
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += watch.interval_ms / 1000;
+        deadline.tv_nsec += (watch.interval_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        /* A timed wait, not sleep(): stop wakes us at once. */
+        while (!watch.stop &&
+               pthread_cond_timedwait(&watch.wake, &watch.lock, &deadline) != ETIMEDOUT)
+            ;
+        if (watch.stop)
+            break;
+        pthread_mutex_unlock(&watch.lock);
+        watch_check();
+        pthread_mutex_lock(&watch.lock);
+    }
+    pthread_mutex_unlock(&watch.lock);
+    return arg;
+}
+
+/* Condition variable on CLOCK_MONOTONIC: a wall-clock jump must not stall
+ * or rush the polling. */
+static int watch_cond_init(void)
+{
+    pthread_condattr_t ca;
+    int ok;
+
+    if (pthread_condattr_init(&ca) != 0)
+        return -1;
+    ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+         pthread_cond_init(&watch.wake, &ca) == 0;
+    pthread_condattr_destroy(&ca);
+    return ok ? 0 : -1;
+}
+
+int sl_config_watch_start(const char *path, long interval_ms)
+{
+    pthread_attr_t attr;
+    int rc = SL_ERR_INTERNAL, attr_ok = 0, cond_ok = 0;
+
+    pthread_mutex_lock(&watch.lock);
+    if (watch.state != W_IDLE || path == NULL || interval_ms <= 0)
+        goto out;
+    if ((watch.path = strdup(path)) == NULL) {
+        rc = SL_ERR_NOMEM;
+        goto out;
+    }
+    watch.interval_ms = interval_ms;
+    watch.stop = 0;
+    watch.stat_failed = 0;
+    /* The current config was loaded from the file as it is now. */
+    watch.have_last = stat(path, &watch.last) == 0;
+    if ((cond_ok = watch_cond_init() == 0) && (attr_ok = pthread_attr_init(&attr) == 0) &&
+        pthread_attr_setstacksize(&attr, WATCH_STACK) == 0 &&
+        pthread_create(&watch.thread, &attr, watch_main, NULL) == 0) {
+        watch.state = W_RUNNING;
+        rc = SL_OK;
+    }
+out:
+    if (attr_ok)
+        pthread_attr_destroy(&attr);
+    if (rc != SL_OK && cond_ok)
+        pthread_cond_destroy(&watch.wake);
+    if (rc != SL_OK && watch.state == W_IDLE) {
+        free(watch.path);
+        watch.path = NULL;
+    }
+    pthread_mutex_unlock(&watch.lock);
+    return rc;
+}
+
+void sl_config_watch_stop(void)
+{
+    pthread_t th;
+
+    pthread_mutex_lock(&watch.lock);
+    if (watch.state != W_RUNNING) {
+        pthread_mutex_unlock(&watch.lock);
+        return;
+    }
+    watch.state = W_STOPPING;   /* a second stop or a start now waits its turn */
+    watch.stop = 1;
+    th = watch.thread;
+    pthread_cond_signal(&watch.wake);
+    pthread_mutex_unlock(&watch.lock);
+    pthread_join(th, NULL);
+    pthread_mutex_lock(&watch.lock);
+    pthread_cond_destroy(&watch.wake);
+    free(watch.path);
+    watch.path = NULL;
+    watch.state = W_IDLE;
+    pthread_mutex_unlock(&watch.lock);
+}
+
+/* ---- lookups ------------------------------------------------------------ */
+
+size_t sl_config_find_group(const struct sl_config *cfg, const char *model_name,
+                            const struct sl_deployment **out, size_t max)
+{
+    size_t n = 0;
+
+    if (cfg == NULL || model_name == NULL)
+        return 0;
+    for (size_t i = 0; i < cfg->n_deployments; i++)
+        if (strcmp(cfg->deployments[i].model_name, model_name) == 0) {
+            if (out != NULL && n < max)
+                out[n] = &cfg->deployments[i];
+            n++;
+        }
+    return n;
+}

@@ -1,0 +1,40 @@
+/* Incremental stream framers: bytes in, complete events out. They never
+ * buffer a complete event: each is delivered as soon as its terminating blank
+ * line (SSE) or newline (NDJSON) arrives. One event is capped at
+ * SL_MAX_STREAM_EVENT bytes. */
+#ifndef SL_FRAMING_H
+#define SL_FRAMING_H
+
+#include <stddef.h>
+#include "buf.h"
+#include "provider.h"
+
+/* Called once per complete event; a non-OK return stops feeding and is
+ * returned by sl_framer_feed. */
+typedef int (*sl_event_fn)(void *ctx, const struct sl_sse_event *ev);
+
+struct sl_framer {
+    enum sl_framing kind;
+    struct sl_buf line;      /* the current, incomplete line */
+    struct sl_buf data;      /* data lines of the current event */
+    struct sl_buf event;     /* the event field */
+    struct sl_buf id;        /* the id field */
+    int has_data;            /* a data: line was seen in this event */
+    int started;             /* past a possible UTF-8 BOM */
+    int last_cr;             /* the previous chunk ended in '\r' */
+};
+
+void sl_framer_init(struct sl_framer *f, enum sl_framing kind);
+void sl_framer_free(struct sl_framer *f);
+
+/* Feeds n bytes. SL_OK, SL_ERR_UPSTREAM_BAD (an event over the cap),
+ * SL_ERR_NOMEM, or whatever fn returned. */
+int sl_framer_feed(struct sl_framer *f, const char *p, size_t n,
+                   sl_event_fn fn, void *ctx);
+
+/* End of input: a last line without its newline is processed and a pending
+ * event is delivered. The SSE spec would drop an event missing its blank
+ * line; upstreams that end with "data: [DONE]\n" exist, so we are lenient. */
+int sl_framer_finish(struct sl_framer *f, sl_event_fn fn, void *ctx);
+
+#endif

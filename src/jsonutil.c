@@ -1,0 +1,102 @@
+/* Jansson helpers: a depth-checked parse, arena dumps, message text. */
+#include <string.h>
+
+#include "arena.h"
+#include "jsonutil.h"
+
+/* Jansson recurses once per nesting level; a document of 100k '[' would
+ * exhaust a worker's small stack. Count brackets outside strings first. */
+static int depth_ok(const char *p, size_t len)
+{
+    int depth = 0, in_str = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > SL_JSON_MAX_DEPTH)
+                return 0;
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return 1;
+}
+
+json_t *sl_json_parse(const char *p, size_t len, const char **why)
+{
+    json_error_t err;
+    json_t *v;
+
+    if (!depth_ok(p, len)) {
+        *why = "JSON nested too deeply";
+        return NULL;
+    }
+    /* JSON_ALLOW_NUL would let "\u0000" through into C strings that end early;
+     * without it Jansson rejects it, which is what we want. Invalid UTF-8 is
+     * rejected by Jansson itself. */
+    v = json_loadb(p, len, JSON_REJECT_DUPLICATES, &err);
+    if (v == NULL)
+        *why = "invalid JSON";
+    return v;
+}
+
+char *sl_json_dump(struct sl_arena *a, const json_t *v, size_t *len)
+{
+    /* Size first, then dump once into exactly enough memory: two passes
+     * over a small document cost less than the arena waste of doubling. */
+    size_t need = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *p;
+
+    if (need == 0)
+        return NULL;   /* json_dumpb's error */
+    p = sl_arena_alloc(a, need + 1);
+    if (p == NULL || json_dumpb(v, p, need, JSON_COMPACT | JSON_ENCODE_ANY) != need)
+        return NULL;
+    p[need] = '\0';
+    *len = need;
+    return p;
+}
+
+void sl_json_decref_cb(void *v)
+{
+    json_decref(v);
+}
+
+const char *sl_json_content_text(struct sl_arena *a, const json_t *content)
+{
+    size_t total = 0, i;
+    json_t *part;
+    char *out, *w;
+
+    if (json_is_string(content))
+        return json_string_value(content);
+    if (!json_is_array(content))
+        return "";
+    json_array_foreach(content, i, part) {
+        json_t *t = json_object_get(part, "text");
+
+        if (json_is_string(t))
+            total += json_string_length(t);
+    }
+    out = w = sl_arena_alloc(a, total + 1);
+    if (out == NULL)
+        return "";
+    json_array_foreach(content, i, part) {
+        json_t *t = json_object_get(part, "text");
+
+        if (json_is_string(t)) {
+            memcpy(w, json_string_value(t), json_string_length(t));
+            w += json_string_length(t);
+        }
+    }
+    *w = '\0';
+    return out;
+}

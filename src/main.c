@@ -1,0 +1,503 @@
+/* The process: options, configuration, the FastCGI listen socket, a pool of
+ * worker threads that each own one request from accept to finish, signals and
+ * graceful shutdown. Also runs one request as plain CGI when started that way.
+ *
+ * The pool starts with `threads` workers and grows by one whenever the last
+ * idle worker takes a request, up to `max_threads` + 1; the extra one only
+ * waits (queue_timeout_ms) for a slot and otherwise answers 503, so a full
+ * gateway says so quickly instead of letting requests hang. Workers beyond
+ * `threads` that find themselves idle exit. Accept is a poll() on the
+ * non-blocking listen socket with a short time-out, so a stop request is seen
+ * within 200 ms without signalling threads (libfcgi's own SIGTERM handler
+ * would leave threads blocked in accept forever). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <fcgiapp.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "provider.h"
+#include "request.h"
+#include "status.h"
+#include "upstream.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define WORKER_STACK (2u << 20)   /* ASan's redzones triple frame sizes */
+#else
+#define WORKER_STACK (256u << 10) /* curl + OpenSSL + Jansson fit with room */
+#endif
+#define ARENA_CAP    (256u << 20) /* per request, on top of the body's own cap */
+#define ACCEPT_POLL_MS 200
+
+static volatile sig_atomic_t stopping;
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t  cond;      /* a request ended or a worker exited */
+    int listen_fd;
+    int total;                 /* live workers */
+    int idle;                  /* workers not serving a request */
+    int inflight;              /* requests being served (or waiting for a slot) */
+    int min, max;
+    long queue_timeout_ms, body_timeout_ms;
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, 0, 0, 0, 0, 0, 0, 0 };
+
+static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ---- the FastCGI connection ---------------------------------------------- */
+
+static const char *fcgi_param(void *ctx, const char *name)
+{
+    return FCGX_GetParam(name, ((FCGX_Request *)ctx)->envp);
+}
+
+static long fcgi_read(void *ctx, char *buf, size_t n)
+{
+    FCGX_Request *r = ctx;
+    int got = FCGX_GetStr(buf, n > 65536 ? 65536 : (int)n, r->in);
+
+    if (got > 0)
+        return got;
+    return FCGX_GetError(r->in) != 0 ? -1 : 0;
+}
+
+static int fcgi_write(void *ctx, const char *p, size_t n)
+{
+    FCGX_Request *r = ctx;
+
+    while (n > 0) {
+        int part = n > (1u << 30) ? (1 << 30) : (int)n;
+
+        if (FCGX_PutStr(p, part, r->out) != part)
+            return -1;
+        p += part;
+        n -= (size_t)part;
+    }
+    return 0;
+}
+
+static int fcgi_flush(void *ctx)
+{
+    return FCGX_FFlush(((FCGX_Request *)ctx)->out) == 0 ? 0 : -1;
+}
+
+static int fcgi_watch_fd(void *ctx)
+{
+    return ((FCGX_Request *)ctx)->ipcFd;
+}
+
+static const struct sl_conn_ops fcgi_ops = {
+    fcgi_param, fcgi_read, fcgi_write, fcgi_flush, fcgi_watch_fd,
+};
+
+/* ---- plain CGI ------------------------------------------------------------ */
+
+static const char *cgi_param(void *ctx, const char *name)
+{
+    (void)ctx;
+    return getenv(name);
+}
+
+static long cgi_read(void *ctx, char *buf, size_t n)
+{
+    ssize_t r;
+
+    (void)ctx;
+    do
+        r = read(STDIN_FILENO, buf, n);
+    while (r < 0 && errno == EINTR);
+    return (long)r;
+}
+
+static int cgi_write(void *ctx, const char *p, size_t n)
+{
+    (void)ctx;
+    return fwrite(p, 1, n, stdout) == n ? 0 : -1;
+}
+
+static int cgi_flush(void *ctx)
+{
+    (void)ctx;
+    return fflush(stdout) == 0 ? 0 : -1;
+}
+
+static int cgi_watch_fd(void *ctx)
+{
+    (void)ctx;
+    return -1;
+}
+
+static const struct sl_conn_ops cgi_ops = {
+    cgi_param, cgi_read, cgi_write, cgi_flush, cgi_watch_fd,
+};
+
+/* ---- the pool ------------------------------------------------------------- */
+
+static int spawn_worker(void);
+
+/* Waits for the listen socket to be readable, then accepts. 1: a request,
+ * 0: nothing yet (time-out or another worker/process won), -1: stopping. */
+static int accept_one(FCGX_Request *r)
+{
+    struct pollfd pfd = { .fd = pool.listen_fd, .events = POLLIN };
+    int rc = 0;
+
+    pthread_mutex_lock(&accept_lock);
+    if (!stopping && poll(&pfd, 1, ACCEPT_POLL_MS) > 0 && !stopping)
+        rc = FCGX_Accept_r(r) == 0 ? 1 : 0;
+    pthread_mutex_unlock(&accept_lock);
+    return stopping && rc == 0 ? -1 : rc;
+}
+
+static void set_timeouts(int fd)
+{
+    struct timeval tv = { .tv_sec = pool.body_timeout_ms / 1000,
+                          .tv_usec = (pool.body_timeout_ms % 1000) * 1000 };
+
+    /* A client trickling its body (or a web server that stopped reading our
+     * output) must not pin a worker forever. */
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* Takes a serving slot; the worker over the ceiling waits for one. */
+static int take_slot(void)
+{
+    struct timespec until;
+    int grow, ok = 1;
+
+    pthread_mutex_lock(&pool.lock);
+    pool.idle--;
+    pool.inflight++;
+    grow = pool.idle == 0 && pool.total < pool.max + 1;
+    if (pool.inflight > pool.max) {
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += pool.queue_timeout_ms / 1000;
+        until.tv_nsec += (pool.queue_timeout_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (pool.inflight > pool.max && ok)
+            ok = pthread_cond_timedwait(&pool.cond, &pool.lock, &until) == 0 ||
+                 pool.inflight <= pool.max;
+    }
+    pthread_mutex_unlock(&pool.lock);
+    if (grow && ok)
+        spawn_worker();
+    return ok;
+}
+
+/* Gives the slot back; returns 1 if this worker should exit (pool shrinks). */
+static int give_slot(void)
+{
+    int leave;
+
+    pthread_mutex_lock(&pool.lock);
+    pool.inflight--;
+    pool.idle++;
+    leave = pool.idle > pool.min && pool.total > pool.min;
+    if (leave) {
+        pool.idle--;
+        pool.total--;
+    }
+    pthread_cond_broadcast(&pool.cond);
+    pthread_mutex_unlock(&pool.lock);
+    return leave;
+}
+
+static void *worker(void *arg)
+{
+    FCGX_Request r;
+    struct sl_arena *arena = sl_arena_create(ARENA_CAP);
+    struct sl_upstream_thread *up = sl_upstream_thread_new();
+    int counted = 1;
+
+    (void)arg;
+    if (arena == NULL || up == NULL || FCGX_InitRequest(&r, pool.listen_fd, 0) != 0) {
+        sl_log(SL_LOG_ERROR, NULL, "worker start failed: out of memory");
+        goto out;
+    }
+    for (;;) {
+        struct sl_conn conn = { &fcgi_ops, &r };
+        int got = accept_one(&r);
+
+        if (got < 0)
+            break;
+        if (got == 0)
+            continue;
+        set_timeouts(r.ipcFd);
+        if (take_slot())
+            sl_request_run(conn, arena, up);
+        else
+            sl_request_reject(conn, arena, SL_ERR_BUSY);
+        FCGX_Finish_r(&r);
+        if (give_slot()) {
+            counted = 0;
+            break;
+        }
+    }
+    FCGX_Free(&r, 1);
+out:
+    sl_upstream_thread_free(up);
+    sl_arena_free(arena);
+    pthread_mutex_lock(&pool.lock);
+    if (counted) {
+        pool.total--;
+        pool.idle--;
+    }
+    pthread_cond_broadcast(&pool.cond);
+    pthread_mutex_unlock(&pool.lock);
+    return NULL;
+}
+
+static int spawn_worker(void)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    int rc;
+
+    pthread_mutex_lock(&pool.lock);
+    pool.total++;
+    pool.idle++;
+    pthread_mutex_unlock(&pool.lock);
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, WORKER_STACK);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &attr, worker, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        pthread_mutex_lock(&pool.lock);
+        pool.total--;
+        pool.idle--;
+        pthread_mutex_unlock(&pool.lock);
+        sl_log(SL_LOG_ERROR, NULL, "cannot start a worker thread: %s", strerror(rc));
+        return SL_ERR_NOMEM;
+    }
+    return SL_OK;
+}
+
+/* ---- process -------------------------------------------------------------- */
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stopping = 1;
+    FCGX_ShutdownPending();
+}
+
+/* After FCGX_Init, which installs handlers that only set a flag. */
+static void install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+}
+
+/* Waits for SIGTERM, then for in-flight requests (bounded). */
+static void run_until_stopped(long shutdown_timeout_ms)
+{
+    struct timespec until;
+
+    pthread_mutex_lock(&pool.lock);
+    while (!stopping) {
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 200 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&pool.cond, &pool.lock, &until);
+    }
+    sl_log(SL_LOG_INFO, NULL, "stopping: %d request(s) in flight", pool.inflight);
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += shutdown_timeout_ms / 1000;
+    until.tv_nsec += (shutdown_timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (pool.total > 0)
+        if (pthread_cond_timedwait(&pool.cond, &pool.lock, &until) == ETIMEDOUT)
+            break;
+    if (pool.total > 0)
+        sl_log(SL_LOG_WARN, NULL, "shutdown time-out: cutting %d request(s)", pool.inflight);
+    pthread_mutex_unlock(&pool.lock);
+}
+
+static int run_cgi(void)
+{
+    struct sl_arena *arena = sl_arena_create(ARENA_CAP);
+    struct sl_upstream_thread *up = sl_upstream_thread_new();
+    struct sl_conn conn = { &cgi_ops, NULL };
+
+    if (arena == NULL || up == NULL) {
+        sl_upstream_thread_free(up);
+        sl_arena_free(arena);
+        return 1;
+    }
+    sl_request_run(conn, arena, up);
+    fflush(stdout);
+    sl_upstream_thread_free(up);
+    sl_arena_free(arena);
+    return 0;
+}
+
+static int open_listen(const char *addr, const char *mode)
+{
+    int fd;
+
+    if (addr[0] == ':') {
+        /* libfcgi binds every interface for ":port"; we do not guess. */
+        fprintf(stderr, "sluice: --listen %s: give an address, e.g. 127.0.0.1%s\n", addr, addr);
+        return -1;
+    }
+    if (addr[0] == '/')
+        unlink(addr);
+    fd = FCGX_OpenSocket(addr, 1024);
+    if (fd < 0) {
+        fprintf(stderr, "sluice: cannot listen on %s: %s\n", addr, strerror(errno));
+        return -1;
+    }
+    if (addr[0] == '/' && chmod(addr, (mode_t)strtol(mode, NULL, 8)) != 0) {
+        fprintf(stderr, "sluice: chmod %s: %s\n", addr, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: sluice [--config FILE] [--listen HOST:PORT|/path.sock] [--socket-mode MODE]\n"
+        "              [--threads N]\n"
+        "       sluice --check-config FILE\n"
+        "       sluice --version\n"
+        "Runs as a FastCGI responder on the socket on fd 0 (lighttpd, mod_fcgid, spawn-fcgi),\n"
+        "on --listen, or as plain CGI. The config is --config, else $SLUICE_CONFIG, else\n"
+        "%s/sluice/config.yaml.\n", SL_SYSCONFDIR);
+}
+
+static struct sl_config *load(const char *path, int check_only)
+{
+    struct sl_buf msgs;
+    struct sl_config *cfg = NULL;
+    int rc;
+
+    sl_buf_init(&msgs, 1u << 20);
+    rc = sl_config_load(path, &cfg, &msgs);
+    if (msgs.len > 0)
+        fputs(msgs.data, stderr);
+    sl_buf_free(&msgs);
+    if (rc != SL_OK) {
+        fprintf(stderr, "sluice: %s: configuration not usable\n", path);
+        return NULL;
+    }
+    if (check_only)
+        fprintf(stderr, "sluice: %s: OK (%zu deployment(s))\n", path, cfg->n_deployments);
+    return cfg;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "check-config", required_argument, NULL, 'C' },
+        { "listen", required_argument, NULL, 'l' },
+        { "socket-mode", required_argument, NULL, 'm' },
+        { "threads", required_argument, NULL, 't' },
+        { "version", no_argument, NULL, 'V' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *path = getenv("SLUICE_CONFIG"), *listen_addr = NULL, *mode = "0660";
+    const char *threads_env = getenv("SLUICE_THREADS");
+    struct sl_config *cfg;
+    int c, threads = threads_env ? atoi(threads_env) : 0;
+
+    while ((c = getopt_long(argc, argv, "c:C:l:m:t:Vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': path = optarg; break;
+        case 'C': cfg = load(optarg, 1); sl_config_unref(cfg); return cfg ? 0 : 1;
+        case 'l': listen_addr = optarg; break;
+        case 'm': mode = optarg; break;
+        case 't': threads = atoi(optarg); break;
+        case 'V': printf("sluice %s\n", PACKAGE_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (path == NULL)
+        path = SL_SYSCONFDIR "/sluice/config.yaml";
+    if (sl_provider_registry_check() != SL_OK || (cfg = load(path, 0)) == NULL)
+        return 1;
+    sl_config_export_env(cfg);
+    sl_log_level = cfg->log_level;
+    if (sl_upstream_global_init() != SL_OK) {
+        fprintf(stderr, "sluice: libcurl initialisation failed\n");
+        return 1;
+    }
+    FCGX_Init();
+    if (listen_addr == NULL && FCGX_IsCGI()) {
+        int rc;
+
+        if (getenv("REQUEST_METHOD") == NULL) {
+            usage(stderr);
+            fprintf(stderr, "sluice: no FastCGI socket on fd 0 and no CGI request: use --listen\n");
+            return 2;
+        }
+        sl_config_install(cfg);
+        rc = run_cgi();
+        sl_config_install(NULL);
+        sl_upstream_global_cleanup();
+        return rc;
+    }
+    pool.listen_fd = listen_addr ? open_listen(listen_addr, mode) : 0;
+    if (pool.listen_fd < 0)
+        return 1;
+    fcntl(pool.listen_fd, F_SETFL, fcntl(pool.listen_fd, F_GETFL) | O_NONBLOCK);
+    install_signals();
+    pool.min = threads > 0 ? threads : cfg->threads;
+    pool.max = cfg->max_threads > pool.min ? cfg->max_threads : pool.min;
+    pool.queue_timeout_ms = cfg->queue_timeout_ms;
+    pool.body_timeout_ms = cfg->body_timeout_ms;
+    long shutdown_ms = cfg->shutdown_timeout_ms;
+    sl_config_install(cfg);
+    if (sl_config_watch_start(path, 1000) != SL_OK)
+        sl_log(SL_LOG_WARN, NULL, "config hot reload is off: cannot start the watcher");
+    for (int i = 0; i < pool.min; i++)
+        if (spawn_worker() != SL_OK)
+            return 1;
+    sl_log(SL_LOG_INFO, NULL, "sluice %s ready: %d worker(s), up to %d", PACKAGE_VERSION,
+           pool.min, pool.max);
+    run_until_stopped(shutdown_ms);
+    sl_config_watch_stop();
+    if (pool.total == 0) {
+        /* Every worker is gone: release what they shared (clean valgrind runs). */
+        sl_config_install(NULL);
+        sl_upstream_global_cleanup();
+    }
+    return 0;
+}

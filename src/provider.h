@@ -1,0 +1,102 @@
+/* The provider adapter interface. An adapter only translates: OpenAI-shaped
+ * client JSON to the provider's native request, and the native answer (whole
+ * or one stream event at a time) back to OpenAI-shaped JSON. It owns no
+ * sockets, no globals, and logs no content; the core (upstream.c, proxy.c)
+ * owns connections, time-outs, retries and the client stream. */
+#ifndef SL_PROVIDER_H
+#define SL_PROVIDER_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#define SL_PROVIDER_ABI 1u
+
+struct sl_request;
+
+enum sl_endpoint {
+    SL_EP_NONE = 0,
+    SL_EP_CHAT,          /* POST /v1/chat/completions */
+    SL_EP_EMBEDDINGS,    /* POST /v1/embeddings */
+    SL_EP_MODELS,        /* GET  /v1/models */
+    SL_EP_HEALTH_LIVE,   /* GET  /health/liveliness */
+    SL_EP_HEALTH_READY,  /* GET  /health/readiness */
+    SL_EP_MAX
+};
+#define SL_EP_BIT(ep) (1u << (ep))
+
+/* How a streamed upstream reply is cut into events. */
+enum sl_framing { SL_FRAMING_SSE = 0, SL_FRAMING_NDJSON };
+
+/* One complete upstream stream event. Strings are NUL-terminated and live
+ * until the callback returns. */
+struct sl_sse_event {
+    const char *event;   /* the "event:" field, NULL if none */
+    const char *data;    /* "data:" lines joined by '\n' ("" if none) */
+    size_t      data_len;
+    const char *id;      /* the "id:" field, NULL if none */
+};
+
+#define SL_UPSTREAM_MAX_HEADERS 16
+
+/* What build_request fills in; every pointer is arena memory (or static). */
+struct sl_upstream_req {
+    const char *url;
+    const char *headers[SL_UPSTREAM_MAX_HEADERS];  /* "Name: value" */
+    size_t      n_headers;
+    const char *body;
+    size_t      body_len;
+    enum sl_framing framing;      /* for streamed replies */
+    /* A local provider (mock) serves its reply without any network: the core
+     * replays local_body as if the upstream had sent it, with local_status,
+     * and local_delay_ms between stream events. url is then NULL. */
+    const char *local_body;
+    size_t      local_len;
+    long        local_status;
+    long        local_delay_ms;
+};
+
+/* An error in OpenAI's shape. Strings are static or arena memory. */
+struct sl_error {
+    int         http_status;
+    const char *type;      /* "invalid_request_error", "rate_limit_error", ... */
+    const char *message;
+    const char *param;     /* NULL -> JSON null */
+    const char *code;      /* NULL -> the status as a string, as LiteLLM does */
+};
+
+struct sl_provider {
+    const char *name;             /* the model prefix: "openai" in "openai/gpt-4o" */
+    unsigned    abi;              /* must equal SL_PROVIDER_ABI */
+    const char *api_key_env;      /* env var used when api_key is not configured, or NULL */
+    const char *default_api_base; /* used when api_base is not configured, or NULL */
+    unsigned    endpoints;        /* SL_EP_BIT() of each endpoint it serves */
+
+    /* Client JSON -> URL, headers and body. req->dep, req->endpoint and
+     * req->stream are set. SL_OK, SL_ERR_BAD_REQUEST (with req->err_msg set),
+     * SL_ERR_UNSUPPORTED or SL_ERR_NOMEM. */
+    int (*build_request)(struct sl_request *req, const json_t *in,
+                         struct sl_upstream_req *out);
+    /* A whole 2xx reply -> OpenAI JSON; *out is a new reference.
+     * SL_ERR_UPSTREAM_BAD if the reply cannot be understood. */
+    int (*parse_response)(struct sl_request *req, const char *body, size_t len,
+                          json_t **out);
+    /* One stream event -> zero or one OpenAI chunk (*out new reference or
+     * NULL; a JSON array stands for several chunks in order); *done set to 1
+     * at the end of the stream. SL_ERR_UPSTREAM_BAD on garbage; an in-band
+     * upstream error is reported by returning SL_ERR_UPSTREAM_STATUS with
+     * req->upstream_err filled in. */
+    int (*parse_stream_event)(struct sl_request *req, const struct sl_sse_event *ev,
+                              json_t **out, int *done);
+    /* The upstream's error status + parsed body (may be NULL) -> *out.
+     * NULL slot: the core keeps the status and takes message/type from an
+     * OpenAI-shaped body if there is one. */
+    int (*map_error)(struct sl_request *req, long http_status, const json_t *body,
+                     struct sl_error *out);
+};
+
+/* The registry (providers/registry.c). */
+const struct sl_provider *sl_provider_find(const char *name);
+/* Checks ABI versions and duplicate names; SL_OK or SL_ERR_INTERNAL. */
+int sl_provider_registry_check(void);
+
+#endif

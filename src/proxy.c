@@ -1,0 +1,203 @@
+/* The LLM call for a routed request: the adapter builds the upstream request,
+ * upstream.c performs it, and the answer goes back whole or event by event.
+ * Whatever the adapter returns is OpenAI-shaped; this module only puts the
+ * client's model name back, collects usage, and decides how errors reach the
+ * client: a real HTTP error while nothing was sent, an in-band SSE error
+ * event followed by [DONE] once a stream has begun. Nothing is retried here
+ * once a byte has reached the client. */
+#include <string.h>
+
+#include "arena.h"
+#include "config.h"
+#include "jsonutil.h"
+#include "log.h"
+#include "proxy.h"
+#include "request.h"
+#include "respond.h"
+#include "status.h"
+#include "upstream.h"
+
+struct stream_state {
+    int done;           /* the upstream said [DONE] (or its equivalent) */
+    int finished;       /* a choice carried a finish_reason */
+};
+
+static void take_usage(struct sl_request *req, const json_t *obj)
+{
+    const json_t *u = json_object_get(obj, "usage");
+    const json_t *d;
+
+    if (!json_is_object(u))
+        return;
+    req->usage.prompt_tokens = (long)json_integer_value(json_object_get(u, "prompt_tokens"));
+    req->usage.completion_tokens = (long)json_integer_value(json_object_get(u, "completion_tokens"));
+    req->usage.total_tokens = (long)json_integer_value(json_object_get(u, "total_tokens"));
+    d = json_object_get(u, "prompt_tokens_details");
+    req->usage.cached_tokens = (long)json_integer_value(json_object_get(d, "cached_tokens"));
+    req->usage.seen = 1;
+}
+
+/* Sends one OpenAI chunk to the client, or swallows the usage-only chunk we
+ * asked for on the client's behalf. */
+static int send_chunk(struct sl_request *req, json_t *chunk, struct stream_state *st)
+{
+    const json_t *choices = json_object_get(chunk, "choices");
+    size_t i, len;
+    json_t *c;
+    char *text;
+
+    take_usage(req, chunk);
+    json_array_foreach(choices, i, c)
+        if (json_is_string(json_object_get(c, "finish_reason")))
+            st->finished = 1;
+    if (!req->include_usage && json_is_array(choices) && json_array_size(choices) == 0 &&
+        json_object_get(chunk, "usage") != NULL)
+        return SL_OK;
+    if (json_object_get(chunk, "model") != NULL &&
+        json_object_set_new(chunk, "model", json_string(req->model)) != 0)
+        return SL_ERR_NOMEM;
+    if ((text = sl_json_dump(req->arena, chunk, &len)) == NULL)
+        return SL_ERR_NOMEM;
+    return sl_respond_sse_data(req, text, len);
+}
+
+static int on_event(struct sl_request *req, const struct sl_sse_event *ev, void *ctx)
+{
+    struct stream_state *st = ctx;
+    json_t *out = NULL;
+    int done = 0, rc;
+
+    if (st->done)
+        return SL_OK;     /* anything after the end is ignored */
+    rc = req->dep->provider->parse_stream_event(req, ev, &out, &done);
+    if (rc == SL_OK && out != NULL) {
+        if (json_is_array(out)) {
+            size_t i;
+            json_t *c;
+
+            json_array_foreach(out, i, c)
+                if ((rc = send_chunk(req, c, st)) != SL_OK)
+                    break;
+        } else {
+            rc = send_chunk(req, out, st);
+        }
+    }
+    json_decref(out);
+    if (done)
+        st->done = 1;
+    return rc;
+}
+
+static int on_idle(struct sl_request *req, void *ctx)
+{
+    (void)ctx;
+    return sl_respond_sse_ping(req);
+}
+
+/* The upstream answered with an error status: map it and pass it on. */
+static int upstream_error(struct sl_request *req, struct sl_upstream_res *res)
+{
+    const struct sl_provider *p = req->dep->provider;
+    struct sl_error e = { .http_status = (int)res->status };
+    const char *why;
+    json_t *body = res->body.len ? sl_json_parse(res->body.data, res->body.len, &why) : NULL;
+
+    if (p->map_error != NULL)
+        p->map_error(req, res->status, body, &e);
+    json_decref(body);
+    if (e.http_status < 400 || e.http_status > 599)
+        e.http_status = res->status >= 400 && res->status <= 599 ? (int)res->status : 502;
+    if (e.message == NULL)
+        e.message = sl_arena_printf(req->arena, "The upstream provider returned HTTP %ld.", res->status);
+    if (e.type == NULL)
+        e.type = e.http_status == 429 ? "rate_limit_error"
+               : e.http_status >= 500 ? "api_error" : "invalid_request_error";
+    if (res->retry_after != NULL)
+        sl_respond_header(req, "retry-after", res->retry_after);
+    req->upstream_err = e;
+    return sl_respond_error_obj(req, &e);
+}
+
+static int whole_reply(struct sl_request *req, struct sl_upstream_res *res)
+{
+    json_t *out = NULL;
+    int rc = req->dep->provider->parse_response(req, res->body.data ? res->body.data : "",
+                                                res->body.len, &out);
+
+    if (rc != SL_OK)
+        return sl_respond_error(req, rc, NULL);
+    take_usage(req, out);
+    if (json_object_get(out, "model") != NULL)
+        json_object_set_new(out, "model", json_string(req->model));
+    rc = sl_respond_json(req, 200, out);
+    json_decref(out);
+    return rc;
+}
+
+static int end_stream(struct sl_request *req, const struct stream_state *st)
+{
+    /* A clean close after a finish_reason but without [DONE]: some
+     * compatible servers do that; the client still gets a proper end. */
+    if (st->done || st->finished) {
+        if (!req->headers_sent)
+            sl_respond_sse_begin(req);
+        return sl_respond_sse_done(req);
+    }
+    req->err_msg = "The upstream provider closed the stream before it was complete.";
+    return sl_respond_error(req, SL_ERR_UPSTREAM_BAD, NULL);
+}
+
+static void add_model_headers(struct sl_request *req)
+{
+    const struct sl_deployment *d = req->dep;
+
+    sl_respond_header(req, "x-litellm-call-id", req->id);
+    sl_respond_header(req, "x-litellm-model-id", d->id);
+    if (d->api_base != NULL) {
+        /* Without the query string, which may carry a secret. */
+        const char *q = strchr(d->api_base, '?');
+        char *base = q ? sl_arena_strndup(req->arena, d->api_base, (size_t)(q - d->api_base))
+                       : (char *)d->api_base;
+
+        if (base != NULL)
+            sl_respond_header(req, "x-litellm-model-api-base", base);
+    }
+}
+
+int sl_proxy_call(struct sl_request *req)
+{
+    const struct sl_provider *p = req->dep->provider;
+    struct sl_upstream_req up = { 0 };
+    struct sl_upstream_res res;
+    struct stream_state st = { 0 };
+    struct sl_upstream_cb cb = { .on_event = on_event, .on_idle = on_idle, .ctx = &st };
+    int rc;
+
+    if (!(p->endpoints & SL_EP_BIT(req->endpoint)) || p->build_request == NULL) {
+        req->err_msg = sl_arena_printf(req->arena, "model=%.200s (provider %s) does not support this endpoint.",
+                                       req->model, p->name);
+        return sl_respond_error(req, SL_ERR_UNSUPPORTED, NULL);
+    }
+    add_model_headers(req);
+    req->stage = "build";
+    if ((rc = p->build_request(req, req->in, &up)) != SL_OK)
+        return sl_respond_error(req, rc, NULL);
+    req->stage = "upstream";
+    rc = sl_upstream_perform(req, &up, req->stream,
+                             req->stream ? req->dep->stream_timeout_ms : req->dep->timeout_ms,
+                             &cb, &res);
+    req->t_first_byte_us = res.t_first_byte_us;
+    req->stage = "respond";
+    if (rc == SL_ERR_UPSTREAM_STATUS && req->upstream_err.message != NULL)
+        rc = sl_respond_error_obj(req, &req->upstream_err);   /* in-band upstream error */
+    else if (rc != SL_OK)
+        rc = sl_respond_error(req, rc, NULL);
+    else if (res.status < 200 || res.status > 299)
+        rc = upstream_error(req, &res);
+    else if (!req->stream)
+        rc = whole_reply(req, &res);
+    else
+        rc = end_stream(req, &st);
+    sl_buf_free(&res.body);
+    return rc;
+}

@@ -1,0 +1,331 @@
+/* One request from accept to the last byte: read the CGI parameters and the
+ * body (to its end, under our own cap, whatever CONTENT_LENGTH says), route
+ * on REQUEST_URI (servers split SCRIPT_NAME/PATH_INFO four different ways),
+ * authenticate, validate the few fields the gateway interprets, dispatch,
+ * and write one log line. Everything else in the body is left alone. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <jansson.h>
+
+#include "arena.h"
+#include "auth.h"
+#include "buf.h"
+#include "config.h"
+#include "jsonutil.h"
+#include "log.h"
+#include "proxy.h"
+#include "request.h"
+#include "respond.h"
+#include "router.h"
+#include "status.h"
+
+long long sl_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+/* Request ids need to be unique, not secret: a per-thread xorshift seeded
+ * from the clock, the thread and a counter is enough and costs no syscall. */
+static void make_id(char out[40])
+{
+    static __thread unsigned long long s;
+    unsigned long long a, b;
+
+    if (s == 0) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s = (unsigned long long)ts.tv_nsec ^ ((unsigned long long)ts.tv_sec << 30) ^
+            (unsigned long long)(uintptr_t)&s;
+        s |= 1;
+    }
+    s ^= s << 13; s ^= s >> 7; s ^= s << 17; a = s;
+    s ^= s << 13; s ^= s >> 7; s ^= s << 17; b = s;
+    snprintf(out, 40, "%08llx-%04llx-4%03llx-%04llx-%012llx",
+             a >> 32, (a >> 16) & 0xffff, a & 0xfff, ((b >> 48) & 0x3fff) | 0x8000,
+             b & 0xffffffffffffULL);
+}
+
+struct route {
+    const char *path;
+    enum sl_endpoint ep;
+    const char *method;
+};
+
+/* LiteLLM serves every route with and without the /v1 prefix. */
+static const struct route routes[] = {
+    { "/v1/chat/completions", SL_EP_CHAT, "POST" },
+    { "/chat/completions", SL_EP_CHAT, "POST" },
+    { "/v1/embeddings", SL_EP_EMBEDDINGS, "POST" },
+    { "/embeddings", SL_EP_EMBEDDINGS, "POST" },
+    { "/v1/models", SL_EP_MODELS, "GET" },
+    { "/models", SL_EP_MODELS, "GET" },
+    { "/health/liveliness", SL_EP_HEALTH_LIVE, "GET" },
+    { "/health/liveness", SL_EP_HEALTH_LIVE, "GET" },
+    { "/health/readiness", SL_EP_HEALTH_READY, "GET" },
+};
+
+static int find_route(struct sl_request *req)
+{
+    const char *q = strchr(req->uri, '?');
+    size_t len = q ? (size_t)(q - req->uri) : strlen(req->uri);
+
+    while (len > 1 && req->uri[len - 1] == '/')
+        len--;                              /* "/v1/models/" is "/v1/models" */
+    req->path = sl_arena_strndup(req->arena, req->uri, len);
+    if (req->path == NULL)
+        return SL_ERR_NOMEM;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (strcmp(routes[i].path, req->path) != 0)
+            continue;
+        req->endpoint = routes[i].ep;
+        if (strcmp(req->method, routes[i].method) != 0 &&
+            !(strcmp(req->method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
+            return SL_ERR_METHOD;
+        return SL_OK;
+    }
+    req->err_msg = sl_arena_printf(req->arena, "No route for %.100s %.200s.", req->method, req->path);
+    return SL_ERR_NOT_FOUND;
+}
+
+static void buf_free_cb(void *p)
+{
+    sl_buf_free(p);
+}
+
+/* Reads the body to its end. CONTENT_LENGTH is only a hint: servers send it
+ * missing, empty, 0 or -1 for chunked uploads. */
+static int read_body(struct sl_request *req)
+{
+    struct sl_buf *b = sl_arena_alloc(req->arena, sizeof(*b));
+    size_t cap = req->cfg->max_request_bytes;
+    char chunk[16384];
+    long n;
+    int rc;
+
+    req->stage = "read";
+    if (b == NULL)
+        return SL_ERR_NOMEM;
+    sl_buf_init(b, cap);
+    if ((rc = sl_arena_defer(req->arena, buf_free_cb, b)) != SL_OK)
+        return rc;
+    while ((n = req->conn.ops->read(req->conn.ctx, chunk, sizeof(chunk))) > 0) {
+        if ((rc = sl_buf_append(b, chunk, (size_t)n)) != SL_OK) {
+            if (rc == SL_ERR_TOO_LARGE)
+                req->err_msg = sl_arena_printf(req->arena,
+                    "Request body is larger than the %zu MB this gateway accepts (general_settings.max_request_size_mb).",
+                    cap >> 20);
+            return rc;
+        }
+    }
+    if (n < 0)
+        return SL_ERR_BODY_TIMEOUT;
+    req->body = b->data ? b->data : "";
+    req->body_len = b->len;
+    return SL_OK;
+}
+
+static int bad(struct sl_request *req, const char *msg)
+{
+    req->err_msg = (char *)msg;
+    return SL_ERR_BAD_REQUEST;
+}
+
+/* Parses the body and checks the fields the gateway itself interprets. */
+static int parse_body(struct sl_request *req)
+{
+    const char *why = NULL;
+    const json_t *v, *so;
+
+    req->stage = "parse";
+    if (req->body_len == 0) {
+        req->err_msg = "Request body is empty; expected a JSON object.";
+        return SL_ERR_BAD_JSON;
+    }
+    req->in = sl_json_parse(req->body, req->body_len, &why);
+    if (req->in == NULL) {
+        req->err_msg = sl_arena_printf(req->arena, "Request body is not valid JSON: %s.", why);
+        return SL_ERR_BAD_JSON;
+    }
+    if (sl_arena_defer(req->arena, sl_json_decref_cb, req->in) != SL_OK) {
+        req->in = NULL;
+        return SL_ERR_NOMEM;
+    }
+    if (!json_is_object(req->in))
+        return bad(req, "Request body must be a JSON object.");
+    v = json_object_get(req->in, "model");
+    if (v == NULL || json_is_null(v))
+        return bad(req, "model is a required field.");
+    if (!json_is_string(v) || json_string_length(v) == 0)
+        return bad(req, "model must be a non-empty string.");
+    req->model = json_string_value(v);
+    v = json_object_get(req->in, "stream");
+    if (v != NULL && !json_is_null(v) && !json_is_boolean(v))
+        return bad(req, "stream must be a boolean.");
+    req->stream = json_is_true(v);
+    so = json_object_get(req->in, "stream_options");
+    if (so != NULL && !json_is_null(so) && !json_is_object(so))
+        return bad(req, "stream_options must be an object.");
+    req->include_usage = json_is_true(json_object_get(so, "include_usage"));
+    if (req->endpoint == SL_EP_CHAT) {
+        v = json_object_get(req->in, "messages");
+        if (v == NULL)
+            return bad(req, "messages is a required field.");
+        if (!json_is_array(v) || json_array_size(v) == 0)
+            return bad(req, "messages must be a non-empty array.");
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (!json_is_object(json_array_get(v, i)) ||
+                !json_is_string(json_object_get(json_array_get(v, i), "role")))
+                return bad(req, "each message must be an object with a string role.");
+    } else if (req->endpoint == SL_EP_EMBEDDINGS) {
+        v = json_object_get(req->in, "input");
+        if (!json_is_string(v) && !json_is_array(v))
+            return bad(req, "input must be a string or an array.");
+        if (req->stream)
+            return bad(req, "embeddings cannot be streamed.");
+    }
+    return SL_OK;
+}
+
+static int serve_models(struct sl_request *req)
+{
+    json_t *data = json_array(), *out;
+    const struct sl_config *cfg = req->cfg;
+    int rc;
+
+    if (data == NULL)
+        return SL_ERR_NOMEM;
+    for (size_t i = 0; i < cfg->n_deployments; i++) {
+        const char *name = cfg->deployments[i].model_name;
+        size_t j;
+
+        for (j = 0; j < i; j++)   /* once per group; model lists are short */
+            if (strcmp(cfg->deployments[j].model_name, name) == 0)
+                break;
+        if (j < i || !sl_auth_may_use_model(req, name))
+            continue;
+        json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", name,
+                                              "object", "model", "created", 1677610602,
+                                              "owned_by", "openai"));
+    }
+    out = json_pack("{s:s, s:o}", "object", "list", "data", data);
+    if (out == NULL)
+        return SL_ERR_NOMEM;
+    rc = sl_respond_json(req, 200, out);
+    json_decref(out);
+    return rc;
+}
+
+static int serve_health(struct sl_request *req)
+{
+    json_t *out;
+    int rc;
+
+    if (req->endpoint == SL_EP_HEALTH_LIVE)
+        out = json_string("I'm alive!");
+    else
+        out = json_pack("{s:s, s:s, s:n, s:s, s:s, s:[]}", "status", "healthy",
+                        "db", "Not connected", "cache", "litellm_version", PACKAGE_VERSION,
+                        "sluice_version", PACKAGE_VERSION, "success_callbacks");
+    if (out == NULL)
+        return SL_ERR_NOMEM;
+    rc = sl_respond_json(req, 200, out);
+    json_decref(out);
+    return rc;
+}
+
+static int dispatch(struct sl_request *req)
+{
+    int rc;
+
+    if ((rc = find_route(req)) != SL_OK)
+        return rc;
+    if (req->endpoint == SL_EP_HEALTH_LIVE || req->endpoint == SL_EP_HEALTH_READY)
+        return serve_health(req);
+    if ((rc = sl_auth_check(req)) != SL_OK)
+        return rc;
+    if (req->endpoint == SL_EP_MODELS)
+        return serve_models(req);
+    if ((rc = read_body(req)) != SL_OK || (rc = parse_body(req)) != SL_OK ||
+        (rc = sl_router_pick(req)) != SL_OK)
+        return rc;
+    sl_proxy_call(req);
+    return SL_OK;
+}
+
+static void log_request(const struct sl_request *req)
+{
+    long long now = sl_now_us();
+    json_t *f = json_pack("{s:s, s:s, s:s?, s:s?, s:i, s:f, s:b, s:I, s:I, s:I}",
+        "method", req->method, "path", req->path ? req->path : req->uri,
+        "model", req->model, "deployment", req->dep ? req->dep->id : NULL,
+        "status", req->http_status, "latency_ms", (now - req->t_start_us) / 1000.0,
+        "stream", req->stream, "events", (json_int_t)req->n_events,
+        "prompt_tokens", (json_int_t)req->usage.prompt_tokens,
+        "completion_tokens", (json_int_t)req->usage.completion_tokens);
+
+    if (f == NULL)
+        return;      /* e.g. a model name that is not UTF-8 cannot be logged */
+    if (req->t_first_byte_us)
+        json_object_set_new(f, "ttfb_ms", json_real((req->t_first_byte_us - req->t_start_us) / 1000.0));
+    if (req->client_gone)
+        json_object_set_new(f, "client_gone", json_true());
+    sl_log_json(SL_LOG_INFO, req, "request", f);
+}
+
+void sl_request_run(struct sl_conn conn, struct sl_arena *arena,
+                    struct sl_upstream_thread *up)
+{
+    struct sl_request req;
+    int rc;
+
+    memset(&req, 0, sizeof(req));
+    req.arena = arena;
+    req.conn = conn;
+    req.up = up;
+    req.t_start_us = req.t_last_write_us = sl_now_us();
+    req.stage = "accept";
+    make_id(req.id);
+    req.cfg = sl_config_acquire();
+    req.method = conn.ops->param(conn.ctx, "REQUEST_METHOD");
+    req.uri = conn.ops->param(conn.ctx, "REQUEST_URI");
+    req.content_type = conn.ops->param(conn.ctx, "CONTENT_TYPE");
+    if (req.method == NULL)
+        req.method = "GET";
+    if (req.uri == NULL)
+        req.uri = "/";
+    if (req.cfg == NULL)
+        rc = SL_ERR_BUSY;
+    else
+        rc = dispatch(&req);
+    if (rc != SL_OK)
+        sl_respond_error(&req, rc, NULL);
+    req.stage = "done";
+    if (req.cfg != NULL && sl_log_level >= SL_LOG_INFO)
+        log_request(&req);
+    sl_config_unref(req.cfg);
+    sl_arena_reset(arena);
+}
+
+void sl_request_reject(struct sl_conn conn, struct sl_arena *arena, int status)
+{
+    struct sl_request req;
+
+    memset(&req, 0, sizeof(req));
+    req.arena = arena;
+    req.conn = conn;
+    req.t_start_us = req.t_last_write_us = sl_now_us();
+    req.stage = "reject";
+    make_id(req.id);
+    req.method = conn.ops->param(conn.ctx, "REQUEST_METHOD");
+    req.uri = conn.ops->param(conn.ctx, "REQUEST_URI");
+    sl_respond_error(&req, status, NULL);
+    sl_log(SL_LOG_WARN, &req, "rejected: %s", sl_status_name(status));
+    sl_arena_reset(arena);
+}

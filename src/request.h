@@ -1,0 +1,84 @@
+/* struct sl_request: one client request from accept to the last byte. Each
+ * stage reads what earlier stages set and adds its own results. The request
+ * owns nothing outside its arena: everything with request lifetime is
+ * allocated there or registered with sl_arena_defer. */
+#ifndef SL_REQUEST_H
+#define SL_REQUEST_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include "auth.h"
+#include "conn.h"
+#include "provider.h"
+
+struct sl_arena;
+struct sl_config;
+struct sl_deployment;
+struct sl_upstream_thread;
+
+struct sl_usage {
+    long prompt_tokens;
+    long completion_tokens;
+    long total_tokens;
+    long cached_tokens;      /* prompt_tokens_details.cached_tokens */
+    int  seen;               /* a usage object came back */
+};
+
+#define SL_MAX_RESP_HEADERS 24
+
+struct sl_request {
+    struct sl_arena *arena;          /* borrowed from the worker; reset at the end */
+    struct sl_conn   conn;
+    struct sl_upstream_thread *up;   /* borrowed: this thread's curl handles */
+    struct sl_config *cfg;           /* one reference, dropped at the end */
+    const char *stage;               /* static: "read", "auth", "route", ... */
+    char id[40];                     /* request id; also x-request-id */
+    long long t_start_us;            /* monotonic clock at accept */
+
+    /* from the web server (borrowed from conn params or arena) */
+    const char *method;
+    const char *uri;                 /* REQUEST_URI as sent */
+    const char *path;                /* uri without query string (arena) */
+    const char *content_type;
+
+    /* body */
+    char  *body;                     /* arena, NUL-terminated */
+    size_t body_len;
+    json_t *in;                      /* owned via arena defer: the parsed body */
+    enum sl_endpoint endpoint;
+    const char *model;               /* requested model (borrowed from in) */
+    int stream;                      /* "stream": true */
+    int include_usage;               /* the client asked for stream usage */
+
+    struct sl_principal principal;
+    const struct sl_deployment *dep; /* borrowed from cfg */
+    void *pstate;                    /* adapter scratch (arena) */
+
+    /* response */
+    int  http_status;                /* status sent, or about to be */
+    int  headers_sent;
+    int  client_gone;
+    const char *resp_headers[SL_MAX_RESP_HEADERS]; /* "Name: value", arena */
+    size_t n_resp_headers;
+    long long t_first_byte_us;       /* first byte from the upstream */
+    long long t_last_write_us;       /* last write to the client (heartbeats) */
+    long n_events;                   /* stream events sent */
+    struct sl_usage usage;
+    char *err_msg;                   /* detail for an error reply (arena) */
+    struct sl_error upstream_err;    /* filled when the upstream failed */
+};
+
+/* Runs one request end to end on conn: read, parse, authenticate, dispatch,
+ * respond, log. Never fails: every error is answered to the client. The arena
+ * is reset afterwards. */
+void sl_request_run(struct sl_conn conn, struct sl_arena *arena,
+                    struct sl_upstream_thread *up);
+
+/* Answers a request that will not be served (status: SL_ERR_BUSY when every
+ * worker is taken) with the error envelope, without reading its body. */
+void sl_request_reject(struct sl_conn conn, struct sl_arena *arena, int status);
+
+/* Microseconds on the monotonic clock. */
+long long sl_now_us(void);
+
+#endif

@@ -1,0 +1,44 @@
+/* Everything sent to the client goes through here: the header block, JSON
+ * bodies, the one error envelope, and SSE events (written and flushed one by
+ * one). respond.c holds the table mapping each sl_status to an HTTP status
+ * and an OpenAI error type. */
+#ifndef SL_RESPOND_H
+#define SL_RESPOND_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+struct sl_request;
+struct sl_error;
+
+/* Adds "Name: value" to the response headers (copied into the arena). Headers
+ * added after the header block was sent are dropped. SL_OK or SL_ERR_NOMEM. */
+int sl_respond_header(struct sl_request *req, const char *name, const char *value);
+
+/* Sends status, content type, the collected headers and x-request-id. */
+int sl_respond_begin(struct sl_request *req, int http_status, const char *content_type);
+
+/* A whole JSON reply. body is borrowed. */
+int sl_respond_json(struct sl_request *req, int http_status, const json_t *body);
+
+/* The error envelope {"error":{"message","type","param","code"}} for status
+ * (an enum sl_status). msg NULL: req->err_msg, else a default text. If a
+ * stream has already started, the error goes in-band as an SSE event followed
+ * by [DONE]. */
+int sl_respond_error(struct sl_request *req, int status, const char *msg);
+/* The same for an error already in OpenAI's shape (an upstream's). */
+int sl_respond_error_obj(struct sl_request *req, const struct sl_error *e);
+
+/* SSE: begin sends the 200 header block for text/event-stream; data writes
+ * "data: <p>\n\n" and flushes; ping writes ": ping\n\n"; done writes
+ * "data: [DONE]\n\n". SL_ERR_CLIENT_GONE once a write fails. */
+int sl_respond_sse_begin(struct sl_request *req);
+int sl_respond_sse_data(struct sl_request *req, const char *p, size_t n);
+int sl_respond_sse_ping(struct sl_request *req);
+int sl_respond_sse_done(struct sl_request *req);
+
+/* HTTP status and OpenAI error type for an sl_status. */
+int sl_respond_http_status(int status);
+const char *sl_respond_error_type(int status);
+
+#endif

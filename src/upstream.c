@@ -1,0 +1,396 @@
+/* The upstream transport, and the only user of libcurl. Each worker thread
+ * keeps one multi and one easy handle for its whole life, so connections to
+ * a provider are reused request after request; DNS and TLS sessions are
+ * shared process-wide (connections are not: libcurl documents sharing the
+ * connection cache across concurrent threads as unsafe).
+ *
+ * A transfer is driven with curl_multi_poll() so the same wait also watches
+ * the client's FastCGI connection: lighttpd, Apache and Caddy only close it
+ * when they fail to write to a vanished client, nginx closes it at once
+ * (shared/reference/webservers.md). Heartbeats (on_idle) make the former write. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <curl/curl.h>
+
+#include "arena.h"
+#include "config.h"
+#include "framing.h"
+#include "log.h"
+#include "request.h"
+#include "status.h"
+#include "upstream.h"
+
+struct sl_upstream_thread {
+    CURL  *easy;
+    CURLM *multi;
+};
+
+static CURLSH *share;
+static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access acc, void *u)
+{
+    (void)h; (void)acc; (void)u;
+    pthread_mutex_lock(&share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *u)
+{
+    (void)h; (void)u;
+    pthread_mutex_unlock(&share_locks[data]);
+}
+
+int sl_upstream_global_init(void)
+{
+    if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+        return SL_ERR_INTERNAL;
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&share_locks[i], NULL);
+    share = curl_share_init();
+    if (share == NULL)
+        return SL_ERR_NOMEM;
+    curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    return SL_OK;
+}
+
+void sl_upstream_global_cleanup(void)
+{
+    curl_share_cleanup(share);
+    share = NULL;
+    curl_global_cleanup();
+}
+
+struct sl_upstream_thread *sl_upstream_thread_new(void)
+{
+    struct sl_upstream_thread *t = calloc(1, sizeof(*t));
+
+    if (t == NULL)
+        return NULL;
+    t->easy = curl_easy_init();
+    t->multi = curl_multi_init();
+    if (t->easy == NULL || t->multi == NULL) {
+        sl_upstream_thread_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void sl_upstream_thread_free(struct sl_upstream_thread *t)
+{
+    if (t == NULL)
+        return;
+    curl_easy_cleanup(t->easy);
+    curl_multi_cleanup(t->multi);
+    free(t);
+}
+
+/* One transfer in progress. */
+struct xfer {
+    struct sl_request *req;
+    const struct sl_upstream_cb *cb;
+    struct sl_upstream_res *res;
+    struct sl_framer framer;
+    int stream;
+    int framing;          /* the framer is in use: 2xx and stream */
+    int rc;               /* why a callback stopped the transfer */
+    long long last_data_us;
+};
+
+static int deliver(void *ctx, const struct sl_sse_event *ev)
+{
+    struct xfer *x = ctx;
+
+    return x->cb->on_event(x->req, ev, x->cb->ctx);
+}
+
+static void first_byte(struct xfer *x)
+{
+    long code = 0;
+
+    if (x->res->status != 0)
+        return;
+    curl_easy_getinfo(x->req->up->easy, CURLINFO_RESPONSE_CODE, &code);
+    x->res->status = code;
+    x->res->t_first_byte_us = sl_now_us();
+    x->framing = x->stream && code >= 200 && code < 300;
+}
+
+static size_t on_write(char *p, size_t size, size_t n, void *ud)
+{
+    struct xfer *x = ud;
+    size_t len = size * n;
+    int rc;
+
+    first_byte(x);
+    x->last_data_us = sl_now_us();
+    if (x->framing) {
+        rc = sl_framer_feed(&x->framer, p, len, deliver, x);
+    } else if (x->res->status >= 200 && x->res->status < 300) {
+        rc = sl_buf_append(&x->res->body, p, len);
+        if (rc == SL_ERR_TOO_LARGE)
+            rc = SL_ERR_UPSTREAM_BAD;
+    } else {
+        /* An error body: keep its head, which carries the message. */
+        size_t room = SL_MAX_UPSTREAM_ERROR - x->res->body.len;
+
+        rc = sl_buf_append(&x->res->body, p, len < room ? len : room);
+    }
+    if (rc != SL_OK) {
+        x->rc = rc;
+        return 0;    /* makes libcurl stop with CURLE_WRITE_ERROR */
+    }
+    return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    struct xfer *x = ud;
+    size_t len = size * n;
+
+    if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
+        const char *v = p + 12;
+        size_t vlen = len - 12;
+
+        while (vlen > 0 && (*v == ' ' || *v == '\t'))
+            v++, vlen--;
+        while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+            vlen--;
+        if (vlen > 0 && vlen < 64)
+            x->res->retry_after = sl_arena_strndup(x->req->arena, v, vlen);
+    }
+    return len;
+}
+
+int sl_upstream_client_gone(struct sl_request *req)
+{
+    int fd = req->conn.ops->watch_fd(req->conn.ctx);
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    char c;
+    ssize_t r;
+
+    if (req->client_gone)
+        return 1;
+    if (fd < 0 || poll(&pfd, 1, 0) <= 0)
+        return 0;
+    /* The body was read to its end, so anything now readable is the web
+     * server closing (EOF/RST) or aborting the request. */
+    r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return 0;
+    req->client_gone = 1;
+    return 1;
+}
+
+static int map_curl(struct xfer *x, CURLcode cc, const char *errbuf)
+{
+    if (x->rc != SL_OK)
+        return x->rc;
+    switch (cc) {
+    case CURLE_OK:
+        return SL_OK;
+    case CURLE_OPERATION_TIMEDOUT:
+        return SL_ERR_UPSTREAM_TIMEOUT;
+    case CURLE_OUT_OF_MEMORY:
+        return SL_ERR_NOMEM;
+    default:
+        break;
+    }
+    /* Never log the URL: some providers carry keys in the query string. */
+    sl_log(SL_LOG_WARN, x->req, "upstream transfer failed: %s (curl %d)",
+           errbuf[0] ? errbuf : curl_easy_strerror(cc), (int)cc);
+    return x->res->status != 0 ? SL_ERR_UPSTREAM_BAD : SL_ERR_UPSTREAM_CONNECT;
+}
+
+static void slist_free_cb(void *p)
+{
+    curl_slist_free_all(p);
+}
+
+static int setup(struct xfer *x, const struct sl_upstream_req *up, long timeout_ms, char *errbuf)
+{
+    CURL *e = x->req->up->easy;
+    struct curl_slist *h = NULL, *n;
+    int rc;
+
+    for (size_t i = 0; i < up->n_headers; i++) {
+        if ((n = curl_slist_append(h, up->headers[i])) == NULL)
+            goto oom;
+        h = n;
+    }
+    /* libcurl would otherwise wait for 100-continue on big bodies. */
+    if ((n = curl_slist_append(h, "Expect:")) == NULL)
+        goto oom;
+    h = n;
+    if ((rc = sl_arena_defer(x->req->arena, slist_free_cb, h)) != SL_OK)
+        return rc;
+    curl_easy_reset(e);
+    curl_easy_setopt(e, CURLOPT_URL, up->url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, up->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)up->body_len);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_SHARE, share);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000L);
+    if (!x->stream)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    return SL_OK;
+oom:
+    curl_slist_free_all(h);
+    return SL_ERR_NOMEM;
+}
+
+/* Runs the transfer until it ends, the client leaves or time runs out. */
+static int drive(struct xfer *x, long timeout_ms, char *errbuf)
+{
+    struct sl_request *req = x->req;
+    CURLM *m = req->up->multi;
+    long long hb_us = req->cfg->heartbeat_ms * 1000LL, deadline;
+    long long timeout_us = timeout_ms * 1000LL;
+    int fd = req->conn.ops->watch_fd(req->conn.ctx), running = 1, rc = SL_OK;
+
+    x->last_data_us = sl_now_us();
+    deadline = x->last_data_us + timeout_us;
+    while (running) {
+        struct curl_waitfd wfd = { .fd = fd, .events = CURL_WAIT_POLLIN };
+        long long now, wait_us;
+        CURLMsg *msg;
+        int left;
+
+        if (curl_multi_perform(m, &running) != CURLM_OK) {
+            rc = SL_ERR_INTERNAL;
+            break;
+        }
+        if (x->rc != SL_OK)
+            break;
+        if (!running) {
+            while ((msg = curl_multi_info_read(m, &left)) != NULL)
+                if (msg->msg == CURLMSG_DONE)
+                    rc = map_curl(x, msg->data.result, errbuf);
+            break;
+        }
+        now = sl_now_us();
+        if (x->stream ? now - x->last_data_us > timeout_us : now > deadline) {
+            rc = SL_ERR_UPSTREAM_TIMEOUT;
+            break;
+        }
+        if (x->stream && x->cb->on_idle && now - req->t_last_write_us >= hb_us &&
+            (rc = x->cb->on_idle(req, x->cb->ctx)) != SL_OK)
+            break;
+        wait_us = x->stream ? hb_us - (now - req->t_last_write_us) : deadline - now;
+        if (wait_us > 1000000)
+            wait_us = 1000000;
+        if (wait_us < 1000)
+            wait_us = 1000;
+        curl_multi_poll(m, fd >= 0 ? &wfd : NULL, fd >= 0 ? 1 : 0, (int)(wait_us / 1000), NULL);
+        if (fd >= 0 && wfd.revents && sl_upstream_client_gone(req)) {
+            rc = SL_ERR_CLIENT_GONE;
+            break;
+        }
+    }
+    if (rc == SL_OK && x->rc != SL_OK)
+        rc = x->rc;
+    return rc;
+}
+
+/* Waits ms between two local events, watching the client and heartbeating. */
+static int local_pause(struct xfer *x, long ms)
+{
+    struct sl_request *req = x->req;
+    int fd = req->conn.ops->watch_fd(req->conn.ctx);
+    long long end = sl_now_us() + ms * 1000LL, hb_us = req->cfg->heartbeat_ms * 1000LL;
+    int rc;
+
+    for (;;) {
+        long long now = sl_now_us(), wait = end - now;
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+        if (wait <= 0)
+            return SL_OK;
+        if (now - req->t_last_write_us >= hb_us && x->cb->on_idle &&
+            (rc = x->cb->on_idle(req, x->cb->ctx)) != SL_OK)
+            return rc;
+        if (wait > hb_us - (now - req->t_last_write_us))
+            wait = hb_us - (now - req->t_last_write_us);
+        if (wait < 1000)
+            wait = 1000;
+        if (poll(&pfd, fd >= 0 ? 1 : 0, (int)(wait / 1000)) > 0 && sl_upstream_client_gone(req))
+            return SL_ERR_CLIENT_GONE;
+    }
+}
+
+struct local_ctx {
+    struct xfer *x;
+    long delay_ms;
+    long n;
+};
+
+static int local_event(void *ctx, const struct sl_sse_event *ev)
+{
+    struct local_ctx *l = ctx;
+    int rc;
+
+    if (l->n++ > 0 && l->delay_ms > 0 && (rc = local_pause(l->x, l->delay_ms)) != SL_OK)
+        return rc;
+    return deliver(l->x, ev);
+}
+
+/* A local provider's reply replayed through the same path as a network one. */
+static int perform_local(struct xfer *x, const struct sl_upstream_req *up)
+{
+    struct local_ctx l = { .x = x, .delay_ms = up->local_delay_ms };
+    int rc;
+
+    x->res->status = up->local_status;
+    x->res->t_first_byte_us = sl_now_us();
+    if (!x->stream || up->local_status < 200 || up->local_status >= 300)
+        return sl_buf_append(&x->res->body, up->local_body, up->local_len);
+    if ((rc = sl_framer_feed(&x->framer, up->local_body, up->local_len, local_event, &l)) != SL_OK)
+        return rc;
+    return sl_framer_finish(&x->framer, local_event, &l);
+}
+
+int sl_upstream_perform(struct sl_request *req, const struct sl_upstream_req *up,
+                        int stream, long timeout_ms, const struct sl_upstream_cb *cb,
+                        struct sl_upstream_res *res)
+{
+    struct xfer x = { .req = req, .cb = cb, .res = res, .stream = stream };
+    char errbuf[CURL_ERROR_SIZE] = "";
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    sl_buf_init(&res->body, SL_MAX_UPSTREAM_BODY);
+    sl_framer_init(&x.framer, up->framing);
+    if (up->url == NULL) {
+        rc = perform_local(&x, up);
+        goto out;
+    }
+    if ((rc = setup(&x, up, timeout_ms, errbuf)) != SL_OK)
+        goto out;
+    if (curl_multi_add_handle(req->up->multi, req->up->easy) != CURLM_OK) {
+        rc = SL_ERR_INTERNAL;
+        goto out;
+    }
+    rc = drive(&x, timeout_ms, errbuf);
+    if (rc == SL_OK && x.framing)
+        rc = sl_framer_finish(&x.framer, deliver, &x);
+    curl_multi_remove_handle(req->up->multi, req->up->easy);
+out:
+    sl_framer_free(&x.framer);
+    return rc;
+}

@@ -1,0 +1,55 @@
+/* The upstream transport: the only module that calls libcurl. One easy and
+ * one multi handle per worker thread, one share handle per process
+ * (connections, DNS, TLS sessions). A transfer waits on the upstream socket
+ * and on the client's connection together, so a client that leaves aborts
+ * the upstream within one poll, and a silent upstream gets heartbeats. */
+#ifndef SL_UPSTREAM_H
+#define SL_UPSTREAM_H
+
+#include <stddef.h>
+#include "buf.h"
+#include "provider.h"
+
+struct sl_request;
+struct sl_upstream_thread;
+
+struct sl_upstream_cb {
+    /* One complete event of a 2xx streamed reply. A non-OK return aborts. */
+    int (*on_event)(struct sl_request *req, const struct sl_sse_event *ev, void *ctx);
+    /* Nothing was sent to the client for heartbeat_ms. A non-OK return aborts. */
+    int (*on_idle)(struct sl_request *req, void *ctx);
+    void *ctx;
+};
+
+struct sl_upstream_res {
+    long status;              /* the upstream's HTTP status; 0 if none came */
+    struct sl_buf body;       /* a non-streamed reply, or an error body (capped) */
+    const char *retry_after;  /* arena; the upstream's retry-after, or NULL */
+    long long t_first_byte_us;/* monotonic time of the first body byte */
+};
+
+/* Process-wide set-up and tear-down; call before/after any thread. */
+int  sl_upstream_global_init(void);
+void sl_upstream_global_cleanup(void);
+
+/* Per-thread handles; NULL on OOM. free accepts NULL. */
+struct sl_upstream_thread *sl_upstream_thread_new(void);
+void sl_upstream_thread_free(struct sl_upstream_thread *t);
+
+/* Performs up for req. With stream set and a 2xx answer, each event goes to
+ * cb->on_event as soon as it is complete; otherwise the body is collected in
+ * res->body (init'ed here; the caller frees it with sl_buf_free).
+ * timeout_ms bounds the whole non-streamed call; for a stream, it bounds
+ * the wait for the first byte and every silence after it.
+ * Returns SL_OK when the upstream answered (any status: see res->status),
+ * SL_ERR_UPSTREAM_CONNECT, SL_ERR_UPSTREAM_TIMEOUT, SL_ERR_UPSTREAM_BAD (a
+ * reply over its cap or broken framing), SL_ERR_CLIENT_GONE, SL_ERR_NOMEM, or
+ * the status a callback returned. */
+int sl_upstream_perform(struct sl_request *req, const struct sl_upstream_req *up,
+                        int stream, long timeout_ms, const struct sl_upstream_cb *cb,
+                        struct sl_upstream_res *res);
+
+/* Checks whether the client connection of req was dropped (non-blocking). */
+int sl_upstream_client_gone(struct sl_request *req);
+
+#endif

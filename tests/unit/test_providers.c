@@ -1,0 +1,281 @@
+/* Provider adapters, driven by case folders under tests/data/providers/<provider>/<case>/:
+ *   deployment.json         {"model": "openai/x", "api_base", "api_key", "litellm_params": {...}}
+ *   client.json             what the client sent (endpoint: "input" -> embeddings, else chat)
+ *   expected_request.json   {"url", "headers": [subset, in any order], "body"} the adapter must build
+ *   upstream.json | upstream.sse   the provider's reply (with upstream_status: an error reply)
+ *   expected.json           the adapter's OpenAI-shaped result: an object for a whole reply; for
+ *                           a stream, the array of chunks it emits, ending in "[DONE]"
+ *   upstream_status         optional: an HTTP status; then expected.json is the mapped error
+ *                           {"http_status","type","message","param","code"}
+ * A new case needs no C. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <jansson.h>
+
+#include "arena.h"
+#include "config.h"
+#include "framing.h"
+#include "provider.h"
+#include "request.h"
+#include "status.h"
+#include "tap.h"
+
+static char *slurp(const char *dir, const char *name, size_t *len)
+{
+    char path[4096];
+    FILE *f;
+    char *p;
+    long n;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if ((f = fopen(path, "rb")) == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    p = malloc((size_t)n + 1);
+    if (p == NULL || fread(p, 1, (size_t)n, f) != (size_t)n) {
+        free(p);
+        fclose(f);
+        return NULL;
+    }
+    p[n] = '\0';
+    fclose(f);
+    if (len)
+        *len = (size_t)n;
+    return p;
+}
+
+static json_t *load_json(const char *dir, const char *name)
+{
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return json_load_file(path, 0, NULL);
+}
+
+static int same(const char *what, const char *casename, json_t *got, json_t *want)
+{
+    char name[1024];
+    int eq = json_equal(got, want);
+
+    snprintf(name, sizeof(name), "%s: %s", casename, what);
+    if (!ok(eq, name)) {
+        char *g = json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *w = json_dumps(want, JSON_COMPACT | JSON_ENCODE_ANY);
+
+        printf("#   got  %s\n#   want %s\n", g ? g : "(null)", w ? w : "(null)");
+        free(g);
+        free(w);
+    }
+    return eq;
+}
+
+struct stream_ctx {
+    struct sl_request *req;
+    json_t *chunks;
+    int rc;
+};
+
+static int on_event(void *ctx, const struct sl_sse_event *ev)
+{
+    struct stream_ctx *s = ctx;
+    json_t *out = NULL;
+    int done = 0;
+
+    s->rc = s->req->dep->provider->parse_stream_event(s->req, ev, &out, &done);
+    if (json_is_array(out))
+        json_array_extend(s->chunks, out);
+    else if (out != NULL)
+        json_array_append(s->chunks, out);
+    json_decref(out);
+    if (done)
+        json_array_append_new(s->chunks, json_string("[DONE]"));
+    return s->rc == SL_ERR_UPSTREAM_STATUS ? SL_OK : s->rc;
+}
+
+static json_t *error_json(const struct sl_error *e)
+{
+    return json_pack("{s:i, s:s?, s:s?, s:s?, s:s?}", "http_status", e->http_status,
+                     "type", e->type, "message", e->message, "param", e->param, "code", e->code);
+}
+
+static void check_request(const char *dir, const char *name, struct sl_request *req,
+                          const struct sl_upstream_req *up)
+{
+    json_t *want = load_json(dir, "expected_request.json"), *h, *body;
+    size_t i;
+    int all = 1;
+
+    if (want == NULL)
+        return;
+    if (json_is_string(json_object_get(want, "url"))) {
+        char n[1024];
+
+        snprintf(n, sizeof(n), "%s: url", name);
+        is_str(up->url, json_string_value(json_object_get(want, "url")), n);
+    }
+    json_array_foreach(json_object_get(want, "headers"), i, h) {
+        int found = 0;
+
+        for (size_t k = 0; k < up->n_headers; k++)
+            found |= strcmp(up->headers[k], json_string_value(h)) == 0;
+        if (!found) {
+            printf("#   missing header %s\n", json_string_value(h));
+            all = 0;
+        }
+    }
+    if (json_object_get(want, "headers") != NULL) {
+        char n[1024];
+
+        snprintf(n, sizeof(n), "%s: headers", name);
+        ok(all, n);
+    }
+    body = up->body ? json_loadb(up->body, up->body_len, 0, NULL) : NULL;
+    if (json_object_get(want, "body") != NULL)
+        same("upstream body", name, body, json_object_get(want, "body"));
+    json_decref(body);
+    (void)req;
+    json_decref(want);
+}
+
+static void run_case(const char *dir, const char *name, struct sl_arena *a)
+{
+    struct sl_request req;
+    struct sl_deployment dep;
+    struct sl_upstream_req up;
+    json_t *depj = load_json(dir, "deployment.json"), *expected = load_json(dir, "expected.json");
+    char *status = slurp(dir, "upstream_status", NULL), *reply;
+    const char *model, *slash;
+    size_t len;
+    int rc;
+
+    memset(&req, 0, sizeof(req));
+    memset(&dep, 0, sizeof(dep));
+    memset(&up, 0, sizeof(up));
+    req.arena = a;
+    strcpy(req.id, "test-request-id");
+    req.in = load_json(dir, "client.json");
+    model = json_string_value(json_object_get(depj, "model"));
+    if (req.in == NULL || model == NULL || expected == NULL) {
+        ok(0, name);
+        printf("#   case %s lacks client.json, deployment.json or expected.json\n", dir);
+        goto out;
+    }
+    slash = strchr(model, '/');
+    dep.model = model;
+    dep.model_name = json_string_value(json_object_get(req.in, "model"));
+    dep.provider = sl_provider_find(slash ? sl_arena_strndup(a, model, (size_t)(slash - model)) : "openai");
+    dep.upstream_model = slash ? slash + 1 : model;
+    dep.api_base = json_string_value(json_object_get(depj, "api_base"));
+    dep.api_key = json_string_value(json_object_get(depj, "api_key"));
+    dep.api_version = json_string_value(json_object_get(depj, "api_version"));
+    dep.litellm_params = json_object_get(depj, "litellm_params");
+    if (dep.litellm_params == NULL)
+        dep.litellm_params = depj;
+    req.dep = &dep;
+    req.model = dep.model_name;
+    req.endpoint = json_object_get(req.in, "input") ? SL_EP_EMBEDDINGS : SL_EP_CHAT;
+    req.stream = json_is_true(json_object_get(req.in, "stream"));
+    if (dep.provider == NULL) {
+        ok(0, name);
+        goto out;
+    }
+    rc = dep.provider->build_request(&req, req.in, &up);
+    {
+        char n[1024];
+
+        snprintf(n, sizeof(n), "%s: build_request", name);
+        is_int(rc, SL_OK, n);
+    }
+    check_request(dir, name, &req, &up);
+
+    if (status != NULL) {
+        struct sl_error e = { .http_status = atoi(status) };
+        json_t *body = load_json(dir, "upstream.json"), *got;
+
+        if (dep.provider->map_error)
+            dep.provider->map_error(&req, e.http_status, body, &e);
+        got = error_json(&e);
+        same("mapped error", name, got, expected);
+        json_decref(got);
+        json_decref(body);
+    } else if ((reply = slurp(dir, "upstream.sse", &len)) != NULL) {
+        struct sl_framer f;
+        struct stream_ctx s = { &req, json_array(), SL_OK };
+
+        sl_framer_init(&f, up.framing);
+        sl_framer_feed(&f, reply, len, on_event, &s);
+        sl_framer_finish(&f, on_event, &s);
+        sl_framer_free(&f);
+        if (s.rc == SL_ERR_UPSTREAM_STATUS)
+            json_array_append_new(s.chunks, error_json(&req.upstream_err));
+        same("stream chunks", name, s.chunks, expected);
+        json_decref(s.chunks);
+        free(reply);
+    } else if ((reply = slurp(dir, "upstream.json", &len)) != NULL) {
+        json_t *out = NULL;
+
+        rc = dep.provider->parse_response(&req, reply, len, &out);
+        same("response", name, out, expected);
+        json_decref(out);
+        free(reply);
+    }
+out:
+    free(status);
+    json_decref(req.in);
+    json_decref(depj);
+    json_decref(expected);
+    sl_arena_reset(a);
+}
+
+static int by_name(const struct dirent **x, const struct dirent **y)
+{
+    return strcmp((*x)->d_name, (*y)->d_name);
+}
+
+int main(void)
+{
+    const char *data = getenv("SL_TEST_DATA") ? getenv("SL_TEST_DATA") : "tests/data";
+    char root[1024];
+    struct dirent **prov;
+    struct sl_arena *a = sl_arena_create(64u << 20);
+    int np, cases = 0;
+
+    snprintf(root, sizeof(root), "%s/providers", data);
+    np = scandir(root, &prov, NULL, by_name);
+    for (int i = 0; i < np; i++) {
+        char pdir[2048];
+        struct dirent **cs;
+        int nc;
+
+        if (prov[i]->d_name[0] == '.') {
+            free(prov[i]);
+            continue;
+        }
+        snprintf(pdir, sizeof(pdir), "%s/%s", root, prov[i]->d_name);
+        nc = scandir(pdir, &cs, NULL, by_name);
+        for (int k = 0; k < nc; k++) {
+            char cdir[2600], name[600];
+
+            if (cs[k]->d_name[0] != '.') {
+                snprintf(cdir, sizeof(cdir), "%s/%s", pdir, cs[k]->d_name);
+                snprintf(name, sizeof(name), "%s/%s", prov[i]->d_name, cs[k]->d_name);
+                run_case(cdir, name, a);
+                cases++;
+            }
+            free(cs[k]);
+        }
+        if (nc >= 0)
+            free(cs);
+        free(prov[i]);
+    }
+    if (np >= 0)
+        free(prov);
+    ok(cases > 0, "provider cases were found");
+    sl_arena_free(a);
+    return tap_done();
+}
