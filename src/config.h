@@ -1,0 +1,111 @@
+/* The configuration: LiteLLM's proxy config.yaml, read with libyaml into an
+ * immutable, typed struct sl_config. Requests hold a reference for their whole
+ * life; a hot reload builds a new config and swaps the pointer, so in-flight
+ * requests finish on the config they started with.
+ *
+ * Sections read (everything else, and every unknown key inside them, is
+ * reported as a warning with file:line, never silently ignored):
+ *   model_list[]:        model_name, litellm_params{model, api_base, api_key,
+ *                        api_version, timeout, stream_timeout, max_retries,
+ *                        input_cost_per_token, output_cost_per_token, rpm, tpm,
+ *                        weight, order, + any provider param}, model_info{...}
+ *   general_settings:    master_key, max_request_size_mb, database_url, ...
+ *   litellm_settings:    drop_params, request_timeout, num_retries, ...
+ *   router_settings:     (accepted, used by later modules)
+ *   environment_variables: {NAME: value}
+ *   sluice_settings:     sluice's own knobs (threads, heartbeat_ms, ...)
+ * Any string "os.environ/NAME" is replaced by the value of NAME, looked up
+ * first in environment_variables, then in the process environment. */
+#ifndef SL_CONFIG_H
+#define SL_CONFIG_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+struct sl_buf;
+struct sl_arena;
+struct sl_provider;
+
+struct sl_deployment {
+    const char *model_name;      /* public name = model group */
+    const char *model;           /* litellm_params.model as written: "openai/gpt-4o" */
+    const struct sl_provider *provider; /* borrowed from the registry */
+    const char *upstream_model;  /* model after the provider prefix: "gpt-4o" */
+    const char *api_base;        /* NULL: the provider's default_api_base */
+    const char *api_key;         /* resolved secret, or the provider's api_key_env, or NULL */
+    const char *api_version;     /* NULL if not given */
+    const char *id;              /* model_info.id, else a stable hex id of the entry */
+    const char *mode;            /* model_info.mode, default "chat" */
+    long   timeout_ms;           /* litellm_params.timeout (s), else litellm_settings.request_timeout */
+    long   stream_timeout_ms;    /* litellm_params.stream_timeout (s), else timeout_ms */
+    int    max_retries;          /* litellm_params.max_retries, else 0 */
+    double input_cost_per_token; /* 0 if not given */
+    double output_cost_per_token;
+    json_t *litellm_params;      /* owned: the whole block, os.environ/ resolved */
+    json_t *model_info;          /* owned: the whole block, or an empty object */
+    int line;                    /* line of the entry in the file, for messages */
+};
+
+struct sl_config {
+    const char *path;                  /* the file this came from */
+    struct sl_deployment *deployments; /* in file order */
+    size_t n_deployments;
+
+    /* general_settings */
+    const char *master_key;            /* NULL: no master key (every call is 401) */
+    size_t max_request_bytes;          /* max_request_size_mb, default 32 MiB */
+
+    /* litellm_settings */
+    int  drop_params;                  /* default 0 */
+    long request_timeout_ms;           /* default 600 s */
+    int  num_retries;                  /* default 0 */
+
+    /* sluice_settings */
+    int  threads;                      /* worker threads at start, default 16 */
+    int  max_threads;                  /* ceiling the pool may grow to, default 256 */
+    long heartbeat_ms;                 /* SSE ": ping" while upstream is silent, default 500 */
+    long body_timeout_ms;              /* max wait for request body bytes, default 30000 */
+    long shutdown_timeout_ms;          /* graceful SIGTERM wait for in-flight requests, default 30000 */
+    long queue_timeout_ms;             /* wait for a free worker before a 503, default 1000 */
+    int  log_level;                    /* enum sl_log_level; sluice_settings.log_level, default info */
+
+    /* private */
+    struct sl_arena *arena;            /* owns every string above */
+    int refs;                          /* atomic; see acquire/release */
+};
+
+/* Reads and validates path. On success *out is a new config with one
+ * reference and SL_OK is returned. Errors and warnings are appended to msgs
+ * (may be NULL), one per line, as "path:line:col: error: text" or
+ * "path:line:col: warning: text". Returns SL_ERR_CONFIG if there was any error
+ * (then *out is NULL), SL_ERR_NOMEM on OOM. Secrets never appear in msgs.
+ * Not thread-safe with respect to setenv: call environment export only at
+ * start-up (sl_config_export_env). */
+int sl_config_load(const char *path, struct sl_config **out, struct sl_buf *msgs);
+
+/* Exports environment_variables into the process environment. Call once at
+ * start-up, before any thread is created. */
+void sl_config_export_env(const struct sl_config *cfg);
+
+/* Reference counting, safe from any thread. */
+struct sl_config *sl_config_ref(struct sl_config *cfg);
+void sl_config_unref(struct sl_config *cfg);   /* accepts NULL; frees at 0 */
+
+/* The process-wide current config. acquire returns it with a new reference
+ * (NULL before the first install); install makes cfg current, taking over the
+ * caller's reference and dropping the old config's. */
+struct sl_config *sl_config_acquire(void);
+void sl_config_install(struct sl_config *cfg);
+
+/* Starts a thread that checks path every interval_ms (mtime, size, inode) and,
+ * when it changed, loads it; a good config is installed, a broken one is
+ * logged (every message) and the old one stays. SL_OK or SL_ERR_NOMEM/INTERNAL. */
+int sl_config_watch_start(const char *path, long interval_ms);
+void sl_config_watch_stop(void);
+
+/* Deployments of one model group, in file order: fills out[] with up to max
+ * borrowed pointers and returns how many there are in all (0: no such group). */
+size_t sl_config_find_group(const struct sl_config *cfg, const char *model_name,
+                            const struct sl_deployment **out, size_t max);
+
+#endif
