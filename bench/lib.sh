@@ -128,12 +128,28 @@ trap 'exit 129' HUP
 
 # ---------------------------------------------------------------- helpers
 USED_PORTS=" "
+# Ports are drawn below the kernel's ephemeral range (outgoing connections of
+# wrk, curl and sluice take their local ports from it, and a port held that
+# way cannot be bound even though nothing listens on it), and are checked
+# for any TCP socket using them.
+read -r EPH_LO EPH_HI </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || { EPH_LO=32768 EPH_HI=60999; }
+if [ "$EPH_LO" -gt 12000 ]; then
+    PORT_BASE=10000 PORT_SPAN=$((EPH_LO - 10000))
+else
+    PORT_BASE=$((EPH_HI + 1)) PORT_SPAN=$((65000 - EPH_HI))
+fi
+port_busy() {
+    if command -v ss >/dev/null; then
+        [ -n "$(ss -Htan "sport = :$1" 2>/dev/null)" ] && return 0
+    fi
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
 free_port() {
     local p i
     for i in $(seq 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        p=$((PORT_BASE + (RANDOM * 32768 + RANDOM) % PORT_SPAN))
         case $USED_PORTS in *" $p "*) continue ;; esac
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+        if ! port_busy "$p"; then
             USED_PORTS="$USED_PORTS$p "
             printf '%s\n' "$p"
             return 0

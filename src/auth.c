@@ -67,7 +67,6 @@ static const char *presented_key(const struct sl_request *req)
 int sl_auth_check(struct sl_request *req)
 {
     const char *key = presented_key(req);
-    char master[65];
 
     req->stage = "auth";
     memset(&req->principal, 0, sizeof(req->principal));
@@ -77,8 +76,7 @@ int sl_auth_check(struct sl_request *req)
     }
     sl_auth_hash_key(key, req->principal.key_hash);
     if (req->cfg->master_key != NULL) {
-        sl_auth_hash_key(req->cfg->master_key, master);
-        if (CRYPTO_memcmp(master, req->principal.key_hash, 64) == 0) {
+        if (CRYPTO_memcmp(req->cfg->master_key_hash, req->principal.key_hash, 64) == 0) {
             req->principal.role = SL_ROLE_ADMIN;
             return SL_OK;
         }

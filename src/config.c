@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 #include <yaml.h>
 
+#include "auth.h"
 #include "config.h"   /* src/config.h: quoted includes look beside this file first */
 #include "arena.h"
 #include "buf.h"
@@ -1293,6 +1294,10 @@ static void load_general(struct ctx *cx, struct node *sec)
              "general_settings.master_key is empty: running without a master key");
         c->master_key = NULL;
     }
+    /* Hashed once here so authentication compares hashes without hashing
+     * the master key on every request. */
+    if (c->master_key != NULL)
+        sl_auth_hash_key(c->master_key, c->master_key_hash);
 }
 
 static void load_litellm(struct ctx *cx, struct node *sec)

@@ -53,6 +53,7 @@ struct sl_config {
 
     /* general_settings */
     const char *master_key;            /* NULL: no master key (every call is 401) */
+    char master_key_hash[65];          /* its SHA-256 hex; "" without one */
     size_t max_request_bytes;          /* max_request_size_mb, default 32 MiB */
 
     /* litellm_settings */
