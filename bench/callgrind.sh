@@ -50,10 +50,27 @@ case_args() {
     esac
 }
 
+# top_functions DUMP BINARY: the CG_TOP functions with the most self cost
+# (thread entry frames, which carry the whole total, left out), then the
+# CG_TOP functions of BINARY itself with the most inclusive cost
+top_functions() {
+    local dump=$1 bin
+    bin=$(basename "$2")
+    say "    self cost:"
+    callgrind_annotate --threshold=100 --auto=no "$dump" 2>/dev/null |
+        awk -v top="$CG_TOP" '/^-+$/ { sep++; next }
+            sep >= 5 && NF && $1 != "Ir" && !/clone\.S:clone|pthread_create\.c:start_thread/ && shown < top {
+                print "      " $0; shown++ }' | sed "s|$ROOT/||g" | cut -c1-150
+    say "    inclusive cost, functions of $bin:"
+    callgrind_annotate --inclusive=yes --threshold=100 --auto=no "$dump" 2>/dev/null |
+        awk -v top="$CG_TOP" -v b="/$bin]" '/^-+$/ { sep++; next }
+            sep >= 5 && index($0, b) && shown < top { print "      " $0; shown++ }' | sed "s|$ROOT/||g" | cut -c1-150
+}
+
 # profile NAME CASES CMD...: runs CMD (which must listen on $PORT) under
 # callgrind and prints one line per case
 profile() {
-    local name=$1 cases=$2 pid c out n ir
+    local name=$1 cases=$2 pid c out n ir bin=$3
     shift 2
     out=$TMP/cg-$name.out
     valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$out" "$@" >"$TMP/vg-$name.log" 2>&1 &
@@ -91,12 +108,7 @@ profile() {
         awk -v nm="$name" -v c="$c" -v ir="$ir" -v n="$CG_REQUESTS" -v ok="$(sed -n 's/.*ok=\([0-9]*\).*/\1/p' "$TMP/ping-$name-$c")" 'BEGIN {
             printf "  %-10s %-7s %12.0f instructions/request   (%d requests, %s with a 2xx)\n", nm, c, ir / n, n, ok }'
         if [ "$CG_TOP" -gt 0 ] 2>/dev/null; then
-            # self cost per function; thread entry frames (clone, start_thread)
-            # show up with the whole total and are skipped
-            callgrind_annotate --threshold=100 --auto=no "$out.$n" 2>/dev/null |
-                awk -v top="$CG_TOP" '/^-+$/ { sep++; next }
-                    sep >= 5 && NF && !/\(100\.0%\)/ && shown < top { print "      " $0; shown++ }' |
-                cut -c1-160
+            top_functions "$out.$n" "$bin"
         fi
     done
     stop_tree "$pid"

@@ -171,6 +171,7 @@ cpu_ticks() { # sum of utime+stime of the given pids, in clock ticks
     printf '%s\n' "$total"
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "-"; }
+anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "-"; }
 threads_of() { awk '/^Threads:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "-"; }
 
 wait_http() { # wait_http URL SECONDS [curl args]: until a 2xx answer

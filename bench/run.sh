@@ -258,7 +258,7 @@ if want floor; then
 fi
 
 # ---- (3)-(5) through sluice
-declare -A RSS_IDLE RSS_LOAD
+declare -A RSS_IDLE RSS_LOAD ANON_IDLE ANON_LOAD THR_IDLE
 SLUICE_PIDS=()
 STREAM_EVENTS=0
 if [ "$HAVE_SLUICE" = 1 ] && { want mock || want fake || want stream || [ "$BENCH_LONG_REQUESTS" != 0 ]; }; then
@@ -267,7 +267,9 @@ if [ "$HAVE_SLUICE" = 1 ] && { want mock || want fake || want stream || [ "$BENC
     if start_lighttpd sluice "$SLUICE_BIN --config $CFG" "\"SLUICE_CONFIG\" => \"$CFG\""; then
         sleep 0.5
         mapfile -t SLUICE_PIDS < <(children_of "$LPID_sluice")
-        for p in "${SLUICE_PIDS[@]}"; do RSS_IDLE[$p]=$(rss_kb "$p"); done
+        for p in "${SLUICE_PIDS[@]}"; do
+            RSS_IDLE[$p]=$(rss_kb "$p") ANON_IDLE[$p]=$(anon_kb "$p") THR_IDLE[$p]=$(threads_of "$p")
+        done
         url="http://127.0.0.1:$LPORT_sluice"
         wait_http "$url/health/liveliness" 10 || warn "sluice: GET /health/liveliness gave no 2xx within 10 s"
         for m in mock fake stream; do
@@ -306,7 +308,7 @@ if [ "$HAVE_SLUICE" = 1 ] && { want mock || want fake || want stream || [ "$BENC
             done
         done
         sleep 2
-        for p in "${SLUICE_PIDS[@]}"; do RSS_LOAD[$p]=$(rss_kb "$p"); done
+        for p in "${SLUICE_PIDS[@]}"; do RSS_LOAD[$p]=$(rss_kb "$p") ANON_LOAD[$p]=$(anon_kb "$p"); done
     else
         HAVE_SLUICE=0
     fi
@@ -403,18 +405,21 @@ if [ "$HAVE_SLUICE" = 1 ] && alive "${LPID_sluice:-0}"; then
         sleep 2
     fi
     say ""
-    say "RSS per sluice process (VmRSS, kB; target <= 10240 kB idle and flat over 1 M requests)"
-    printf '  %-8s %10s %12s %12s %14s %s\n' pid "idle" "after load" "after long" "long growth" "threads now"
+    say "RSS per sluice process, kB: VmRSS (RssAnon, the private part; the rest is mostly shared library pages)"
+    say "  target: <= 10240 kB VmRSS idle, and flat over 1 M requests"
+    printf '  %-8s %16s %16s %16s %12s %9s\n' pid "idle" "after load" "after long run" "long growth" "threads"
     for p in "${SLUICE_PIDS[@]}"; do
-        first=- last=- growth=-
+        first=- last=- growth=- lastanon=-
         if ((${#seg_done[@]})); then
             first=${RSS_SEG[$p,${seg_done[0]}]:--}
-            last=$(rss_kb "$p")
+            last=$(rss_kb "$p") lastanon=$(anon_kb "$p")
             if [ "$first" != - ] && [ "$last" != - ] && [ -n "$last" ]; then
-                growth="$((last - first)) kB"
+                growth="$((last - first))"
             fi
         fi
-        printf '  %-8s %10s %12s %12s %14s %s\n' "$p" "${RSS_IDLE[$p]:--}" "${RSS_LOAD[$p]:--}" "$last" "$growth" "$(threads_of "$p")"
+        printf '  %-8s %16s %16s %16s %12s %9s\n' "$p" "${RSS_IDLE[$p]:--} (${ANON_IDLE[$p]:--})" \
+            "${RSS_LOAD[$p]:--} (${ANON_LOAD[$p]:--})" "$last ($lastanon)" "$growth" \
+            "${THR_IDLE[$p]:--} -> $(threads_of "$p")"
     done
     ((${#seg_done[@]})) && say "  (long growth = RSS at the end of the long run minus RSS after its first segment of ${seg_done[0]} requests)"
 fi
@@ -425,7 +430,10 @@ if [ -n "${LPID_sluice:-}" ]; then
         say "lighttpd (sluice) error log: $errs lines; the last ones:"
         tail -15 "$TMP/lighttpd-sluice/error.log" | cut -c1-200 | sed 's/^/  /'
     fi
+    t0=$(date +%s%N)
     stop_tree "$LPID_sluice"
+    say ""
+    say "lighttpd and its sluice processes stopped (SIGTERM) in $((($(date +%s%N) - t0) / 1000000)) ms"
 fi
 
 # ================================================================== start to first answer

@@ -252,7 +252,8 @@ describe('fake upstream via the official SDK', () => {
         assert.equal(text, 'Echo: tick tock');
         const total = Date.now() - t0;
         assert.ok(total >= 2500 && total < 8000, `stream took ${total} ms`);
-        assert.ok(times[1] - times[0] >= 200, `gap ${times[1] - times[0]} ms`);
+        // Spread out, not sent at once (single gaps are too noisy on a busy machine).
+        assert.ok(times.at(-1) - times[0] >= 1500, `events spread over ${times.at(-1) - times[0]} ms`);
     });
 
     it('drop-mid-stream: the SDK stream fails instead of hanging', async () => {

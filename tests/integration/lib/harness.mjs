@@ -7,7 +7,8 @@
 //   ... h.fakeLog(), h.resetFake(), h.errorLog()
 //   await h.stop();                           // in after(); idempotent
 //
-// The sluice binary is $SLUICE_BIN, default ./sluice in the repo root.
+// The sluice binary is $SLUICE_BIN, default ./sluice in the repo root
+// (or build-local/sluice, where scripts/run-local builds, if only that exists).
 // lighttpd is /usr/sbin/lighttpd (or $LIGHTTPD_BIN); it is never optional.
 // $SLUICE_KEEP_TMP=1 keeps the temp dir (configs, logs) for a post-mortem.
 
@@ -45,8 +46,14 @@ export function lighttpdBin() {
     return process.env.LIGHTTPD_BIN || '/usr/sbin/lighttpd';
 }
 
+/* $SLUICE_BIN, else ./sluice in the repo root, else the out-of-tree build
+ * scripts/run-local makes (build-local/sluice). */
 export function sluiceBin() {
-    return path.resolve(REPO_ROOT, process.env.SLUICE_BIN || 'sluice');
+    if (process.env.SLUICE_BIN) return path.resolve(REPO_ROOT, process.env.SLUICE_BIN);
+    const inTree = path.join(REPO_ROOT, 'sluice');
+    const runLocal = path.join(REPO_ROOT, 'build-local', 'sluice');
+    const ok = (f) => { try { fs.accessSync(f, fs.constants.X_OK); return true; } catch { return false; } };
+    return !ok(inTree) && ok(runLocal) ? runLocal : inTree;
 }
 
 function checkExecutable(file, what, hint) {
