@@ -21,6 +21,7 @@
 #include "respond.h"
 #include "router.h"
 #include "status.h"
+#include "upstream.h"
 
 long long sl_now_us(void)
 {
@@ -71,6 +72,48 @@ static const struct route routes[] = {
     { "/health/readiness", SL_EP_HEALTH_READY, "GET" },
 };
 
+/* Routes that name the model in the path: LiteLLM's Azure-style aliases and
+ * the model retrieval route. The model is the part between prefix and
+ * suffix, percent-decoded (model names may hold "/"). */
+static const struct {
+    const char *prefix, *suffix;
+    enum sl_endpoint ep;
+    const char *method;
+} model_routes[] = {
+    { "/openai/deployments/", "/chat/completions", SL_EP_CHAT, "POST" },
+    { "/engines/", "/chat/completions", SL_EP_CHAT, "POST" },
+    { "/openai/deployments/", "/embeddings", SL_EP_EMBEDDINGS, "POST" },
+    { "/engines/", "/embeddings", SL_EP_EMBEDDINGS, "POST" },
+    { "/v1/models/", "", SL_EP_MODELS, "GET" },
+    { "/models/", "", SL_EP_MODELS, "GET" },
+};
+
+static int method_ok(const struct sl_request *req, const char *want)
+{
+    return strcmp(req->method, want) == 0 ||
+           (strcmp(req->method, "HEAD") == 0 && strcmp(want, "GET") == 0);
+}
+
+static int find_model_route(struct sl_request *req, size_t len)
+{
+    for (size_t i = 0; i < sizeof(model_routes) / sizeof(model_routes[0]); i++) {
+        size_t pl = strlen(model_routes[i].prefix), sl = strlen(model_routes[i].suffix);
+
+        if (len <= pl + sl || strncmp(req->path, model_routes[i].prefix, pl) != 0 ||
+            strcmp(req->path + len - sl, model_routes[i].suffix) != 0)
+            continue;
+        req->endpoint = model_routes[i].ep;
+        req->path_model = sl_upstream_unescape(req->arena, req->path + pl, len - pl - sl);
+        if (req->path_model == NULL) {
+            req->err_msg = "The model name in the path is not valid.";
+            return SL_ERR_BAD_REQUEST;
+        }
+        return method_ok(req, model_routes[i].method) ? SL_OK : SL_ERR_METHOD;
+    }
+    req->err_msg = sl_arena_printf(req->arena, "No route for %.100s %.200s.", req->method, req->path);
+    return SL_ERR_NOT_FOUND;
+}
+
 static int find_route(struct sl_request *req)
 {
     const char *q = strchr(req->uri, '?');
@@ -85,13 +128,9 @@ static int find_route(struct sl_request *req)
         if (strcmp(routes[i].path, req->path) != 0)
             continue;
         req->endpoint = routes[i].ep;
-        if (strcmp(req->method, routes[i].method) != 0 &&
-            !(strcmp(req->method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
-            return SL_ERR_METHOD;
-        return SL_OK;
+        return method_ok(req, routes[i].method) ? SL_OK : SL_ERR_METHOD;
     }
-    req->err_msg = sl_arena_printf(req->arena, "No route for %.100s %.200s.", req->method, req->path);
-    return SL_ERR_NOT_FOUND;
+    return find_model_route(req, len);
 }
 
 static void buf_free_cb(void *p)
@@ -160,11 +199,15 @@ static int parse_body(struct sl_request *req)
     if (!json_is_object(req->in))
         return bad(req, "Request body must be a JSON object.");
     v = json_object_get(req->in, "model");
-    if (v == NULL || json_is_null(v))
+    if ((v == NULL || json_is_null(v)) && req->path_model != NULL) {
+        req->model = req->path_model;      /* Azure-style route: the path names it */
+    } else if (v == NULL || json_is_null(v)) {
         return bad(req, "model is a required field.");
-    if (!json_is_string(v) || json_string_length(v) == 0)
+    } else if (!json_is_string(v) || json_string_length(v) == 0) {
         return bad(req, "model must be a non-empty string.");
-    req->model = json_string_value(v);
+    } else {
+        req->model = json_string_value(v);
+    }
     v = json_object_get(req->in, "stream");
     if (v != NULL && !json_is_null(v) && !json_is_boolean(v))
         return bad(req, "stream must be a boolean.");
@@ -191,6 +234,28 @@ static int parse_body(struct sl_request *req)
             return bad(req, "embeddings cannot be streamed.");
     }
     return SL_OK;
+}
+
+/* GET /v1/models/{model}: the model if this key may use it, else 404. */
+static int serve_one_model(struct sl_request *req)
+{
+    const struct sl_deployment *dep[1];
+    json_t *out;
+    int rc;
+
+    req->model = req->path_model;
+    if (sl_config_find_group(req->cfg, req->model, dep, 1) == 0 ||
+        !sl_auth_may_use_model(req, req->model)) {
+        req->err_msg = sl_arena_printf(req->arena, "The model '%.200s' does not exist.", req->model);
+        return SL_ERR_NOT_FOUND;
+    }
+    out = json_pack("{s:s, s:s, s:i, s:s}", "id", req->model, "object", "model",
+                    "created", 1677610602, "owned_by", "openai");
+    if (out == NULL)
+        return SL_ERR_NOMEM;
+    rc = sl_respond_json(req, 200, out);
+    json_decref(out);
+    return rc;
 }
 
 static int serve_models(struct sl_request *req)
@@ -251,7 +316,7 @@ static int dispatch(struct sl_request *req)
     if ((rc = sl_auth_check(req)) != SL_OK)
         return rc;
     if (req->endpoint == SL_EP_MODELS)
-        return serve_models(req);
+        return req->path_model ? serve_one_model(req) : serve_models(req);
     if ((rc = read_body(req)) != SL_OK || (rc = parse_body(req)) != SL_OK ||
         (rc = sl_router_pick(req)) != SL_OK)
         return rc;

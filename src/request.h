@@ -47,6 +47,7 @@ struct sl_request {
     json_t *in;                      /* owned via arena defer: the parsed body */
     enum sl_endpoint endpoint;
     const char *model;               /* requested model (borrowed from in) */
+    const char *path_model;          /* model named in the path (/engines/{m}/..., /v1/models/{m}) */
     int stream;                      /* "stream": true */
     int include_usage;               /* the client asked for stream usage */
 

@@ -169,6 +169,21 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+char *sl_upstream_unescape(struct sl_arena *a, const char *s, size_t len)
+{
+    int n = 0;
+    char *raw, *out = NULL;
+
+    if (len > 4096)
+        return NULL;
+    /* libcurl ignores the handle argument for unescaping. */
+    raw = curl_easy_unescape(NULL, s, (int)len, &n);
+    if (raw != NULL && memchr(raw, '\0', (size_t)n) == NULL)
+        out = sl_arena_strndup(a, raw, (size_t)n);
+    curl_free(raw);
+    return out;
+}
+
 int sl_upstream_client_gone(struct sl_request *req)
 {
     int fd = req->conn.ops->watch_fd(req->conn.ctx);

@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "provider.h"
 
+struct sl_arena;
 struct sl_request;
 struct sl_upstream_thread;
 
@@ -48,6 +49,10 @@ void sl_upstream_thread_free(struct sl_upstream_thread *t);
 int sl_upstream_perform(struct sl_request *req, const struct sl_upstream_req *up,
                         int stream, long timeout_ms, const struct sl_upstream_cb *cb,
                         struct sl_upstream_res *res);
+
+/* Percent-decodes s (len bytes) into arena memory; NULL on OOM or when the
+ * result would contain a NUL byte. */
+char *sl_upstream_unescape(struct sl_arena *a, const char *s, size_t len);
 
 /* Checks whether the client connection of req was dropped (non-blocking). */
 int sl_upstream_client_gone(struct sl_request *req);

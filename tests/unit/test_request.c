@@ -170,6 +170,24 @@ static void mock_calls(struct reply *r)
     is_str(json_string_value(json_object_get(json_array_get(json_object_get(r->json, "data"), 0), "id")),
            "mock-gpt", "models: in file order");
 
+    call(r, "GET", "/v1/models/mock-gpt", KEY, NULL, 0);
+    is_str(json_string_value(json_object_get(r->json, "id")), "mock-gpt", "models/{id}: the model");
+    call(r, "GET", "/models/mock%2Dgpt", KEY, NULL, 0);
+    is_str(json_string_value(json_object_get(r->json, "id")), "mock-gpt", "models/{id}: percent-decoded");
+    call(r, "GET", "/v1/models/nope", KEY, NULL, 0);
+    ok(is_error_shape(r, 404), "models/{id} of an unknown model: 404");
+    call(r, "GET", "/v1/models/a%00b", KEY, NULL, 0);
+    ok(is_error_shape(r, 400), "models/{id} with an encoded NUL: 400");
+    call(r, "POST", "/openai/deployments/mock-gpt/chat/completions?api-version=2024-10-21", KEY,
+         "{\"messages\":[{\"role\":\"user\",\"content\":\"azure style\"}]}", 0);
+    is_str(json_string_value(json_object_get(json_object_get(json_array_get(json_object_get(r->json, "choices"), 0),
+                                                             "message"), "content")),
+           "Echo: azure style", "Azure-style route takes the model from the path");
+    call(r, "POST", "/engines/mock-embed/embeddings", KEY, "{\"input\":\"x\"}", 0);
+    is_int(r->status, 200, "/engines/{model}/embeddings");
+    call(r, "GET", "/openai/deployments/mock-gpt/chat/completions", KEY, NULL, 0);
+    ok(is_error_shape(r, 405), "Azure-style route, wrong method: 405");
+
     call(r, "POST", "/chat/completions", KEY, CHAT("mock-gpt", ",\"some_new_param\":{\"x\":[1]}"), 0);
     is_int(r->status, 200, "mock chat without /v1");
     msg = json_object_get(json_array_get(json_object_get(r->json, "choices"), 0), "message");
