@@ -6,7 +6,8 @@
  * idle worker takes a request, up to `max_threads` + 1; the extra one only
  * waits (queue_timeout_ms) for a slot and otherwise answers 503, so a full
  * gateway says so quickly instead of letting requests hang. Workers beyond
- * `threads` that find themselves idle exit. Accept is a poll() on the
+ * `threads` exit after IDLE_EXIT_MS without a request: exiting at once would
+ * make every burst re-create threads, curl handles and upstream connections. Accept is a poll() on the
  * non-blocking listen socket with a short time-out, so a stop request is seen
  * within 200 ms without signalling threads (libfcgi's own SIGTERM handler
  * would leave threads blocked in accept forever). */
@@ -22,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <fcgiapp.h>
 
@@ -42,19 +44,23 @@
 #endif
 #define ARENA_CAP    (256u << 20) /* per request, on top of the body's own cap */
 #define ACCEPT_POLL_MS 200
+#define IDLE_EXIT_MS   10000
 
 static volatile sig_atomic_t stopping;
 
 static struct {
     pthread_mutex_t lock;
-    pthread_cond_t  cond;      /* a request ended or a worker exited */
+    pthread_cond_t  slot;      /* a serving slot came free (only if someone waits) */
+    pthread_cond_t  exited;    /* a worker exited */
     int listen_fd;
     int total;                 /* live workers */
     int idle;                  /* workers not serving a request */
     int inflight;              /* requests being served (or waiting for a slot) */
+    int waiting;               /* workers waiting in take_slot */
     int min, max;
     long queue_timeout_ms, body_timeout_ms;
-} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, 0, 0, 0, 0, 0, 0, 0 };
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+           -1, 0, 0, 0, 0, 0, 0, 0, 0 };
 
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -192,9 +198,11 @@ static int take_slot(void)
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;
         }
+        pool.waiting++;
         while (pool.inflight > pool.max && ok)
-            ok = pthread_cond_timedwait(&pool.cond, &pool.lock, &until) == 0 ||
+            ok = pthread_cond_timedwait(&pool.slot, &pool.lock, &until) == 0 ||
                  pool.inflight <= pool.max;
+        pool.waiting--;
     }
     pthread_mutex_unlock(&pool.lock);
     if (grow && ok)
@@ -202,20 +210,32 @@ static int take_slot(void)
     return ok;
 }
 
-/* Gives the slot back; returns 1 if this worker should exit (pool shrinks). */
-static int give_slot(void)
+/* Gives the slot back. */
+static void give_slot(void)
 {
-    int leave;
-
     pthread_mutex_lock(&pool.lock);
     pool.inflight--;
     pool.idle++;
-    leave = pool.idle > pool.min && pool.total > pool.min;
-    if (leave) {
-        pool.idle--;
+    if (pool.waiting > 0)
+        pthread_cond_signal(&pool.slot);
+    pthread_mutex_unlock(&pool.lock);
+}
+
+/* Whether a worker idle since idle_since should leave (and if so, leaves the
+ * pool's counts). */
+static int idle_exit(long long idle_since)
+{
+    int leave = 0;
+
+    if (sl_now_us() - idle_since < IDLE_EXIT_MS * 1000LL)
+        return 0;
+    pthread_mutex_lock(&pool.lock);
+    if (pool.total > pool.min && pool.idle > 1) {
         pool.total--;
+        pool.idle--;
+        leave = 1;
+        pthread_cond_broadcast(&pool.exited);
     }
-    pthread_cond_broadcast(&pool.cond);
     pthread_mutex_unlock(&pool.lock);
     return leave;
 }
@@ -226,6 +246,7 @@ static void *worker(void *arg)
     struct sl_arena *arena = sl_arena_create(ARENA_CAP);
     struct sl_upstream_thread *up = sl_upstream_thread_new();
     int counted = 1;
+    long long idle_since = sl_now_us();
 
     (void)arg;
     if (arena == NULL || up == NULL || FCGX_InitRequest(&r, pool.listen_fd, 0) != 0) {
@@ -238,18 +259,21 @@ static void *worker(void *arg)
 
         if (got < 0)
             break;
-        if (got == 0)
+        if (got == 0) {
+            if (idle_exit(idle_since)) {
+                counted = 0;
+                break;
+            }
             continue;
+        }
         set_timeouts(r.ipcFd);
         if (take_slot())
             sl_request_run(conn, arena, up);
         else
             sl_request_reject(conn, arena, SL_ERR_BUSY);
         FCGX_Finish_r(&r);
-        if (give_slot()) {
-            counted = 0;
-            break;
-        }
+        give_slot();
+        idle_since = sl_now_us();
     }
     FCGX_Free(&r, 1);
 out:
@@ -260,7 +284,7 @@ out:
         pool.total--;
         pool.idle--;
     }
-    pthread_cond_broadcast(&pool.cond);
+    pthread_cond_broadcast(&pool.exited);
     pthread_mutex_unlock(&pool.lock);
     return NULL;
 }
@@ -318,18 +342,11 @@ static void install_signals(void)
 /* Waits for SIGTERM, then for in-flight requests (bounded). */
 static void run_until_stopped(long shutdown_timeout_ms)
 {
-    struct timespec until;
+    struct timespec tick = { 0, 100 * 1000000L }, until;
 
+    while (!stopping)
+        nanosleep(&tick, NULL);   /* a signal cuts it short */
     pthread_mutex_lock(&pool.lock);
-    while (!stopping) {
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 200 * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&pool.cond, &pool.lock, &until);
-    }
     sl_log(SL_LOG_INFO, NULL, "stopping: %d request(s) in flight", pool.inflight);
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += shutdown_timeout_ms / 1000;
@@ -339,7 +356,7 @@ static void run_until_stopped(long shutdown_timeout_ms)
         until.tv_nsec -= 1000000000L;
     }
     while (pool.total > 0)
-        if (pthread_cond_timedwait(&pool.cond, &pool.lock, &until) == ETIMEDOUT)
+        if (pthread_cond_timedwait(&pool.exited, &pool.lock, &until) == ETIMEDOUT)
             break;
     if (pool.total > 0)
         sl_log(SL_LOG_WARN, NULL, "shutdown time-out: cutting %d request(s)", pool.inflight);

@@ -88,6 +88,12 @@ static int on_event(struct sl_request *req, const struct sl_sse_event *ev, void 
     return rc;
 }
 
+static int on_flush(struct sl_request *req, void *ctx)
+{
+    (void)ctx;
+    return req->headers_sent ? sl_respond_flush(req) : SL_OK;
+}
+
 static int on_idle(struct sl_request *req, void *ctx)
 {
     (void)ctx;
@@ -170,7 +176,8 @@ int sl_proxy_call(struct sl_request *req)
     struct sl_upstream_req up = { 0 };
     struct sl_upstream_res res;
     struct stream_state st = { 0 };
-    struct sl_upstream_cb cb = { .on_event = on_event, .on_idle = on_idle, .ctx = &st };
+    struct sl_upstream_cb cb = { .on_event = on_event, .on_flush = on_flush,
+                                 .on_idle = on_idle, .ctx = &st };
     int rc;
 
     if (!(p->endpoints & SL_EP_BIT(req->endpoint)) || p->build_request == NULL) {

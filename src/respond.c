@@ -242,17 +242,30 @@ int sl_respond_sse_begin(struct sl_request *req)
     return flush(req);
 }
 
-int sl_respond_sse_data(struct sl_request *req, const char *p, size_t n)
+int sl_respond_sse_data3(struct sl_request *req, const char *a, size_t na,
+                         const char *b, size_t nb, const char *c, size_t nc)
 {
     int rc;
 
     if (!req->headers_sent && (rc = sl_respond_sse_begin(req)) != SL_OK)
         return rc;
     if ((rc = put(req, "data: ", 6)) != SL_OK ||
-        (rc = put(req, p, n)) != SL_OK ||
+        (rc = put(req, a, na)) != SL_OK ||
+        (nb && (rc = put(req, b, nb)) != SL_OK) ||
+        (nc && (rc = put(req, c, nc)) != SL_OK) ||
         (rc = put(req, "\n\n", 2)) != SL_OK)
         return rc;
     req->n_events++;
+    return SL_OK;
+}
+
+int sl_respond_sse_data(struct sl_request *req, const char *p, size_t n)
+{
+    return sl_respond_sse_data3(req, p, n, NULL, 0, NULL, 0);
+}
+
+int sl_respond_flush(struct sl_request *req)
+{
     return flush(req);
 }
 

@@ -30,11 +30,18 @@ int sl_respond_error(struct sl_request *req, int status, const char *msg);
 int sl_respond_error_obj(struct sl_request *req, const struct sl_error *e);
 
 /* SSE: begin sends the 200 header block for text/event-stream; data writes
- * "data: <p>\n\n" and flushes; ping writes ": ping\n\n"; done writes
- * "data: [DONE]\n\n". SL_ERR_CLIENT_GONE once a write fails. */
+ * "data: <p>\n\n" WITHOUT flushing (the caller flushes once per upstream
+ * read with sl_respond_flush: events that completed in the same read are
+ * sent together, no later than one at a time would be); data3 is the same
+ * with the payload in three pieces (a spliced event); ping writes
+ * ": ping\n\n" and done "data: [DONE]\n\n", both flushed at once.
+ * SL_ERR_CLIENT_GONE once a write fails. */
 int sl_respond_sse_begin(struct sl_request *req);
 int sl_respond_sse_data(struct sl_request *req, const char *p, size_t n);
+int sl_respond_sse_data3(struct sl_request *req, const char *a, size_t na,
+                         const char *b, size_t nb, const char *c, size_t nc);
 int sl_respond_sse_ping(struct sl_request *req);
+int sl_respond_flush(struct sl_request *req);
 int sl_respond_sse_done(struct sl_request *req);
 
 /* HTTP status and OpenAI error type for an sl_status. */

@@ -133,6 +133,8 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     x->last_data_us = sl_now_us();
     if (x->framing) {
         rc = sl_framer_feed(&x->framer, p, len, deliver, x);
+        if (rc == SL_OK && x->cb->on_flush)
+            rc = x->cb->on_flush(x->req, x->cb->ctx);
     } else if (x->res->status >= 200 && x->res->status < 300) {
         rc = sl_buf_append(&x->res->body, p, len);
         if (rc == SL_ERR_TOO_LARGE)
@@ -362,7 +364,10 @@ static int local_event(void *ctx, const struct sl_sse_event *ev)
 
     if (l->n++ > 0 && l->delay_ms > 0 && (rc = local_pause(l->x, l->delay_ms)) != SL_OK)
         return rc;
-    return deliver(l->x, ev);
+    if ((rc = deliver(l->x, ev)) != SL_OK)
+        return rc;
+    /* Paced events go out one by one; an unpaced reply is one "read". */
+    return l->delay_ms > 0 && l->x->cb->on_flush ? l->x->cb->on_flush(l->x->req, l->x->cb->ctx) : SL_OK;
 }
 
 /* A local provider's reply replayed through the same path as a network one. */
@@ -375,9 +380,10 @@ static int perform_local(struct xfer *x, const struct sl_upstream_req *up)
     x->res->t_first_byte_us = sl_now_us();
     if (!x->stream || up->local_status < 200 || up->local_status >= 300)
         return sl_buf_append(&x->res->body, up->local_body, up->local_len);
-    if ((rc = sl_framer_feed(&x->framer, up->local_body, up->local_len, local_event, &l)) != SL_OK)
+    if ((rc = sl_framer_feed(&x->framer, up->local_body, up->local_len, local_event, &l)) != SL_OK ||
+        (rc = sl_framer_finish(&x->framer, local_event, &l)) != SL_OK)
         return rc;
-    return sl_framer_finish(&x->framer, local_event, &l);
+    return x->cb->on_flush ? x->cb->on_flush(x->req, x->cb->ctx) : SL_OK;
 }
 
 int sl_upstream_perform(struct sl_request *req, const struct sl_upstream_req *up,
@@ -402,8 +408,9 @@ int sl_upstream_perform(struct sl_request *req, const struct sl_upstream_req *up
         goto out;
     }
     rc = drive(&x, timeout_ms, errbuf);
-    if (rc == SL_OK && x.framing)
-        rc = sl_framer_finish(&x.framer, deliver, &x);
+    if (rc == SL_OK && x.framing && (rc = sl_framer_finish(&x.framer, deliver, &x)) == SL_OK &&
+        cb->on_flush)
+        rc = cb->on_flush(req, cb->ctx);
     curl_multi_remove_handle(req->up->multi, req->up->easy);
 out:
     sl_framer_free(&x.framer);

@@ -17,6 +17,8 @@ struct sl_upstream_thread;
 struct sl_upstream_cb {
     /* One complete event of a 2xx streamed reply. A non-OK return aborts. */
     int (*on_event)(struct sl_request *req, const struct sl_sse_event *ev, void *ctx);
+    /* The events of one upstream read were delivered: push them out now. */
+    int (*on_flush)(struct sl_request *req, void *ctx);
     /* Nothing was sent to the client for heartbeat_ms. A non-OK return aborts. */
     int (*on_idle)(struct sl_request *req, void *ctx);
     void *ctx;
