@@ -170,6 +170,20 @@ cpu_ticks() { # sum of utime+stime of the given pids, in clock ticks
     done
     printf '%s\n' "$total"
 }
+NCPU=$(nproc)
+sys_ticks() { # CPU ticks spent by the whole machine: user + nice + system + steal
+    awk '/^cpu / { print $2 + $3 + $4 + $9 }' /proc/stat
+}
+# Sets CHILD_TICKS to the CPU ticks of this shell's finished children (wrk,
+# curl, command substitutions). `times` must run in this shell, not in $(...).
+child_ticks() {
+    times >"$TMP/times"
+    CHILD_TICKS=$(awk -v hz="$HZ" 'NR == 2 {
+        t = 0
+        for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] }
+        printf "%d\n", t * hz }' "$TMP/times")
+}
+
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "-"; }
 anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "-"; }
 threads_of() { awk '/^Threads:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "-"; }

@@ -97,7 +97,7 @@ EOF
 # ---------------------------------------------------------------- results
 RES=$TMP/results.tsv
 : >"$RES"
-# columns: scenario conns rps p50 p99 non2xx sockerr cpu_total cpu_app cpu_upstream upconn_per_req requests
+# columns: scenario conns rps p50 p99 non2xx sockerr cpu_total cpu_app cpu_upstream upconn_per_req requests other%
 declare -A LABEL=(
     [direct]="wrk -> nginx fake (JSON)"
     [direct-sse]="wrk -> nginx fake (SSE)"
@@ -132,7 +132,7 @@ measure() {
     local name=$1 c=$2 url=$3 script=$4 model=$5 web=$6
     shift 6
     local apps=("$@") before_all before_app before_up after_all after_app after_up acc0 acc1
-    local up_pids
+    local up_pids sys0 sys1 kids0 t0 t1
     up_pids=$(nginx_pids)
     # shellcheck disable=SC2086
     before_up=$(cpu_ticks $up_pids)
@@ -144,7 +144,14 @@ measure() {
         before_app=$(cpu_ticks "${apps[@]}")
     fi
     acc0=$(nginx_accepts)
+    child_ticks
+    kids0=$CHILD_TICKS
+    sys0=$(sys_ticks)
+    t0=$(date +%s%N)
     run_wrk "$name" "$c" "$url" "$script" "$model" "$BENCH_SECONDS" || return 1
+    t1=$(date +%s%N)
+    sys1=$(sys_ticks)
+    child_ticks
     acc1=$(nginx_accepts)
     # shellcheck disable=SC2086
     after_up=$(cpu_ticks $up_pids)
@@ -159,20 +166,26 @@ measure() {
         -v p50="$W_p50_us" -v p99="$W_p99_us" -v bad="$W_err_status" \
         -v sock="$((W_err_connect + W_err_read + W_err_write + W_err_timeout))" \
         -v all="$((after_all - before_all))" -v app="$((after_app - before_app))" \
-        -v up="$((after_up - before_up))" -v acc="$((acc1 - acc0))" -v hz="$HZ" -v web="$web" '
+        -v up="$((after_up - before_up))" -v acc="$((acc1 - acc0))" -v hz="$HZ" -v web="$web" \
+        -v sys="$((sys1 - sys0))" -v kids="$((CHILD_TICKS - kids0))" -v ns="$((t1 - t0))" -v ncpu="$NCPU" '
         BEGIN {
             us = 1e6 / hz; rq = r > 0 ? r : 1
             rps = r * 1e6 / d
             cpu_all = all * us / rq; cpu_app = app * us / rq; cpu_up = up * us / rq
             if (web == "-") { cpu_app = "-"; cpu_up = "-"; upc = "-" } else upc = sprintf("%.3f", acc / rq)
             if (n == "mock" || n == "floor") { cpu_up = "-"; upc = "-" }
-            printf "%s\t%s\t%.0f\t%d\t%d\t%d\t%d\t%.1f\t%s\t%s\t%s\t%d\n", n, c, rps, p50, p99, bad, sock,
+            # CPU the machine spent on anything but this benchmark, in % of
+            # all cores over the run: the noise indicator
+            ours = kids + up + (web == "-" ? 0 : all)
+            other = 100 * (sys - ours) / (ns / 1e9 * hz * ncpu)
+            if (other < 0) other = 0
+            printf "%s\t%s\t%.0f\t%d\t%d\t%d\t%d\t%.1f\t%s\t%s\t%s\t%d\t%.0f\n", n, c, rps, p50, p99, bad, sock,
                 cpu_all, (cpu_app == "-" ? "-" : sprintf("%.1f", cpu_app)),
-                (cpu_up == "-" ? "-" : sprintf("%.1f", cpu_up)), upc, r
+                (cpu_up == "-" ? "-" : sprintf("%.1f", cpu_up)), upc, r, other
         }' >>"$RES"
     tail -1 "$RES" | awk -F'\t' -v l="${LABEL[$name]}" '{
-        printf "  %-42s c=%-3s %8s req/s  p50 %6s us  p99 %7s us  non2xx %s  sockerr %s  cpu/req %s us\n",
-            l, $2, $3, $4, $5, $6, $7, $8 }'
+        printf "  %-42s c=%-3s %8s req/s  p50 %6s us  p99 %7s us  non2xx %s  sockerr %s  cpu/req %s us  other %s%%\n",
+            l, $2, $3, $4, $5, $6, $7, $8, $13 }'
     if [ "$W_err_status" != 0 ] || [ "$((W_err_connect + W_err_read + W_err_write + W_err_timeout))" != 0 ]; then
         warn "$name c=$c: $W_err_status non-2xx answers, socket errors connect $W_err_connect read $W_err_read write $W_err_write timeout $W_err_timeout (wrk output: see below)"
         grep -v '^WRKSTAT' "$TMP/wrk-$name-$c.txt" | sed 's/^/    /' >&2
@@ -205,7 +218,7 @@ say "sluice benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores, $
 say "  wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}'), $(lighttpd -v 2>&1 | awk 'NR==1 {print $1}'), $(nginx -v 2>&1 | awk -F': ' '{print $2}'), libfcgi $(pkg-config --modversion fcgi)"
 say "  ${BENCH_SECONDS}s per run, connections: $BENCH_CONNS, lighttpd max-procs $LIGHTTPD_MAX_PROCS, fcgi-hello threads $HELLO_THREADS, sluice threads $SLUICE_THREADS..$SLUICE_MAX_THREADS, nginx workers $NGINX_WORKERS"
 b=$(busy_pct)
-say "  machine busy before start: ${b}% (anything else running skews every figure)"
+say "  machine busy before start: ${b}%, load average $(cut -d' ' -f1-3 /proc/loadavg) (anything else running skews every figure)"
 [ "$b" -gt 15 ] && warn "the machine is ${b}% busy: figures will be low and noisy"
 say ""
 
@@ -324,18 +337,20 @@ BEGIN {
     L["direct"] = "wrk -> nginx fake (JSON)"; L["direct-sse"] = "wrk -> nginx fake (SSE)"
     L["floor"] = "lighttpd -> fcgi-hello (floor)"; L["mock"] = "lighttpd -> sluice -> mock"
     L["fake"] = "lighttpd -> sluice -> nginx fake"; L["stream"] = "lighttpd -> sluice -> nginx SSE"
-    printf "%-34s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s\n", "scenario", "conns", "req/s", "p50", "p99",
-        "non2xx", "sockerr", "cpu/req", "app/req", "upstr/req", "upconn/r"
-    printf "%-34s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s\n", "--------", "-----", "-----", "---", "---",
-        "------", "-------", "-------", "-------", "---------", "--------"
+    printf "%-34s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s %6s\n", "scenario", "conns", "req/s", "p50", "p99",
+        "non2xx", "sockerr", "cpu/req", "app/req", "upstr/req", "upconn/r", "other"
+    printf "%-34s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s %6s\n", "--------", "-----", "-----", "---", "---",
+        "------", "-------", "-------", "-------", "---------", "--------", "-----"
 }
-{ printf "%-34s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s\n", L[$1], $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }
+{ printf "%-34s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s %5s%%\n", L[$1], $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13 }
 ' "$RES"
 say ""
 say "  cpu/req   = (utime+stime delta of lighttpd + app processes) / requests, us"
 say "  app/req   = the same for the app processes alone (fcgi-hello or sluice), us"
 say "  upstr/req = CPU of the nginx fake per request (not counted in cpu/req), us"
 say "  upconn/r  = TCP connections the fake accepted per request (1.000 = no upstream keep-alive)"
+say "  other     = CPU the machine spent on anything but this benchmark during the run, % of all cores"
+say "              (above a few % the row is disturbed: run again)"
 
 # ================================================================== derived figures
 row() { awk -F'\t' -v n="$1" -v c="$2" -v k="$3" '$1 == n && $2 == c { print $k }' "$RES"; }
@@ -468,5 +483,6 @@ if [ "$BENCH_STARTS" -gt 0 ] 2>/dev/null; then
     done
 fi
 say ""
+say "machine after the run (nothing of it running but an idle nginx): busy $(busy_pct)%, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 say "bench: done (figures only; nothing here passes or fails)"
 exit 0

@@ -278,6 +278,7 @@ static int mock_build_request(struct sl_request *req, const json_t *in,
 const struct sl_provider sl_provider_mock = {
     .name = "mock",
     .abi = SL_PROVIDER_ABI,
+    .flags = SL_PROVIDER_OPENAI_WIRE,
     .endpoints = SL_EP_BIT(SL_EP_CHAT) | SL_EP_BIT(SL_EP_EMBEDDINGS),
     .build_request = mock_build_request,
     .parse_response = sl_openai_parse_response,

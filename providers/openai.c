@@ -7,6 +7,7 @@
 
 #include "arena.h"
 #include "config.h"
+#include "jscan.h"
 #include "jsonutil.h"
 #include "openai.h"
 #include "request.h"
@@ -27,6 +28,115 @@ static const char *endpoint_path(int ep)
     }
 }
 
+static int is_gateway_field(const struct sl_jmember *m)
+{
+    for (size_t i = 0; i < sizeof(gateway_fields) / sizeof(gateway_fields[0]); i++)
+        if (sl_jscan_key_is(m, gateway_fields[i]))
+            return 1;
+    return 0;
+}
+
+struct splice {
+    char *out;
+    size_t len;
+    int store;             /* "store": true, so "metadata" stays */
+    int stream;
+    int saw_stream_options;
+    const char *model;     /* the upstream model as JSON text */
+    size_t model_len;
+};
+
+#define SPLICE_FALLBACK 1  /* a key with escapes: use the Jansson path */
+
+static void put(struct splice *sp, const char *p, size_t n)
+{
+    memcpy(sp->out + sp->len, p, n);
+    sp->len += n;
+}
+
+static void put_key(struct splice *sp, const struct sl_jmember *m)
+{
+    if (sp->out[sp->len - 1] != '{')
+        put(sp, ",", 1);
+    put(sp, "\"", 1);
+    put(sp, m->key, m->key_len);
+    put(sp, "\":", 2);
+}
+
+static int options_member(void *ctx, const struct sl_jmember *m)
+{
+    struct splice *sp = ctx;
+
+    if (memchr(m->key, '\\', m->key_len) != NULL)
+        return SPLICE_FALLBACK;
+    if (!sl_jscan_key_is(m, "include_usage")) {
+        put_key(sp, m);
+        put(sp, m->val, m->val_len);
+    }
+    return 0;
+}
+
+static int body_member(void *ctx, const struct sl_jmember *m)
+{
+    struct splice *sp = ctx;
+    int rc;
+
+    if (memchr(m->key, '\\', m->key_len) != NULL)
+        return SPLICE_FALLBACK;
+    if (is_gateway_field(m) || (!sp->store && sl_jscan_key_is(m, "metadata")))
+        return 0;
+    put_key(sp, m);
+    if (sl_jscan_key_is(m, "model")) {
+        put(sp, sp->model, sp->model_len);
+    } else if (sp->stream && sl_jscan_key_is(m, "stream_options")) {
+        sp->saw_stream_options = 1;
+        put(sp, "{", 1);
+        if (m->val[0] == '{' &&
+            (rc = sl_jscan_object(m->val, m->val_len, options_member, sp)) != 0)
+            return rc;
+        if (sp->out[sp->len - 1] != '{')
+            put(sp, ",", 1);
+        put(sp, "\"include_usage\":true}", 21);
+    } else {
+        put(sp, m->val, m->val_len);
+    }
+    return 0;
+}
+
+/* The client's body text with members edited; SPLICE_FALLBACK or an error
+ * status if it cannot be done that way. */
+static int splice_body(struct sl_request *req, const json_t *in, struct sl_upstream_req *out)
+{
+    struct splice sp = { .store = json_is_true(json_object_get(in, "store")),
+                         .stream = req->stream };
+    json_t *model = json_string(req->dep->upstream_model);
+    int rc;
+
+    sp.model = model ? sl_json_dump(req->arena, model, &sp.model_len) : NULL;
+    json_decref(model);
+    if (sp.model == NULL)
+        return SL_ERR_NOMEM;
+    /* Room for the body, the new model, and stream_options added twice over. */
+    sp.out = sl_arena_alloc(req->arena, req->body_len + sp.model_len + 64);
+    if (sp.out == NULL)
+        return SL_ERR_NOMEM;
+    put(&sp, "{", 1);
+    rc = sl_jscan_object(req->body, req->body_len, body_member, &sp);
+    if (rc != 0)
+        return rc == SPLICE_FALLBACK ? SPLICE_FALLBACK : SL_ERR_BAD_JSON;
+    if (sp.stream && !sp.saw_stream_options) {
+        if (sp.out[sp.len - 1] != '{')
+            put(&sp, ",", 1);
+        put(&sp, "\"stream_options\":{\"include_usage\":true}", 39);
+    }
+    put(&sp, "}", 1);
+    out->body = sp.out;
+    out->body_len = sp.len;
+    return SL_OK;
+}
+
+/* The same edits through Jansson: for bodies the splice cannot take, and for
+ * requests that did not come as text (none yet). */
 static int openai_body(struct sl_request *req, const json_t *in, struct sl_upstream_req *out)
 {
     json_t *body = json_copy((json_t *)in);   /* shallow: values are shared */
@@ -62,6 +172,7 @@ static int openai_build_request(struct sl_request *req, const json_t *in,
     const char *base = dep->api_base ? dep->api_base : "https://api.openai.com/v1";
     const char *path = endpoint_path(req->endpoint);
     size_t blen = strlen(base);
+    int rc;
 
     if (path == NULL)
         return SL_ERR_UNSUPPORTED;
@@ -79,6 +190,8 @@ static int openai_build_request(struct sl_request *req, const json_t *in,
         out->headers[out->n_headers++] = h;
     }
     out->framing = SL_FRAMING_SSE;
+    if (req->body != NULL && (rc = splice_body(req, in, out)) != SPLICE_FALLBACK)
+        return rc;
     return openai_body(req, in, out);
 }
 
@@ -160,6 +273,7 @@ int sl_openai_map_error(struct sl_request *req, long http_status, const json_t *
 const struct sl_provider sl_provider_openai = {
     .name = "openai",
     .abi = SL_PROVIDER_ABI,
+    .flags = SL_PROVIDER_OPENAI_WIRE,
     .api_key_env = "OPENAI_API_KEY",
     .default_api_base = "https://api.openai.com/v1",
     .endpoints = SL_EP_BIT(SL_EP_CHAT) | SL_EP_BIT(SL_EP_EMBEDDINGS),

@@ -1778,7 +1778,7 @@ static struct {
     char *path;               /* owned; fixed while the thread runs */
     long interval_ms;
     struct stat last;         /* what the last load attempt saw (thread only) */
-    int have_last, stat_failed;
+    int have_last, stat_failed, empty_seen;
 } watch = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static int same_file(const struct stat *a, const struct stat *b)
@@ -1804,6 +1804,17 @@ static void log_lines(int level, const struct sl_buf *msgs)
     }
 }
 
+static int written_just_now(const struct stat *st)
+{
+    struct timespec now;
+    long long age_ms;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    age_ms = (long long)(now.tv_sec - st->st_mtim.tv_sec) * 1000 +
+             (now.tv_nsec - st->st_mtim.tv_nsec) / 1000000;
+    return age_ms >= 0 && age_ms < 200;
+}
+
 static void watch_check(void)
 {
     struct sl_config *cfg = NULL;
@@ -1822,6 +1833,19 @@ static void watch_check(void)
     watch.stat_failed = 0;
     if (watch.have_last && same_file(&st, &watch.last))
         return;
+    /* An editor that saves in place truncates, then writes: a file changed
+     * in the last 200 ms, or empty, is most likely caught half-written. It is
+     * read on a later tick (within the 2 s promised); an empty config is
+     * never installed by a reload, since it would drop every model. */
+    if (written_just_now(&st))
+        return;
+    if (st.st_size == 0) {
+        if (!watch.empty_seen)
+            sl_log(SL_LOG_WARN, NULL, "config %s is empty; keeping the current config", watch.path);
+        watch.empty_seen = 1;
+        return;
+    }
+    watch.empty_seen = 0;
     /* Taken before reading: a write during the load shows up next time. */
     watch.last = st;
     watch.have_last = 1;

@@ -163,7 +163,8 @@ static int accept_one(FCGX_Request *r)
     int rc = 0;
 
     pthread_mutex_lock(&accept_lock);
-    if (!stopping && poll(&pfd, 1, ACCEPT_POLL_MS) > 0 && !stopping)
+    pfd.fd = pool.listen_fd;
+    if (!stopping && pfd.fd >= 0 && poll(&pfd, 1, ACCEPT_POLL_MS) > 0 && !stopping)
         rc = FCGX_Accept_r(r) == 0 ? 1 : 0;
     pthread_mutex_unlock(&accept_lock);
     return stopping && rc == 0 ? -1 : rc;
@@ -339,6 +340,24 @@ static void install_signals(void)
     signal(SIGHUP, SIG_IGN);
 }
 
+static const char *unix_path;   /* the socket file we created, if any */
+
+/* Closes the listen socket once no worker is inside accept, so new
+ * connections are refused at once (the web server answers 502/503, or a
+ * sibling process takes them) instead of queueing in the backlog until the
+ * drain is over. */
+static void stop_listening(void)
+{
+    pthread_mutex_lock(&accept_lock);
+    if (pool.listen_fd >= 0) {
+        close(pool.listen_fd);
+        pool.listen_fd = -1;
+    }
+    if (unix_path != NULL)
+        unlink(unix_path);
+    pthread_mutex_unlock(&accept_lock);
+}
+
 /* Waits for SIGTERM, then for in-flight requests (bounded). */
 static void run_until_stopped(long shutdown_timeout_ms)
 {
@@ -346,6 +365,7 @@ static void run_until_stopped(long shutdown_timeout_ms)
 
     while (!stopping)
         nanosleep(&tick, NULL);   /* a signal cuts it short */
+    stop_listening();
     pthread_mutex_lock(&pool.lock);
     sl_log(SL_LOG_INFO, NULL, "stopping: %d request(s) in flight", pool.inflight);
     clock_gettime(CLOCK_REALTIME, &until);
@@ -397,12 +417,41 @@ static int open_listen(const char *addr, const char *mode)
         fprintf(stderr, "sluice: cannot listen on %s: %s\n", addr, strerror(errno));
         return -1;
     }
+    if (addr[0] == '/')
+        unix_path = addr;
     if (addr[0] == '/' && chmod(addr, (mode_t)strtol(mode, NULL, 8)) != 0) {
         fprintf(stderr, "sluice: chmod %s: %s\n", addr, strerror(errno));
         close(fd);
         return -1;
     }
     return fd;
+}
+
+/* Runs the FastCGI server until SIGTERM; returns the exit status. */
+static int serve(const char *path, const char *listen_addr, const char *mode, int threads,
+                 long shutdown_ms)
+{
+    int failed = 0;
+
+    pool.listen_fd = listen_addr ? open_listen(listen_addr, mode) : 0;
+    if (pool.listen_fd < 0)
+        return 1;
+    fcntl(pool.listen_fd, F_SETFL, fcntl(pool.listen_fd, F_GETFL) | O_NONBLOCK);
+    install_signals();
+    pool.min = threads;
+    if (sl_config_watch_start(path, 1000) != SL_OK)
+        sl_log(SL_LOG_WARN, NULL, "config hot reload is off: cannot start the watcher");
+    for (int i = 0; i < pool.min; i++)
+        if (spawn_worker() != SL_OK) {
+            failed = stopping = 1;
+            break;
+        }
+    if (!stopping)
+        sl_log(SL_LOG_INFO, NULL, "sluice %s ready: %d worker(s), up to %d", PACKAGE_VERSION,
+               pool.min, pool.max);
+    run_until_stopped(shutdown_ms);
+    sl_config_watch_stop();
+    return failed;
 }
 
 static void usage(FILE *f)
@@ -452,7 +501,8 @@ int main(int argc, char **argv)
     const char *path = getenv("SLUICE_CONFIG"), *listen_addr = NULL, *mode = "0660";
     const char *threads_env = getenv("SLUICE_THREADS");
     struct sl_config *cfg;
-    int c, threads = threads_env ? atoi(threads_env) : 0;
+    int c, rc, threads = threads_env ? atoi(threads_env) : 0;
+    long shutdown_ms;
 
     while ((c = getopt_long(argc, argv, "c:C:l:m:t:Vh", opts, NULL)) != -1) {
         switch (c) {
@@ -474,47 +524,32 @@ int main(int argc, char **argv)
     sl_log_level = cfg->log_level;
     if (sl_upstream_global_init() != SL_OK) {
         fprintf(stderr, "sluice: libcurl initialisation failed\n");
+        sl_config_unref(cfg);
         return 1;
     }
     FCGX_Init();
-    if (listen_addr == NULL && FCGX_IsCGI()) {
-        int rc;
-
-        if (getenv("REQUEST_METHOD") == NULL) {
-            usage(stderr);
-            fprintf(stderr, "sluice: no FastCGI socket on fd 0 and no CGI request: use --listen\n");
-            return 2;
-        }
-        sl_config_install(cfg);
-        rc = run_cgi();
-        sl_config_install(NULL);
-        sl_upstream_global_cleanup();
-        return rc;
-    }
-    pool.listen_fd = listen_addr ? open_listen(listen_addr, mode) : 0;
-    if (pool.listen_fd < 0)
-        return 1;
-    fcntl(pool.listen_fd, F_SETFL, fcntl(pool.listen_fd, F_GETFL) | O_NONBLOCK);
-    install_signals();
-    pool.min = threads > 0 ? threads : cfg->threads;
-    pool.max = cfg->max_threads > pool.min ? cfg->max_threads : pool.min;
+    shutdown_ms = cfg->shutdown_timeout_ms;
+    if (threads <= 0)
+        threads = cfg->threads;
+    pool.max = cfg->max_threads > threads ? cfg->max_threads : threads;
     pool.queue_timeout_ms = cfg->queue_timeout_ms;
     pool.body_timeout_ms = cfg->body_timeout_ms;
-    long shutdown_ms = cfg->shutdown_timeout_ms;
-    sl_config_install(cfg);
-    if (sl_config_watch_start(path, 1000) != SL_OK)
-        sl_log(SL_LOG_WARN, NULL, "config hot reload is off: cannot start the watcher");
-    for (int i = 0; i < pool.min; i++)
-        if (spawn_worker() != SL_OK)
-            return 1;
-    sl_log(SL_LOG_INFO, NULL, "sluice %s ready: %d worker(s), up to %d", PACKAGE_VERSION,
-           pool.min, pool.max);
-    run_until_stopped(shutdown_ms);
-    sl_config_watch_stop();
+    sl_config_install(cfg);          /* the process-wide pointer holds our reference now */
+    if (listen_addr == NULL && FCGX_IsCGI()) {
+        if (getenv("REQUEST_METHOD") != NULL) {
+            rc = run_cgi();
+        } else {
+            usage(stderr);
+            fprintf(stderr, "sluice: no FastCGI socket on fd 0 and no CGI request: use --listen\n");
+            rc = 2;
+        }
+    } else {
+        rc = serve(path, listen_addr, mode, threads, shutdown_ms);
+    }
     if (pool.total == 0) {
-        /* Every worker is gone: release what they shared (clean valgrind runs). */
+        /* No worker is left: release what they shared (clean leak checks). */
         sl_config_install(NULL);
         sl_upstream_global_cleanup();
     }
-    return 0;
+    return rc;
 }

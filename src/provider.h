@@ -64,9 +64,16 @@ struct sl_error {
     const char *code;      /* NULL -> the status as a string, as LiteLLM does */
 };
 
+/* The provider's replies are in OpenAI's wire format already: the core then
+ * passes them through by splicing the client's model name into the text and
+ * reading usage from it, and calls parse_* only for what it cannot splice
+ * (an in-band error). */
+#define SL_PROVIDER_OPENAI_WIRE 1u
+
 struct sl_provider {
     const char *name;             /* the model prefix: "openai" in "openai/gpt-4o" */
     unsigned    abi;              /* must equal SL_PROVIDER_ABI */
+    unsigned    flags;            /* SL_PROVIDER_* */
     const char *api_key_env;      /* env var used when api_key is not configured, or NULL */
     const char *default_api_base; /* used when api_base is not configured, or NULL */
     unsigned    endpoints;        /* SL_EP_BIT() of each endpoint it serves */

@@ -4,11 +4,17 @@
  * client's model name back, collects usage, and decides how errors reach the
  * client: a real HTTP error while nothing was sent, an in-band SSE error
  * event followed by [DONE] once a stream has begun. Nothing is retried here
- * once a byte has reached the client. */
+ * once a byte has reached the client.
+ *
+ * Replies of OpenAI-wire providers are not parsed and re-serialised: the
+ * member scanner (jscan.h) finds "model", "usage" and "choices", the client's
+ * model name is spliced in, and only the small usage object goes to Jansson.
+ * Everything else (other providers' translated chunks, errors) is JSON. */
 #include <string.h>
 
 #include "arena.h"
 #include "config.h"
+#include "jscan.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "proxy.h"
@@ -22,9 +28,9 @@ struct stream_state {
     int finished;       /* a choice carried a finish_reason */
 };
 
-static void take_usage(struct sl_request *req, const json_t *obj)
+/* Reads usage from an OpenAI usage object (borrowed). */
+static void take_usage(struct sl_request *req, const json_t *u)
 {
-    const json_t *u = json_object_get(obj, "usage");
     const json_t *d;
 
     if (!json_is_object(u))
@@ -37,6 +43,119 @@ static void take_usage(struct sl_request *req, const json_t *obj)
     req->usage.seen = 1;
 }
 
+static void take_usage_text(struct sl_request *req, const struct sl_jmember *m)
+{
+    const char *why;
+    json_t *u = sl_json_parse(m->val, m->val_len, &why);
+
+    take_usage(req, u);
+    json_decref(u);
+}
+
+/* The client's model name as JSON text, made once per request. */
+static int model_json(struct sl_request *req)
+{
+    json_t *v;
+
+    if (req->model_json != NULL)
+        return SL_OK;
+    if ((v = json_string(req->model)) == NULL)
+        return SL_ERR_NOMEM;
+    req->model_json = sl_json_dump(req->arena, v, &req->model_json_len);
+    json_decref(v);
+    return req->model_json != NULL ? SL_OK : SL_ERR_NOMEM;
+}
+
+/* What the scanner found in an OpenAI-wire chunk or reply. */
+struct wire_view {
+    struct sl_jmember model, usage, choices;
+    int has_model, has_usage, has_choices, has_error;
+};
+
+static int view_member(void *ctx, const struct sl_jmember *m)
+{
+    struct wire_view *v = ctx;
+    int null = sl_jscan_is_null(m->val, m->val_len);
+
+    if (sl_jscan_key_is(m, "model") && m->val_len >= 2 && m->val[0] == '"') {
+        v->model = *m;
+        v->has_model = 1;
+    } else if (sl_jscan_key_is(m, "usage") && !null) {
+        v->usage = *m;
+        v->has_usage = 1;
+    } else if (sl_jscan_key_is(m, "choices")) {
+        v->choices = *m;
+        v->has_choices = 1;
+    } else if (sl_jscan_key_is(m, "error") && !null) {
+        v->has_error = 1;
+    }
+    return 0;
+}
+
+static int is_empty_array(const char *p, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
+        i++;
+    if (i == n || p[i++] != '[')
+        return 0;
+    while (i < n && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
+        i++;
+    return i == n - 1 && p[i] == ']';
+}
+
+/* The three pieces of text with the model value replaced by the client's. */
+static void splice(struct sl_request *req, const char *text, size_t len,
+                   const struct wire_view *v, const char *piece[3], size_t n[3])
+{
+    if (!v->has_model) {
+        piece[0] = text, n[0] = len;
+        piece[1] = piece[2] = NULL, n[1] = n[2] = 0;
+        return;
+    }
+    piece[0] = text, n[0] = (size_t)(v->model.val - text);
+    piece[1] = req->model_json, n[1] = req->model_json_len;
+    piece[2] = v->model.val + v->model.val_len;
+    n[2] = len - n[0] - v->model.val_len;
+}
+
+#define SL_NEED_PARSE (-1)   /* the generic path must handle this event */
+
+static int wire_event(struct sl_request *req, const struct sl_sse_event *ev,
+                      struct stream_state *st)
+{
+    struct wire_view v;
+    const char *piece[3], *fr;
+    size_t n[3];
+    int rc;
+
+    if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
+        st->done = 1;
+        return SL_OK;
+    }
+    if (ev->data_len == 0)
+        return SL_OK;
+    memset(&v, 0, sizeof(v));
+    if (sl_jscan_object(ev->data, ev->data_len, view_member, &v) != 0)
+        return SL_ERR_UPSTREAM_BAD;
+    if (v.has_error)
+        return SL_NEED_PARSE;
+    if (v.has_usage)
+        take_usage_text(req, &v.usage);
+    if (v.has_choices &&
+        (fr = sl_jscan_find_key(v.choices.val, v.choices.val_len, "finish_reason")) != NULL &&
+        *fr == '"')
+        st->finished = 1;
+    if (!req->include_usage && v.has_usage && v.has_choices &&
+        is_empty_array(v.choices.val, v.choices.val_len))
+        return SL_OK;      /* the usage chunk we asked for on the client's behalf */
+    if ((rc = model_json(req)) != SL_OK)
+        return rc;
+    splice(req, ev->data, ev->data_len, &v, piece, n);
+    return sl_respond_sse_data3(req, piece[0], n[0], piece[1], n[1], piece[2], n[2]);
+}
+
 /* Sends one OpenAI chunk to the client, or swallows the usage-only chunk we
  * asked for on the client's behalf. */
 static int send_chunk(struct sl_request *req, json_t *chunk, struct stream_state *st)
@@ -46,7 +165,7 @@ static int send_chunk(struct sl_request *req, json_t *chunk, struct stream_state
     json_t *c;
     char *text;
 
-    take_usage(req, chunk);
+    take_usage(req, json_object_get(chunk, "usage"));
     json_array_foreach(choices, i, c)
         if (json_is_string(json_object_get(c, "finish_reason")))
             st->finished = 1;
@@ -69,6 +188,11 @@ static int on_event(struct sl_request *req, const struct sl_sse_event *ev, void 
 
     if (st->done)
         return SL_OK;     /* anything after the end is ignored */
+    if (req->dep->provider->flags & SL_PROVIDER_OPENAI_WIRE) {
+        rc = wire_event(req, ev, st);
+        if (rc != SL_NEED_PARSE)
+            return rc;
+    }
     rc = req->dep->provider->parse_stream_event(req, ev, &out, &done);
     if (rc == SL_OK && out != NULL) {
         if (json_is_array(out)) {
@@ -126,13 +250,29 @@ static int upstream_error(struct sl_request *req, struct sl_upstream_res *res)
 
 static int whole_reply(struct sl_request *req, struct sl_upstream_res *res)
 {
+    const char *body = res->body.data ? res->body.data : "";
     json_t *out = NULL;
-    int rc = req->dep->provider->parse_response(req, res->body.data ? res->body.data : "",
-                                                res->body.len, &out);
+    int rc;
 
+    if (req->dep->provider->flags & SL_PROVIDER_OPENAI_WIRE) {
+        struct wire_view v;
+        const char *piece[3];
+        size_t n[3];
+
+        memset(&v, 0, sizeof(v));
+        if (sl_jscan_object(body, res->body.len, view_member, &v) != 0)
+            return sl_respond_error(req, SL_ERR_UPSTREAM_BAD, NULL);
+        if (v.has_usage)
+            take_usage_text(req, &v.usage);
+        if ((rc = model_json(req)) != SL_OK)
+            return sl_respond_error(req, rc, NULL);
+        splice(req, body, res->body.len, &v, piece, n);
+        return sl_respond_json_text(req, 200, piece[0], n[0], piece[1], n[1], piece[2], n[2]);
+    }
+    rc = req->dep->provider->parse_response(req, body, res->body.len, &out);
     if (rc != SL_OK)
         return sl_respond_error(req, rc, NULL);
-    take_usage(req, out);
+    take_usage(req, json_object_get(out, "usage"));
     if (json_object_get(out, "model") != NULL)
         json_object_set_new(out, "model", json_string(req->model));
     rc = sl_respond_json(req, 200, out);

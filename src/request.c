@@ -390,7 +390,11 @@ void sl_request_reject(struct sl_conn conn, struct sl_arena *arena, int status)
     make_id(req.id);
     req.method = conn.ops->param(conn.ctx, "REQUEST_METHOD");
     req.uri = conn.ops->param(conn.ctx, "REQUEST_URI");
+    req.method = req.method ? req.method : "GET";
+    req.path = req.uri = req.uri ? req.uri : "/";
     sl_respond_error(&req, status, NULL);
-    sl_log(SL_LOG_WARN, &req, "rejected: %s", sl_status_name(status));
+    req.stage = "done";
+    if (sl_log_level >= SL_LOG_INFO)
+        log_request(&req);
     sl_arena_reset(arena);
 }

@@ -166,6 +166,18 @@ int sl_respond_json(struct sl_request *req, int http_status, const json_t *body)
     return put(req, text, len);
 }
 
+int sl_respond_json_text(struct sl_request *req, int http_status, const char *a, size_t na,
+                         const char *b, size_t nb, const char *c, size_t nc)
+{
+    int rc;
+
+    if ((rc = begin(req, http_status, "application/json", (long)(na + nb + nc))) != SL_OK ||
+        (rc = put(req, a, na)) != SL_OK ||
+        (nb && (rc = put(req, b, nb)) != SL_OK))
+        return rc;
+    return nc ? put(req, c, nc) : SL_OK;
+}
+
 /* Builds {"error":{...}} and sends it as a reply, or in-band if a stream is
  * already under way (headers sent as text/event-stream). */
 static int send_error(struct sl_request *req, int http, const char *type,

@@ -21,6 +21,10 @@ int sl_respond_begin(struct sl_request *req, int http_status, const char *conten
 /* A whole JSON reply. body is borrowed. */
 int sl_respond_json(struct sl_request *req, int http_status, const json_t *body);
 
+/* A whole JSON reply given as text in up to three pieces (a spliced body). */
+int sl_respond_json_text(struct sl_request *req, int http_status, const char *a, size_t na,
+                         const char *b, size_t nb, const char *c, size_t nc);
+
 /* The error envelope {"error":{"message","type","param","code"}} for status
  * (an enum sl_status). msg NULL: req->err_msg, else a default text. If a
  * stream has already started, the error goes in-band as an SSE event followed

@@ -126,7 +126,17 @@ export function renderLighttpdConf(template, vars) {
  *   generalSettings, sluiceSettings, litellmSettings, routerSettings: merged in
  *   configure(cfg, ctx)  last word on the config object
  *   maxProcs         lighttpd max-procs (default 1)
- *   readyTimeoutMs   how long to wait for /health/liveliness (default 30000) */
+ *   streamRequestBody  lighttpd server.stream-request-body (unset: lighttpd's
+ *                    default 0, the whole body is spooled before sluice runs)
+ *   lighttpdExtra    more lighttpd.conf lines, appended to the rendered template
+ *   readyTimeoutMs   how long to wait for /health/liveliness (default 30000)
+ *
+ * Besides the methods above, h.sluiceLog() is the captured stderr of
+ * lighttpd and its responders (sluice's JSON log lines) read synchronously,
+ * h.configYAML(edit) renders a copy of the config object changed by
+ * edit(cfg, ctx), and h.writeConfig(text, {atomic}) replaces config.yaml
+ * (atomic: write a temp file and rename it over, as editors do; else
+ * rewrite the file in place) and returns Date.now() after the write. */
 export async function startHarness(opts = {}) {
     const lighttpd = lighttpdBin();
     checkExecutable(lighttpd, 'lighttpd', 'install it (apt-get install lighttpd); ' +
@@ -196,6 +206,7 @@ export async function startHarness(opts = {}) {
         h.fake = await startFakeProcess(tmpdir, { apiKey: FAKE_UPSTREAM_KEY });
         const closedPort = await freePort();
         const ctx = { fakeBase: h.fake.baseURL, fakePort: h.fake.port, closedPort, tmpdir };
+        h.ctx = ctx;
         h.config = buildConfig(ctx, opts);
         h.modelNames = [...new Set(h.config.model_list.map((m) => m.model_name))];
         await fsp.writeFile(files.config, toYAML(h.config));
@@ -204,11 +215,16 @@ export async function startHarness(opts = {}) {
         let lastErr = null;
         for (let attempt = 0; attempt < 3; attempt++) {
             const port = await freePort();
-            await fsp.writeFile(files.conf, renderLighttpdConf(template, {
+            let conf = renderLighttpdConf(template, {
                 PORT: port, BIND: '127.0.0.1', SLUICE: sluice, CONFIG: files.config, SOCKET: files.socket,
                 DOCROOT: files.docroot, ERRORLOG: files.errorlog, PIDFILE: files.pidfile,
                 MAXPROCS: opts.maxProcs ?? 1,
-            }));
+            });
+            if (opts.streamRequestBody !== undefined) {
+                conf += `\nserver.stream-request-body = ${Number(opts.streamRequestBody)}\n`;
+            }
+            if (opts.lighttpdExtra) conf += `\n${opts.lighttpdExtra}\n`;
+            await fsp.writeFile(files.conf, conf);
             const child = spawnLogged(lighttpd, ['-D', '-f', files.conf], { logFile: files.stderr });
             let exited = null;
             child.exited.then((x) => { exited = x; });
@@ -259,5 +275,27 @@ export async function startHarness(opts = {}) {
     /* Responder pids (seen at start-up) that still run. */
     h.respondersAlive = () => h.responders.filter(isAlive);
     h.readLog = () => readIfExists(files.stderr);
+    h.sluiceLog = () => {
+        try {
+            return fs.readFileSync(files.stderr, 'utf8');
+        } catch {
+            return '';
+        }
+    };
+    h.configYAML = (edit) => {
+        const cfg = structuredClone(h.config);
+        if (edit) edit(cfg, h.ctx);
+        return toYAML(cfg);
+    };
+    h.writeConfig = (text, { atomic = true } = {}) => {
+        if (atomic) {
+            const tmp = path.join(tmpdir, `.config.yaml.${process.pid}.${Date.now()}`);
+            fs.writeFileSync(tmp, text);
+            fs.renameSync(tmp, files.config);
+        } else {
+            fs.writeFileSync(files.config, text);
+        }
+        return Date.now();
+    };
     return h;
 }

@@ -73,15 +73,23 @@ export async function stopChild(child, timeoutMs = 5000) {
     } catch {
         /* gone */
     }
-    const done = await Promise.race([child.exited.then(() => true), sleep(timeoutMs).then(() => false)]);
+    const done = await withinMs(child.exited.then(() => true), timeoutMs, false);
     if (!done) {
         try {
             child.kill('SIGKILL');
         } catch {
             /* gone */
         }
-        await Promise.race([child.exited, sleep(2000)]);
+        await withinMs(child.exited, 2000);
     }
+}
+
+/* promise, or `fallback` after ms; the timer is cleared either way, so a
+ * pending time-out never keeps the test process alive after the work is done. */
+export function withinMs(promise, ms, fallback = undefined) {
+    let timer;
+    const t = new Promise((resolve) => { timer = setTimeout(() => resolve(fallback), ms); });
+    return Promise.race([promise, t]).finally(() => clearTimeout(timer));
 }
 
 /* Pids whose parent is ppid (from /proc). */
