@@ -12,6 +12,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 OUT=$HERE/out
 
 NGINX_WORKERS=${NGINX_WORKERS:-1}
+BENCH_EVENT_GAP_MS=${BENCH_EVENT_GAP_MS:-1}
 SLUICE_THREADS=${SLUICE_THREADS:-16}
 SLUICE_MAX_THREADS=${SLUICE_MAX_THREADS:-128}
 BENCH_KEEP=${BENCH_KEEP:-0}
@@ -36,6 +37,12 @@ command -v pkg-config >/dev/null || need_pkgs+=(pkg-config)
 command -v curl >/dev/null || need_pkgs+=(curl)
 command -v awk >/dev/null || need_pkgs+=(gawk)
 pkg-config --exists fcgi 2>/dev/null || need_pkgs+=(libfcgi-dev)
+# nginx's echo module paces the SSE events of the "paced" fake (Debian's
+# nginx-light depends on it; with another nginx it is installed here)
+echo_module() { dpkg -L libnginx-mod-http-echo 2>/dev/null | grep '/ngx_http_echo_module\.so$' | head -1; }
+if command -v dpkg >/dev/null && [ -z "$(echo_module)" ]; then
+    need_pkgs+=(libnginx-mod-http-echo)
+fi
 for cp in ${BENCH_EXTRA_PKGS:-}; do
     command -v "${cp%%:*}" >/dev/null || need_pkgs+=("${cp#*:}")
 done
@@ -230,10 +237,29 @@ UPSTREAM_EVENTS=$(grep -c '^data:' "$TMP/stream.sse")
 # ---------------------------------------------------------------- nginx: the fake upstream
 NGINX_PORT=$(free_port)
 NGINX_SSE_PORT=$(free_port)
+NGINX_PACED_PORT=$(free_port)
+ECHO_MODULE=$(echo_module)
+[ -n "$ECHO_MODULE" ] || warn "nginx's echo module not found: no paced SSE fake (scenario paced is skipped)"
+# The paced fake: the same events, each written and flushed on its own,
+# BENCH_EVENT_GAP_MS apart, chunked, as a real model streams its tokens. So
+# sluice gets one upstream read per event and must flush each one.
+paced_location() {
+    local gap line first=1
+    gap=$(awk -v ms="$BENCH_EVENT_GAP_MS" 'BEGIN { printf "%.3f", ms / 1000 }')
+    while IFS= read -r line; do
+        [ -n "$line" ] || continue
+        if [ $first = 0 ] && [ "$BENCH_EVENT_GAP_MS" != 0 ]; then
+            printf '            echo_sleep %s;\n' "$gap"
+        fi
+        first=0
+        printf "            echo -n '%s\\n\\n';\n            echo_flush;\n" "$line"
+    done <"$TMP/stream.sse"
+}
 mkdir -p "$TMP/nginx/tmp" "$TMP/nginx/logs" "$TMP/nginx/www-json" "$TMP/nginx/www-sse"
 cp "$TMP/chat.json" "$TMP/nginx/www-json/body"
 cp "$TMP/stream.sse" "$TMP/nginx/www-sse/body"
 {
+    if [ -n "$ECHO_MODULE" ]; then say "load_module $ECHO_MODULE;"; fi
     if [ "$(id -u)" = 0 ]; then say "user root root;"; fi
     cat <<EOF
 worker_processes $NGINX_WORKERS;
@@ -275,8 +301,20 @@ http {
             error_page 405 =200 /body;
         }
     }
-}
 EOF
+    if [ -n "$ECHO_MODULE" ]; then
+        cat <<EOF
+    server {
+        listen 127.0.0.1:$NGINX_PACED_PORT;
+        default_type text/event-stream;
+        location / {
+            add_header Cache-Control no-cache;
+$(paced_location)
+        }
+    }
+EOF
+    fi
+    say "}"
 } >"$TMP/nginx/nginx.conf"
 nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" >"$TMP/nginx/stdout.log" 2>&1 &
 NGINX_PID=$!
@@ -289,7 +327,8 @@ nginx_accepts() { # connections accepted so far by the fake (all ports)
 }
 
 # ---------------------------------------------------------------- the sluice config
-# bench-fake -> the JSON port, bench-fake-stream -> the SSE port, bench-mock -> mock/echo
+# bench-fake -> the JSON port, bench-fake-stream -> the SSE port, bench-fake-paced
+# -> the paced SSE port, bench-mock -> mock/echo
 CFG=$TMP/config.yaml
 cat >"$CFG" <<EOF
 model_list:
@@ -297,6 +336,8 @@ model_list:
     litellm_params: { model: openai/gpt-4o-mini, api_base: "http://127.0.0.1:$NGINX_PORT/v1", api_key: x }
   - model_name: bench-fake-stream
     litellm_params: { model: openai/gpt-4o-mini, api_base: "http://127.0.0.1:$NGINX_SSE_PORT/v1", api_key: x }
+  - model_name: bench-fake-paced
+    litellm_params: { model: openai/gpt-4o-mini, api_base: "http://127.0.0.1:$NGINX_PACED_PORT/v1", api_key: x }
   - model_name: bench-mock
     litellm_params: { model: mock/echo }
 general_settings: { master_key: $KEY }

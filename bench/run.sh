@@ -20,7 +20,8 @@
 #   BENCH_SECONDS        seconds per measured run (default 10)
 #   BENCH_WARMUP         seconds of warm-up before each scenario (default 1)
 #   BENCH_CONNS          connection counts (default "1 16 64")
-#   BENCH_SCENARIOS      subset of "direct floor mock fake stream" (default all)
+#   BENCH_SCENARIOS      subset of "direct floor mock fake stream paced" (default all)
+#   BENCH_EVENT_GAP_MS   gap between the events of the paced SSE fake (default 1)
 #   BENCH_LONG_REQUESTS  requests in the RSS long run (default 200000; the
 #                        target is flat RSS over 1000000; 0 skips the long run)
 #   BENCH_LONG_SEGMENTS  RSS samples during the long run (default 4)
@@ -39,7 +40,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_WARMUP=${BENCH_WARMUP:-1}
 BENCH_CONNS=${BENCH_CONNS:-"1 16 64"}
-BENCH_SCENARIOS=${BENCH_SCENARIOS:-"direct floor mock fake stream"}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-"direct floor mock fake stream paced"}
 BENCH_LONG_REQUESTS=${BENCH_LONG_REQUESTS:-200000}
 BENCH_LONG_SEGMENTS=${BENCH_LONG_SEGMENTS:-4}
 BENCH_LONG_CONNS=${BENCH_LONG_CONNS:-64}
@@ -105,6 +106,7 @@ declare -A LABEL=(
     [mock]="lighttpd -> sluice -> mock"
     [fake]="lighttpd -> sluice -> nginx fake"
     [stream]="lighttpd -> sluice -> nginx SSE (stream)"
+    [paced]="lighttpd -> sluice -> nginx SSE paced"
 )
 
 # run_wrk NAME CONNS URL SCRIPT MODEL SECONDS: runs wrk, leaves its WRKSTAT fields in W_*
@@ -228,10 +230,17 @@ code=$(check nginx-json "http://127.0.0.1:$NGINX_PORT$CHAT_PATH" "$(chat_body x)
 code=$(check nginx-sse "http://127.0.0.1:$NGINX_SSE_PORT$CHAT_PATH" "$(chat_body x stream)")
 [ "$code" = 200 ] || die "nginx SSE fake answered $code"
 say "fake upstream: nginx on 127.0.0.1:$NGINX_PORT (chat.completion, $(wc -c <"$TMP/chat.json") bytes) and :$NGINX_SSE_PORT (SSE, $UPSTREAM_EVENTS data events, $(wc -c <"$TMP/stream.sse") bytes)"
+if [ -n "$ECHO_MODULE" ]; then
+    code=$(check nginx-paced "http://127.0.0.1:$NGINX_PACED_PORT$CHAT_PATH" "$(chat_body x stream)")
+    [ "$code" = 200 ] || die "nginx paced SSE fake answered $code"
+    say "  and :$NGINX_PACED_PORT (the same SSE events, each written and flushed ${BENCH_EVENT_GAP_MS} ms after the previous one)"
+elif want paced; then
+    BENCH_SCENARIOS=${BENCH_SCENARIOS//paced/}
+fi
 
 # ---- sluice: present?
 HAVE_SLUICE=0
-if want mock || want fake || want stream || [ "$BENCH_STARTS" != 0 ] || [ "$BENCH_LONG_REQUESTS" != 0 ]; then
+if want mock || want fake || want stream || want paced || [ "$BENCH_STARTS" != 0 ] || [ "$BENCH_LONG_REQUESTS" != 0 ]; then
     if [ -x "$SLUICE_BIN" ]; then
         HAVE_SLUICE=1
     else
@@ -273,10 +282,10 @@ fi
 # ---- (3)-(5) through sluice
 declare -A RSS_IDLE RSS_LOAD ANON_IDLE ANON_LOAD THR_IDLE
 SLUICE_PIDS=()
-STREAM_EVENTS=0
-if [ "$HAVE_SLUICE" = 1 ] && { want mock || want fake || want stream || [ "$BENCH_LONG_REQUESTS" != 0 ]; }; then
+STREAM_EVENTS=0 PACED_EVENTS=0
+if [ "$HAVE_SLUICE" = 1 ] && { want mock || want fake || want stream || want paced || [ "$BENCH_LONG_REQUESTS" != 0 ]; }; then
     say ""
-    say "(3)-(5) wrk -> lighttpd -> sluice ($SLUICE_BIN)"
+    say "(3)-(6) wrk -> lighttpd -> sluice ($SLUICE_BIN)"
     if start_lighttpd sluice "$SLUICE_BIN --config $CFG" "\"SLUICE_CONFIG\" => \"$CFG\""; then
         sleep 0.5
         mapfile -t SLUICE_PIDS < <(children_of "$LPID_sluice")
@@ -285,29 +294,33 @@ if [ "$HAVE_SLUICE" = 1 ] && { want mock || want fake || want stream || [ "$BENC
         done
         url="http://127.0.0.1:$LPORT_sluice"
         wait_http "$url/health/liveliness" 10 || warn "sluice: GET /health/liveliness gave no 2xx within 10 s"
-        for m in mock fake stream; do
+        for m in mock fake stream paced; do
             case $m in
                 mock) body=$(chat_body bench-mock) ;;
                 fake) body=$(chat_body bench-fake) ;;
                 stream) body=$(chat_body bench-fake-stream stream) ;;
+                paced) [ -n "$ECHO_MODULE" ] || continue
+                    body=$(chat_body bench-fake-paced stream) ;;
             esac
             code=$(check "sluice-$m" "$url$CHAT_PATH" "$body")
             if [ "$code" != 200 ]; then
                 warn "sluice ($m): POST $CHAT_PATH answered $code: $(head -c 300 "$TMP/check-sluice-$m")"
-            elif [ $m = stream ]; then
-                STREAM_EVENTS=$(grep -c '^data:' "$TMP/check-sluice-$m")
-                say "  check: the stream through sluice carried $STREAM_EVENTS data events (upstream sent $UPSTREAM_EVENTS)"
-                [ "$STREAM_EVENTS" -gt 0 ] || warn "sluice (stream): 200 but no data: events: $(head -c 300 "$TMP/check-sluice-$m")"
+            elif [ $m = stream ] || [ $m = paced ]; then
+                ev=$(grep -c '^data:' "$TMP/check-sluice-$m")
+                if [ $m = stream ]; then STREAM_EVENTS=$ev; else PACED_EVENTS=$ev; fi
+                say "  check: the $m stream through sluice carried $ev data events (upstream sent $UPSTREAM_EVENTS)"
+                [ "$ev" -gt 0 ] || warn "sluice ($m): 200 but no data: events: $(head -c 300 "$TMP/check-sluice-$m")"
             else
                 say "  check: $m answered 200, $(wc -c <"$TMP/check-sluice-$m") bytes"
             fi
         done
-        for m in mock fake stream; do
+        for m in mock fake stream paced; do
             want $m || continue
             case $m in
                 mock) script=post-chat.lua model=bench-mock ;;
                 fake) script=post-chat.lua model=bench-fake ;;
                 stream) script=post-chat-stream.lua model=bench-fake-stream ;;
+                paced) script=post-chat-stream.lua model=bench-fake-paced ;;
             esac
             warm "$url$CHAT_PATH" $script $model 16
             for c in $BENCH_CONNS; do
@@ -337,6 +350,7 @@ BEGIN {
     L["direct"] = "wrk -> nginx fake (JSON)"; L["direct-sse"] = "wrk -> nginx fake (SSE)"
     L["floor"] = "lighttpd -> fcgi-hello (floor)"; L["mock"] = "lighttpd -> sluice -> mock"
     L["fake"] = "lighttpd -> sluice -> nginx fake"; L["stream"] = "lighttpd -> sluice -> nginx SSE"
+    L["paced"] = "lighttpd -> sluice -> nginx SSE paced"
     printf "%-34s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s %6s\n", "scenario", "conns", "req/s", "p50", "p99",
         "non2xx", "sockerr", "cpu/req", "app/req", "upstr/req", "upconn/r", "other"
     printf "%-34s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s %6s\n", "--------", "-----", "-----", "---", "---",
@@ -362,17 +376,22 @@ if [ -n "$f64" ] && [ -n "$h64" ]; then
 fi
 cf=$(row fake 64 8) af=$(row fake 64 9)
 [ -n "$cf" ] && say "  CPU per forwarded request               $(printf '%6s' "$cf") us  (lighttpd + sluice; sluice alone $af us; target <= 100 us)"
-cs=$(row stream 64 8) as=$(row stream 64 9)
-if [ -n "$cs" ]; then
-    say "  CPU per streamed request                $(printf '%6s' "$cs") us  (lighttpd + sluice; sluice alone $as us)"
-    if [ -n "$cf" ]; then
-        ev=$STREAM_EVENTS
-        [ "$ev" -gt 0 ] 2>/dev/null || ev=$UPSTREAM_EVENTS
-        awk -v s="$cs" -v f="$cf" -v sa="$as" -v fa="$af" -v e="$ev" 'BEGIN {
-            printf "  streaming cost per event                %6.2f us  ((%s - %s) / %d events; sluice alone %.2f us; target <= 2 us)\n",
-                (s - f) / e, s, f, e, (sa - fa) / e }'
+for m in stream paced; do
+    cs=$(row $m 64 8) as=$(row $m 64 9)
+    [ -n "$cs" ] || continue
+    if [ $m = stream ]; then
+        what="streamed request (one read)" ev=$STREAM_EVENTS
+    else
+        what="streamed request (paced)" ev=$PACED_EVENTS
     fi
-fi
+    say "  CPU per $(printf '%-31s' "$what") $(printf '%6s' "$cs") us  (lighttpd + sluice; sluice alone $as us)"
+    if [ -n "$cf" ]; then
+        [ "$ev" -gt 0 ] 2>/dev/null || ev=$UPSTREAM_EVENTS
+        awk -v s="$cs" -v f="$cf" -v sa="$as" -v fa="$af" -v e="$ev" -v m="$m" 'BEGIN {
+            printf "  streaming cost per event, %-13s %6.2f us  ((%s - %s) / %d events; sluice alone %.2f us; target <= 2 us)\n",
+                m, (s - f) / e, s, f, e, (sa - fa) / e }'
+    fi
+done
 cm=$(row mock 64 8) am=$(row mock 64 9) ch=$(row floor 64 8) ah=$(row floor 64 9)
 [ -n "$cm" ] && say "  CPU per mock request                    $(printf '%6s' "$cm") us  (sluice alone $am us)"
 [ -n "$ch" ] && say "  CPU per floor request                   $(printf '%6s' "$ch") us  (fcgi-hello alone $ah us)"

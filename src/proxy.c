@@ -10,6 +10,7 @@
  * member scanner (jscan.h) finds "model", "usage" and "choices", the client's
  * model name is spliced in, and only the small usage object goes to Jansson.
  * Everything else (other providers' translated chunks, errors) is JSON. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
@@ -43,13 +44,45 @@ static void take_usage(struct sl_request *req, const json_t *u)
     req->usage.seen = 1;
 }
 
+/* Usage from an OpenAI usage object's text: four integers, read from the
+ * scanned member ranges (a Jansson parse of it costs more than the rest of
+ * the chunk's handling together). */
+static long int_value(const struct sl_jmember *m)
+{
+    char digits[24];
+
+    if (m->val_len == 0 || m->val_len >= sizeof(digits))
+        return 0;
+    memcpy(digits, m->val, m->val_len);
+    digits[m->val_len] = '\0';
+    return strtol(digits, NULL, 10);
+}
+
+static int usage_member(void *ctx, const struct sl_jmember *m)
+{
+    struct sl_usage *u = ctx;
+
+    if (sl_jscan_key_is(m, "prompt_tokens"))
+        u->prompt_tokens = int_value(m);
+    else if (sl_jscan_key_is(m, "completion_tokens"))
+        u->completion_tokens = int_value(m);
+    else if (sl_jscan_key_is(m, "total_tokens"))
+        u->total_tokens = int_value(m);
+    else if (sl_jscan_key_is(m, "cached_tokens"))
+        u->cached_tokens = int_value(m);
+    else if (sl_jscan_key_is(m, "prompt_tokens_details") && m->val[0] == '{')
+        return sl_jscan_object(m->val, m->val_len, usage_member, ctx) == 0 ? 0 : 1;
+    return 0;
+}
+
 static void take_usage_text(struct sl_request *req, const struct sl_jmember *m)
 {
-    const char *why;
-    json_t *u = sl_json_parse(m->val, m->val_len, &why);
+    struct sl_usage u = { 0 };
 
-    take_usage(req, u);
-    json_decref(u);
+    if (m->val[0] == '{' && sl_jscan_object(m->val, m->val_len, usage_member, &u) == 0) {
+        u.seen = 1;
+        req->usage = u;
+    }
 }
 
 /* The client's model name as JSON text, made once per request. */
