@@ -14,11 +14,12 @@
 # process only: the kernel's share (syscalls, TCP) and the web server are not in it.
 #
 # Cases: health (GET /health/liveliness), mock (POST chat -> mock/echo),
-# fake (POST chat -> nginx JSON), stream (POST chat stream:true -> nginx SSE),
+# fake (POST chat -> nginx JSON), stream (POST chat stream:true -> nginx SSE,
+# all events in one read), paced (the same events one read each, 1 ms apart),
 # and fcgi-hello answering the same POST as the reference floor.
 #
 # Knobs (environment): SLUICE_BIN, CG_REQUESTS (default 2000), CG_WARMUP
-# (default 100), CG_CASES (default "health mock fake stream"), CG_TOP (functions
+# (default 100), CG_CASES (default "health mock fake stream paced"), CG_TOP (functions
 # listed per case, default 12; 0 for none), BENCH_KEEP=1 keeps the temp dir.
 # The dumps are copied to bench/out/callgrind/ for callgrind_annotate or kcachegrind.
 set -u -o pipefail
@@ -26,12 +27,13 @@ set -u -o pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CG_REQUESTS=${CG_REQUESTS:-2000}
 CG_WARMUP=${CG_WARMUP:-100}
-CG_CASES=${CG_CASES:-"health mock fake stream"}
+CG_CASES=${CG_CASES:-"health mock fake stream paced"}
 CG_TOP=${CG_TOP:-12}
 export BENCH_EXTRA_PKGS="valgrind:valgrind callgrind_control:valgrind"
 
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
+[ -n "$ECHO_MODULE" ] || CG_CASES=${CG_CASES//paced/}
 
 CGDIR=$OUT/callgrind
 mkdir -p "$CGDIR"
@@ -46,7 +48,9 @@ case_args() {
             -d '{"model":"bench-fake","messages":[{"role":"user","content":"hello"}]}') ;;
         stream) CASE_ARGS=(-u "$CHAT_PATH" -H "Authorization: Bearer $KEY" -H "Accept: text/event-stream"
             -d '{"model":"bench-fake-stream","messages":[{"role":"user","content":"hello"}],"stream":true}') ;;
-        *) die "unknown case $1 (health mock fake stream)" ;;
+        paced) CASE_ARGS=(-u "$CHAT_PATH" -H "Authorization: Bearer $KEY" -H "Accept: text/event-stream"
+            -d '{"model":"bench-fake-paced","messages":[{"role":"user","content":"hello"}],"stream":true}') ;;
+        *) die "unknown case $1 (health mock fake stream paced)" ;;
     esac
 }
 

@@ -168,10 +168,11 @@ measure() {
         -v p50="$W_p50_us" -v p99="$W_p99_us" -v bad="$W_err_status" \
         -v sock="$((W_err_connect + W_err_read + W_err_write + W_err_timeout))" \
         -v all="$((after_all - before_all))" -v app="$((after_app - before_app))" \
-        -v up="$((after_up - before_up))" -v acc="$((acc1 - acc0))" -v hz="$HZ" -v web="$web" \
+        -v up="$((after_up - before_up))" -v acc="$((acc1 - acc0 - 1))" -v hz="$HZ" -v web="$web" \
         -v sys="$((sys1 - sys0))" -v kids="$((CHILD_TICKS - kids0))" -v ns="$((t1 - t0))" -v ncpu="$NCPU" '
         BEGIN {
             us = 1e6 / hz; rq = r > 0 ? r : 1
+            if (acc < 0) acc = 0   # (the -1 above: the stub_status query itself)
             rps = r * 1e6 / d
             cpu_all = all * us / rq; cpu_app = app * us / rq; cpu_up = up * us / rq
             if (web == "-") { cpu_app = "-"; cpu_up = "-"; upc = "-" } else upc = sprintf("%.3f", acc / rq)
@@ -441,11 +442,21 @@ if [ "$HAVE_SLUICE" = 1 ] && alive "${LPID_sluice:-0}"; then
     say ""
     say "RSS per sluice process, kB: VmRSS (RssAnon, the private part; the rest is mostly shared library pages)"
     say "  target: <= 10240 kB VmRSS idle, and flat over 1 M requests"
-    printf '  %-8s %16s %16s %16s %12s %9s\n' pid "idle" "after load" "after long run" "long growth" "threads"
+    # flatness: growth over the second half of the long run, after the pool
+    # and the allocator have settled
+    mid=
+    if ((${#seg_done[@]} > 1)); then
+        for t in "${seg_done[@]}"; do
+            [ "$t" = "${seg_done[-1]}" ] && break
+            mid=$t
+            [ "$t" -ge $((BENCH_LONG_REQUESTS / 2)) ] && break
+        done
+    fi
+    printf '  %-8s %16s %16s %16s %12s %9s\n' pid "idle" "after load" "after long run" "2nd half" "threads"
     for p in "${SLUICE_PIDS[@]}"; do
         first=- last=- growth=- lastanon=-
-        if ((${#seg_done[@]})); then
-            first=${RSS_SEG[$p,${seg_done[0]}]:--}
+        if [ -n "$mid" ]; then
+            first=${RSS_SEG[$p,$mid]:--}
             last=$(rss_kb "$p") lastanon=$(anon_kb "$p")
             if [ "$first" != - ] && [ "$last" != - ] && [ -n "$last" ]; then
                 growth="$((last - first))"
@@ -455,7 +466,7 @@ if [ "$HAVE_SLUICE" = 1 ] && alive "${LPID_sluice:-0}"; then
             "${RSS_LOAD[$p]:--} (${ANON_LOAD[$p]:--})" "$last ($lastanon)" "$growth" \
             "${THR_IDLE[$p]:--} -> $(threads_of "$p")"
     done
-    ((${#seg_done[@]})) && say "  (long growth = RSS at the end of the long run minus RSS after its first segment of ${seg_done[0]} requests)"
+    [ -n "$mid" ] && say "  (2nd half = VmRSS growth from request $mid to the end of the long run, kB)"
 fi
 if [ -n "${LPID_sluice:-}" ]; then
     errs=$(grep -v -c -e '^\s*$' "$TMP/lighttpd-sluice/error.log" 2>/dev/null || echo 0)

@@ -3,6 +3,7 @@
  * kept, compared and logged. The master key is compared hash to hash with
  * CRYPTO_memcmp, so timing says nothing about it. Virtual keys (MariaDB,
  * cached) will resolve the same hash to a principal with policies. */
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 #include <openssl/crypto.h>
@@ -13,13 +14,24 @@
 #include "request.h"
 #include "status.h"
 
+/* OpenSSL 3 looks the algorithm up on every EVP_sha256() use ("implicit
+ * fetch"), which costs more than hashing a key; fetch it once. */
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void sl_auth_hash_key(const char *key, char out[65])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
 
-    if (!EVP_Digest(key, strlen(key), md, &n, EVP_sha256(), NULL) || n != 32) {
+    pthread_once(&sha256_once, fetch_sha256);
+    if (sha256 == NULL || !EVP_Digest(key, strlen(key), md, &n, sha256, NULL) || n != 32) {
         memset(out, '0', 64);
         out[64] = '\0';
         return;
