@@ -20,7 +20,8 @@
 #   BENCH_SECONDS        seconds per measured run (default 10)
 #   BENCH_WARMUP         seconds of warm-up before each scenario (default 1)
 #   BENCH_CONNS          connection counts (default "1 16 64")
-#   BENCH_SCENARIOS      subset of "direct floor mock fake stream paced" (default all)
+#   BENCH_SCENARIOS      subset of "direct floor floor-paced mock fake stream paced"
+#                        (default all)
 #   BENCH_EVENT_GAP_MS   gap between the events of the paced SSE fake (default 1)
 #   BENCH_LONG_REQUESTS  requests in the RSS long run (default 200000; the
 #                        target is flat RSS over 1000000; 0 skips the long run)
@@ -30,6 +31,7 @@
 #                        0 skips)
 #   LIGHTTPD_MAX_PROCS   processes lighttpd spawns per app (default 2)
 #   HELLO_THREADS        threads per fcgi-hello process (default 4)
+#   HELLO_SSE_THREADS    threads per fcgi-hello process for the paced floor (default 32)
 #   SLUICE_THREADS, SLUICE_MAX_THREADS   sluice_settings (default 16, 128)
 #   NGINX_WORKERS        worker processes of the fake upstream (default 1)
 #   BENCH_KEEP           1: keep the temporary directory (logs, configs)
@@ -40,13 +42,14 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_WARMUP=${BENCH_WARMUP:-1}
 BENCH_CONNS=${BENCH_CONNS:-"1 16 64"}
-BENCH_SCENARIOS=${BENCH_SCENARIOS:-"direct floor mock fake stream paced"}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-"direct floor floor-paced mock fake stream paced"}
 BENCH_LONG_REQUESTS=${BENCH_LONG_REQUESTS:-200000}
 BENCH_LONG_SEGMENTS=${BENCH_LONG_SEGMENTS:-4}
 BENCH_LONG_CONNS=${BENCH_LONG_CONNS:-64}
 BENCH_STARTS=${BENCH_STARTS:-7}
 LIGHTTPD_MAX_PROCS=${LIGHTTPD_MAX_PROCS:-2}
 HELLO_THREADS=${HELLO_THREADS:-4}
+HELLO_SSE_THREADS=${HELLO_SSE_THREADS:-32}
 
 want() { case " $BENCH_SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -103,6 +106,7 @@ declare -A LABEL=(
     [direct]="wrk -> nginx fake (JSON)"
     [direct-sse]="wrk -> nginx fake (SSE)"
     [floor]="lighttpd -> fcgi-hello (floor)"
+    [floor-paced]="lighttpd -> fcgi-hello SSE paced (floor)"
     [mock]="lighttpd -> sluice -> mock"
     [fake]="lighttpd -> sluice -> nginx fake"
     [stream]="lighttpd -> sluice -> nginx SSE (stream)"
@@ -176,7 +180,7 @@ measure() {
             rps = r * 1e6 / d
             cpu_all = all * us / rq; cpu_app = app * us / rq; cpu_up = up * us / rq
             if (web == "-") { cpu_app = "-"; cpu_up = "-"; upc = "-" } else upc = sprintf("%.3f", acc / rq)
-            if (n == "mock" || n == "floor") { cpu_up = "-"; upc = "-" }
+            if (n == "mock" || n ~ /^floor/) { cpu_up = "-"; upc = "-" }
             # CPU the machine spent on anything but this benchmark, in % of
             # all cores over the run: the noise indicator
             ours = kids + up + (web == "-" ? 0 : all)
@@ -279,6 +283,23 @@ if want floor; then
         stop_tree "$LPID_hello"
     fi
 fi
+FLOOR_EVENTS=0
+if want floor-paced; then
+    say ""
+    say "(2b) wrk -> lighttpd -> fcgi-hello streaming 20 SSE events ${BENCH_EVENT_GAP_MS} ms apart, a flush each (the floor of paced streaming)"
+    if start_lighttpd hellosse "$HELLO" "\"NTHREADS\" => \"$HELLO_SSE_THREADS\", \"HELLO_GAP_MS\" => \"$BENCH_EVENT_GAP_MS\""; then
+        url="http://127.0.0.1:$LPORT_hellosse$CHAT_PATH"
+        code=$(check floor-paced "$url" "$(chat_body bench-fake stream)")
+        [ "$code" = 200 ] || warn "fcgi-hello (SSE) through lighttpd answered $code"
+        FLOOR_EVENTS=$(grep -c '^data:' "$TMP/check-floor-paced")
+        warm "$url" post-chat-stream.lua bench-fake 16
+        mapfile -t hello_pids < <(children_of "$LPID_hellosse")
+        for c in $BENCH_CONNS; do
+            measure floor-paced "$c" "$url" post-chat-stream.lua bench-fake "$LPID_hellosse" "${hello_pids[@]}"
+        done
+        stop_tree "$LPID_hellosse"
+    fi
+fi
 
 # ---- (3)-(5) through sluice
 declare -A RSS_IDLE RSS_LOAD ANON_IDLE ANON_LOAD THR_IDLE
@@ -350,6 +371,7 @@ awk -F'\t' '
 BEGIN {
     L["direct"] = "wrk -> nginx fake (JSON)"; L["direct-sse"] = "wrk -> nginx fake (SSE)"
     L["floor"] = "lighttpd -> fcgi-hello (floor)"; L["mock"] = "lighttpd -> sluice -> mock"
+    L["floor-paced"] = "lighttpd -> fcgi-hello SSE paced"
     L["fake"] = "lighttpd -> sluice -> nginx fake"; L["stream"] = "lighttpd -> sluice -> nginx SSE"
     L["paced"] = "lighttpd -> sluice -> nginx SSE paced"
     printf "%-34s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s %6s\n", "scenario", "conns", "req/s", "p50", "p99",
@@ -376,6 +398,7 @@ if [ -n "$f64" ] && [ -n "$h64" ]; then
     awk -v f="$f64" -v h="$h64" 'BEGIN { printf "  throughput sluice->fake / floor          %5.1f %%   (%s / %s req/s; target >= 40 %%)\n", 100 * f / h, f, h }'
 fi
 cf=$(row fake 64 8) af=$(row fake 64 9)
+cm=$(row mock 64 8) am=$(row mock 64 9) ch=$(row floor 64 8) ah=$(row floor 64 9)
 [ -n "$cf" ] && say "  CPU per forwarded request               $(printf '%6s' "$cf") us  (lighttpd + sluice; sluice alone $af us; target <= 100 us)"
 for m in stream paced; do
     cs=$(row $m 64 8) as=$(row $m 64 9)
@@ -389,11 +412,16 @@ for m in stream paced; do
     if [ -n "$cf" ]; then
         [ "$ev" -gt 0 ] 2>/dev/null || ev=$UPSTREAM_EVENTS
         awk -v s="$cs" -v f="$cf" -v sa="$as" -v fa="$af" -v e="$ev" -v m="$m" 'BEGIN {
-            printf "  streaming cost per event, %-13s %6.2f us  ((%s - %s) / %d events; sluice alone %.2f us; target <= 2 us)\n",
-                m, (s - f) / e, s, f, e, (sa - fa) / e }'
+            printf "  streaming cost per event, %-13s %6.2f us  ((%s - %s) / %d events; sluice %.2f + lighttpd %.2f; target <= 2 us)\n",
+                m, (s - f) / e, s, f, e, (sa - fa) / e, ((s - sa) - (f - fa)) / e }'
     fi
 done
-cm=$(row mock 64 8) am=$(row mock 64 9) ch=$(row floor 64 8) ah=$(row floor 64 9)
+cs=$(row floor-paced 64 8) as=$(row floor-paced 64 9)
+if [ -n "$cs" ] && [ -n "$ch" ] && [ "$FLOOR_EVENTS" -gt 0 ] 2>/dev/null; then
+    awk -v s="$cs" -v f="$ch" -v sa="$as" -v fa="$ah" -v e="$FLOOR_EVENTS" 'BEGIN {
+        printf "  floor: cost per paced event            %6.2f us  ((%s - %s) / %d events, fcgi-hello %.2f + lighttpd %.2f: the web-server hop alone)\n",
+            (s - f) / e, s, f, e, (sa - fa) / e, ((s - sa) - (f - fa)) / e }'
+fi
 [ -n "$cm" ] && say "  CPU per mock request                    $(printf '%6s' "$cm") us  (sluice alone $am us)"
 [ -n "$ch" ] && say "  CPU per floor request                   $(printf '%6s' "$ch") us  (fcgi-hello alone $ah us)"
 
