@@ -3,7 +3,7 @@
 
 SL_BUILD_PACKAGES="build-essential autoconf automake libtool pkg-config libfcgi-dev
 libjansson-dev libcurl4-openssl-dev libyaml-dev libpcre2-dev libmariadb-dev
-libmemcached-dev libssl-dev lighttpd curl"
+libmemcached-dev libssl-dev lighttpd curl ca-certificates"
 
 sl_install_missing() {
     local missing=() p

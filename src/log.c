@@ -67,7 +67,7 @@ static void emit(int level, const struct sl_request *req, json_t *msg,
         snprintf(src, sizeof(src), "%s:%d", file, line);
         json_object_set_new(o, "src", json_string(src));
     }
-    n = json_dumpb(o, out, sizeof(out) - 1, JSON_COMPACT);
+    n = json_dumpb(o, out, sizeof(out) - 1, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(o);
     if (n == 0 || n >= sizeof(out) - 1)
         return;
