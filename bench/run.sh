@@ -314,6 +314,12 @@ if [ "$HAVE_SLUICE" = 1 ] && { want mock || want fake || want stream || want pac
         for p in "${SLUICE_PIDS[@]}"; do
             RSS_IDLE[$p]=$(rss_kb "$p") ANON_IDLE[$p]=$(anon_kb "$p") THR_IDLE[$p]=$(threads_of "$p")
         done
+        # where the idle RSS of the first process lives, by mapping
+        awk '/^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "" ? "[anon]" : $6); sub(".*/", "", name) }
+            /^Rss:/ { rss[name] += $2 }
+            END { for (n in rss) if (rss[n] >= 100) printf "%d %s\n", rss[n], n }' \
+            "/proc/${SLUICE_PIDS[0]}/smaps" 2>/dev/null | sort -rn | head -10 |
+            awk '{ printf "%s%s %s kB", (NR > 1 ? ", " : ""), $2, $1 } END { print "" }' >"$TMP/idle-maps"
         url="http://127.0.0.1:$LPORT_sluice"
         wait_http "$url/health/liveliness" 10 || warn "sluice: GET /health/liveliness gave no 2xx within 10 s"
         for m in mock fake stream paced; do
@@ -330,7 +336,7 @@ if [ "$HAVE_SLUICE" = 1 ] && { want mock || want fake || want stream || want pac
             elif [ $m = stream ] || [ $m = paced ]; then
                 ev=$(grep -c '^data:' "$TMP/check-sluice-$m")
                 if [ $m = stream ]; then STREAM_EVENTS=$ev; else PACED_EVENTS=$ev; fi
-                say "  check: the $m stream through sluice carried $ev data events (upstream sent $UPSTREAM_EVENTS)"
+                say "  check: the $([ $m = stream ] && echo canned || echo paced) SSE stream through sluice carried $ev data events (upstream sent $UPSTREAM_EVENTS)"
                 [ "$ev" -gt 0 ] || warn "sluice ($m): 200 but no data: events: $(head -c 300 "$TMP/check-sluice-$m")"
             else
                 say "  check: $m answered 200, $(wc -c <"$TMP/check-sluice-$m") bytes"
@@ -374,12 +380,12 @@ BEGIN {
     L["floor-paced"] = "lighttpd -> fcgi-hello SSE paced"
     L["fake"] = "lighttpd -> sluice -> nginx fake"; L["stream"] = "lighttpd -> sluice -> nginx SSE"
     L["paced"] = "lighttpd -> sluice -> nginx SSE paced"
-    printf "%-34s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s %6s\n", "scenario", "conns", "req/s", "p50", "p99",
+    printf "%-38s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s %6s\n", "scenario", "conns", "req/s", "p50", "p99",
         "non2xx", "sockerr", "cpu/req", "app/req", "upstr/req", "upconn/r", "other"
-    printf "%-34s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s %6s\n", "--------", "-----", "-----", "---", "---",
+    printf "%-38s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s %6s\n", "--------", "-----", "-----", "---", "---",
         "------", "-------", "-------", "-------", "---------", "--------", "-----"
 }
-{ printf "%-34s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s %5s%%\n", L[$1], $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13 }
+{ printf "%-38s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s %5s%%\n", L[$1], $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13 }
 ' "$RES"
 say ""
 say "  cpu/req   = (utime+stime delta of lighttpd + app processes) / requests, us"
@@ -495,6 +501,7 @@ if [ "$HAVE_SLUICE" = 1 ] && alive "${LPID_sluice:-0}"; then
             "${THR_IDLE[$p]:--} -> $(threads_of "$p")"
     done
     [ -n "$mid" ] && say "  (2nd half = VmRSS growth from request $mid to the end of the long run, kB)"
+    [ -s "$TMP/idle-maps" ] && say "  idle VmRSS of pid ${SLUICE_PIDS[0]} by mapping: $(cat "$TMP/idle-maps")"
 fi
 if [ -n "${LPID_sluice:-}" ]; then
     errs=$(grep -v -c -e '^\s*$' "$TMP/lighttpd-sluice/error.log" 2>/dev/null || echo 0)
@@ -514,6 +521,7 @@ median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (
 if [ "$BENCH_STARTS" -gt 0 ] 2>/dev/null; then
     say ""
     say "Start to first answer (exec -> first 2xx to FastCGI GET /health/liveliness, standalone --listen; $BENCH_STARTS starts)"
+    say "  (machine busy just before: $(busy_pct)%)"
     for who in fcgi-hello sluice; do
         [ $who = sluice ] && [ "$HAVE_SLUICE" != 1 ] && continue
         : >"$TMP/starts-$who"

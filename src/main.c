@@ -7,19 +7,24 @@
  * waits (queue_timeout_ms) for a slot and otherwise answers 503, so a full
  * gateway says so quickly instead of letting requests hang. Workers beyond
  * `threads` exit after IDLE_EXIT_MS without a request: exiting at once would
- * make every burst re-create threads, curl handles and upstream connections. Accept is a poll() on the
- * non-blocking listen socket with a short time-out, so a stop request is seen
- * within 200 ms without signalling threads (libfcgi's own SIGTERM handler
- * would leave threads blocked in accept forever). */
+ * make every burst re-create threads, curl handles and upstream connections.
+ *
+ * Idle workers wait in their own epoll set on the listen socket with
+ * EPOLLEXCLUSIVE, so the kernel wakes one of them per connection; a shared
+ * accept mutex would cost a second wake-up and futex calls per request. The
+ * listen socket is non-blocking: a worker that loses the race gets EAGAIN.
+ * The wait has a short time-out, so a stop request is seen within 200 ms
+ * without signalling threads (libfcgi's own SIGTERM handler would leave
+ * threads blocked in accept forever). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -62,7 +67,9 @@ static struct {
 } pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
            -1, 0, 0, 0, 0, 0, 0, 0, 0 };
 
-static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Held (shared) around accept; SIGTERM takes it exclusively to close the
+ * listen socket, so no worker ever accepts on a closed or reused fd. */
+static pthread_rwlock_t listen_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 /* ---- the FastCGI connection ---------------------------------------------- */
 
@@ -155,18 +162,39 @@ static const struct sl_conn_ops cgi_ops = {
 
 static int spawn_worker(void);
 
-/* Waits for the listen socket to be readable, then accepts. 1: a request,
- * 0: nothing yet (time-out or another worker/process won), -1: stopping. */
-static int accept_one(FCGX_Request *r)
+/* An epoll set with the listen socket, for one worker; -1 on failure. */
+static int listen_epoll(void)
 {
-    struct pollfd pfd = { .fd = pool.listen_fd, .events = POLLIN };
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+
+    if (ep < 0)
+        return -1;
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, pool.listen_fd, &ev) != 0) {
+        ev.events = EPOLLIN;      /* kernels before 4.5 */
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, pool.listen_fd, &ev) != 0) {
+            close(ep);
+            return -1;
+        }
+    }
+    return ep;
+}
+
+/* Waits for a connection, then accepts. 1: a request, 0: nothing yet
+ * (time-out, or another worker or process won), -1: stopping. */
+static int accept_one(FCGX_Request *r, int ep)
+{
+    struct epoll_event ev;
     int rc = 0;
 
-    pthread_mutex_lock(&accept_lock);
-    pfd.fd = pool.listen_fd;
-    if (!stopping && pfd.fd >= 0 && poll(&pfd, 1, ACCEPT_POLL_MS) > 0 && !stopping)
-        rc = FCGX_Accept_r(r) == 0 ? 1 : 0;
-    pthread_mutex_unlock(&accept_lock);
+    if (stopping)
+        return -1;
+    if (epoll_wait(ep, &ev, 1, ACCEPT_POLL_MS) > 0) {
+        pthread_rwlock_rdlock(&listen_lock);
+        if (!stopping && pool.listen_fd >= 0)
+            rc = FCGX_Accept_r(r) == 0 ? 1 : 0;
+        pthread_rwlock_unlock(&listen_lock);
+    }
     return stopping && rc == 0 ? -1 : rc;
 }
 
@@ -246,17 +274,17 @@ static void *worker(void *arg)
     FCGX_Request r;
     struct sl_arena *arena = sl_arena_create(ARENA_CAP);
     struct sl_upstream_thread *up = sl_upstream_thread_new();
-    int counted = 1;
+    int counted = 1, ep = listen_epoll();
     long long idle_since = sl_now_us();
 
     (void)arg;
-    if (arena == NULL || up == NULL || FCGX_InitRequest(&r, pool.listen_fd, 0) != 0) {
-        sl_log(SL_LOG_ERROR, NULL, "worker start failed: out of memory");
+    if (arena == NULL || up == NULL || ep < 0 || FCGX_InitRequest(&r, pool.listen_fd, 0) != 0) {
+        sl_log(SL_LOG_ERROR, NULL, "worker start failed: out of memory or descriptors");
         goto out;
     }
     for (;;) {
         struct sl_conn conn = { &fcgi_ops, &r };
-        int got = accept_one(&r);
+        int got = accept_one(&r, ep);
 
         if (got < 0)
             break;
@@ -278,6 +306,8 @@ static void *worker(void *arg)
     }
     FCGX_Free(&r, 1);
 out:
+    if (ep >= 0)
+        close(ep);
     sl_upstream_thread_free(up);
     sl_arena_free(arena);
     pthread_mutex_lock(&pool.lock);
@@ -348,14 +378,14 @@ static const char *unix_path;   /* the socket file we created, if any */
  * drain is over. */
 static void stop_listening(void)
 {
-    pthread_mutex_lock(&accept_lock);
+    pthread_rwlock_wrlock(&listen_lock);
     if (pool.listen_fd >= 0) {
         close(pool.listen_fd);
         pool.listen_fd = -1;
     }
     if (unix_path != NULL)
         unlink(unix_path);
-    pthread_mutex_unlock(&accept_lock);
+    pthread_rwlock_unlock(&listen_lock);
 }
 
 /* Waits for SIGTERM, then for in-flight requests (bounded). */
