@@ -8,11 +8,12 @@
 #
 # Everything runs on 127.0.0.1, on free ports, under a temporary directory:
 #   nginx     the fast fake upstream: one port answers a canned chat.completion
-#             JSON, another a canned SSE stream (sluice sends both as POST
-#             /v1/chat/completions, so the body is chosen by port)
-#   lighttpd  two instances from one template (mod_fastcgi, max-procs N,
-#             stream-response-body 2): one spawns bench/out/fcgi-hello (the
-#             floor), the other spawns sluice
+#             JSON, another a canned SSE stream, a third the same SSE events
+#             paced (sluice sends all as POST /v1/chat/completions, so the
+#             body is chosen by port)
+#   lighttpd  instances from one template (mod_fastcgi, max-procs N,
+#             stream-response-body 2): two spawn bench/out/fcgi-hello (the
+#             floors), one spawns sluice
 #   wrk       the load, with bench/post-chat*.lua
 #
 # Knobs (environment):
