@@ -8,8 +8,9 @@
  *
  * Replies of OpenAI-wire providers are not parsed and re-serialised: the
  * member scanner (jscan.h) finds "model", "usage" and "choices", the client's
- * model name is spliced in, and only the small usage object goes to Jansson.
- * Everything else (other providers' translated chunks, errors) is JSON. */
+ * model name is spliced in, and usage is read from the scanned ranges; only
+ * an in-band error goes to Jansson. Other providers' translated chunks are
+ * JSON values, dumped once. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -415,6 +415,9 @@ int sl_upstream_perform(struct sl_request *req, const struct sl_upstream_req *up
         goto out;
     }
     rc = drive(&x, timeout_ms, errbuf);
+    /* A reply without a body (a bare 500, a 204) never reached on_write. */
+    if (rc == SL_OK && res->status == 0)
+        first_byte(&x);
     if (rc == SL_OK && x.framing && (rc = sl_framer_finish(&x.framer, deliver, &x)) == SL_OK &&
         cb->on_flush)
         rc = cb->on_flush(req, cb->ctx);

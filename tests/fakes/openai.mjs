@@ -20,6 +20,7 @@
 //
 // Faults, by model name (an optional "-<number>" suffix tunes the timing):
 //   fault-500, fault-429 (retry-after: 7), fault-400     error replies
+//   empty-NNN                                           status NNN with an empty body
 //   slow-first-byte[-MS]   headers and first event only after MS (1500) ms
 //   drop-mid-stream        two events, then the socket is destroyed
 //   hang                   never answers; waits for the socket to close
@@ -58,7 +59,7 @@ function sendError(res, status, message, type, param = null, code = null, header
 /* The fault a model name selects, with its optional numeric argument. */
 function parseFault(model) {
     if (typeof model !== 'string') return { name: null, arg: null };
-    const m = /^(fault-500|fault-429|fault-400|slow-first-byte|drop-mid-stream|hang|slow-stream|echo-body)(?:-(\d+))?$/.exec(model);
+    const m = /^(fault-500|fault-429|fault-400|empty|slow-first-byte|drop-mid-stream|hang|slow-stream|echo-body)(?:-(\d+))?$/.exec(model);
     if (!m) return { name: null, arg: null };
     return { name: m[1], arg: m[2] === undefined ? null : Number(m[2]) };
 }
@@ -284,6 +285,12 @@ export async function start({ port = 0, host = '127.0.0.1', apiKey = null } = {}
             return;
         }
         const fault = parseFault(body.model);
+        if (fault.name === 'empty') {
+            /* A status with no body at all, as some proxies answer. */
+            res.writeHead(fault.arg || 503, { 'content-length': '0' });
+            res.end();
+            return;
+        }
         if (fault.name === 'fault-500') {
             sendError(res, 500, 'The server had an error while processing your request. (fake upstream fault-500)',
                 'server_error');

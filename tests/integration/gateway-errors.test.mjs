@@ -165,6 +165,14 @@ describe('upstream faults', () => {
         expectError(await post('/v1/chat/completions', chatBody({ model: 'unreachable' })), 502, 'unreachable');
     });
 
+    it('an upstream status with an empty body keeps its status (503), OpenAI-shaped', async () => {
+        const r = await post('/v1/chat/completions', chatBody({ model: 'empty-503' }));
+        const e = expectError(r, 503, 'empty-503');
+        assert.match(e.message, /503/, 'the message names the upstream status');
+        const s = await post('/v1/chat/completions', chatBody({ model: 'empty-503', stream: true }));
+        expectError(s, 503, 'empty-503 streamed (before any event)');
+    });
+
     it('faults apply to embeddings too (fault-429 → 429)', async () => {
         const r = await post('/v1/embeddings', JSON.stringify({ model: 'fault-429', input: 'x' }));
         expectError(r, 429, 'embeddings fault-429');

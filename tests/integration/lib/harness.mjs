@@ -27,8 +27,8 @@ export const MASTER_KEY = 'sk-test-master-1234';
 export const FAKE_UPSTREAM_KEY = 'fake-upstream-key';
 
 /* Model names routed to the fake upstream under their own name. */
-export const FAULT_MODELS = ['fault-500', 'fault-429', 'fault-400', 'slow-first-byte', 'drop-mid-stream',
-    'hang', 'slow-stream', 'echo-body'];
+export const FAULT_MODELS = ['fault-500', 'fault-429', 'fault-400', 'empty-503', 'slow-first-byte',
+    'drop-mid-stream', 'hang', 'slow-stream', 'echo-body'];
 
 /* Per-model litellm_params timeouts (seconds) unless a test overrides them;
  * models not listed get 10 s, so nothing waits for LiteLLM's 600 s default. */
