@@ -391,10 +391,14 @@ static void stop_listening(void)
 /* Waits for SIGTERM, then for in-flight requests (bounded). */
 static void run_until_stopped(long shutdown_timeout_ms)
 {
-    struct timespec tick = { 0, 100 * 1000000L }, until;
+    struct timespec until;
+    sigset_t none;
 
+    /* The stop signals are blocked everywhere but here (serve), so they
+     * land in this sigsuspend and an idle process does not wake at all. */
+    sigemptyset(&none);
     while (!stopping)
-        nanosleep(&tick, NULL);   /* a signal cuts it short */
+        sigsuspend(&none);
     stop_listening();
     pthread_mutex_lock(&pool.lock);
     sl_log(SL_LOG_INFO, NULL, "stopping: %d request(s) in flight", pool.inflight);
@@ -462,12 +466,18 @@ static int serve(const char *path, const char *listen_addr, const char *mode, in
                  long shutdown_ms)
 {
     int failed = 0;
+    sigset_t stops;
 
     pool.listen_fd = listen_addr ? open_listen(listen_addr, mode) : 0;
     if (pool.listen_fd < 0)
         return 1;
     fcntl(pool.listen_fd, F_SETFL, fcntl(pool.listen_fd, F_GETFL) | O_NONBLOCK);
     install_signals();
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &stops, NULL);   /* workers inherit it */
     pool.min = threads;
     if (sl_config_watch_start(path, 1000) != SL_OK)
         sl_log(SL_LOG_WARN, NULL, "config hot reload is off: cannot start the watcher");
