@@ -209,6 +209,21 @@ static void set_timeouts(int fd)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
+/* The wall-clock time ms from now, for pthread_cond_timedwait. */
+static struct timespec deadline_in(long ms)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
 /* Takes a serving slot; the worker over the ceiling waits for one. */
 static int take_slot(void)
 {
@@ -220,13 +235,7 @@ static int take_slot(void)
     pool.inflight++;
     grow = pool.idle == 0 && pool.total < pool.max + 1;
     if (pool.inflight > pool.max) {
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += pool.queue_timeout_ms / 1000;
-        until.tv_nsec += (pool.queue_timeout_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        until = deadline_in(pool.queue_timeout_ms);
         pool.waiting++;
         while (pool.inflight > pool.max && ok)
             ok = pthread_cond_timedwait(&pool.slot, &pool.lock, &until) == 0 ||
@@ -402,13 +411,7 @@ static void run_until_stopped(long shutdown_timeout_ms)
     stop_listening();
     pthread_mutex_lock(&pool.lock);
     sl_log(SL_LOG_INFO, NULL, "stopping: %d request(s) in flight", pool.inflight);
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += shutdown_timeout_ms / 1000;
-    until.tv_nsec += (shutdown_timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    until = deadline_in(shutdown_timeout_ms);
     while (pool.total > 0)
         if (pthread_cond_timedwait(&pool.exited, &pool.lock, &until) == ETIMEDOUT)
             break;

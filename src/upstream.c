@@ -4,22 +4,17 @@
  * shared process-wide (connections are not: libcurl documents sharing the
  * connection cache across concurrent threads as unsafe).
  *
- * A transfer is driven with curl_multi_socket_action() from the thread's own
- * epoll set, which also holds the client's FastCGI connection: lighttpd,
- * Apache and Caddy only close it when they fail to write to a vanished
- * client, nginx closes it at once (shared/reference/webservers.md);
- * heartbeats (on_idle) make the former write. Telling libcurl which socket
- * is ready also spares the zero-time-out polls curl_multi_perform() makes
- * around every read. */
+ * A transfer is driven with curl_multi_poll() so the same wait also watches
+ * the client's FastCGI connection: lighttpd, Apache and Caddy only close it
+ * when they fail to write to a vanished client, nginx closes it at once
+ * (shared/reference/webservers.md). Heartbeats (on_idle) make the former write. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 #include <curl/curl.h>
 
 #include "arena.h"
@@ -33,8 +28,6 @@
 struct sl_upstream_thread {
     CURL  *easy;
     CURLM *multi;
-    int    ep;                 /* epoll set: libcurl's sockets and the client's */
-    long long timer_at_us;     /* when libcurl wants CURL_SOCKET_TIMEOUT; -1 none */
     char   errbuf[CURL_ERROR_SIZE];
 };
 
@@ -79,52 +72,18 @@ void sl_upstream_global_cleanup(void)
     curl_global_cleanup();
 }
 
-/* libcurl says which of its sockets to watch for what. */
-static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
-{
-    struct sl_upstream_thread *t = userp;
-    struct epoll_event ev = { .data.fd = s };
-
-    (void)e;
-    (void)socketp;
-    if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(t->ep, EPOLL_CTL_DEL, s, &ev);   /* already gone is fine */
-        return 0;
-    }
-    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-    if (epoll_ctl(t->ep, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
-        epoll_ctl(t->ep, EPOLL_CTL_MOD, s, &ev);
-    return 0;
-}
-
-/* libcurl says when it next wants CURL_SOCKET_TIMEOUT. */
-static int on_timer(CURLM *m, long timeout_ms, void *userp)
-{
-    struct sl_upstream_thread *t = userp;
-
-    (void)m;
-    t->timer_at_us = timeout_ms < 0 ? -1 : sl_now_us() + timeout_ms * 1000LL;
-    return 0;
-}
-
 struct sl_upstream_thread *sl_upstream_thread_new(void)
 {
     struct sl_upstream_thread *t = calloc(1, sizeof(*t));
 
     if (t == NULL)
         return NULL;
-    t->timer_at_us = -1;
-    t->ep = epoll_create1(EPOLL_CLOEXEC);
     t->easy = curl_easy_init();
     t->multi = curl_multi_init();
-    if (t->ep < 0 || t->easy == NULL || t->multi == NULL) {
+    if (t->easy == NULL || t->multi == NULL) {
         sl_upstream_thread_free(t);
         return NULL;
     }
-    curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, t);
-    curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, t);
     /* What is the same for every request is set once: resetting and setting
      * it again per request showed up in profiles. Everything per request is
      * set on every request (setup), so nothing carries over. */
@@ -144,9 +103,7 @@ void sl_upstream_thread_free(struct sl_upstream_thread *t)
     if (t == NULL)
         return;
     curl_easy_cleanup(t->easy);
-    curl_multi_cleanup(t->multi);   /* may still call on_socket: ep stays open */
-    if (t->ep >= 0)
-        close(t->ep);
+    curl_multi_cleanup(t->multi);
     free(t);
 }
 
@@ -322,46 +279,36 @@ oom:
     return SL_ERR_NOMEM;
 }
 
-/* Lets libcurl act on what epoll reported, or on its timer. */
-static int act(CURLM *m, curl_socket_t fd, int bits, int *running)
-{
-    return curl_multi_socket_action(m, fd, bits, running) == CURLM_OK ? SL_OK : SL_ERR_INTERNAL;
-}
-
-/* How long to wait now: until the next heartbeat (streams) or the deadline,
- * libcurl's timer, and at most a second. */
-static int wait_ms(const struct xfer *x, long long now, long long deadline, long long hb_us)
-{
-    const struct sl_upstream_thread *t = x->req->up;
-    long long w = x->stream ? hb_us - (now - x->req->t_last_write_us) : deadline - now;
-
-    if (t->timer_at_us >= 0 && t->timer_at_us - now < w)
-        w = t->timer_at_us - now;
-    if (w > 1000000)
-        w = 1000000;
-    return w <= 0 ? 0 : (int)((w + 999) / 1000);
-}
-
 /* Runs the transfer until it ends, the client leaves or time runs out. */
 static int drive(struct xfer *x, long timeout_ms, char *errbuf)
 {
     struct sl_request *req = x->req;
-    struct sl_upstream_thread *t = req->up;
-    CURLM *m = t->multi;
-    long long hb_us = req->cfg->heartbeat_ms * 1000LL, timeout_us = timeout_ms * 1000LL, deadline;
-    int cfd = req->conn.ops->watch_fd(req->conn.ctx), running = 1, rc;
-    struct epoll_event cev = { .events = EPOLLIN, .data.fd = cfd };
+    CURLM *m = req->up->multi;
+    long long hb_us = req->cfg->heartbeat_ms * 1000LL, deadline;
+    long long timeout_us = timeout_ms * 1000LL;
+    int fd = req->conn.ops->watch_fd(req->conn.ctx), running = 1, rc = SL_OK;
 
-    if (cfd >= 0 && epoll_ctl(t->ep, EPOLL_CTL_ADD, cfd, &cev) != 0)
-        cfd = -1;      /* not watchable (a pipe under CGI): heartbeats still tell */
     x->last_data_us = sl_now_us();
     deadline = x->last_data_us + timeout_us;
-    rc = act(m, CURL_SOCKET_TIMEOUT, 0, &running);
-    while (rc == SL_OK && x->rc == SL_OK && running) {
-        struct epoll_event ev[8];
-        long long now = sl_now_us();
-        int n;
+    while (running) {
+        struct curl_waitfd wfd = { .fd = fd, .events = CURL_WAIT_POLLIN };
+        long long now, wait_us;
+        CURLMsg *msg;
+        int left;
 
+        if (curl_multi_perform(m, &running) != CURLM_OK) {
+            rc = SL_ERR_INTERNAL;
+            break;
+        }
+        if (x->rc != SL_OK)
+            break;
+        if (!running) {
+            while ((msg = curl_multi_info_read(m, &left)) != NULL)
+                if (msg->msg == CURLMSG_DONE)
+                    rc = map_curl(x, msg->data.result, errbuf);
+            break;
+        }
+        now = sl_now_us();
         if (x->stream ? now - x->last_data_us > timeout_us : now > deadline) {
             rc = SL_ERR_UPSTREAM_TIMEOUT;
             break;
@@ -369,34 +316,17 @@ static int drive(struct xfer *x, long timeout_ms, char *errbuf)
         if (x->stream && x->cb->on_idle && now - req->t_last_write_us >= hb_us &&
             (rc = x->cb->on_idle(req, x->cb->ctx)) != SL_OK)
             break;
-        n = epoll_wait(t->ep, ev, 8, wait_ms(x, now, deadline, hb_us));
-        for (int i = 0; i < n && rc == SL_OK && x->rc == SL_OK; i++) {
-            int bits = ((ev[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
-                       ((ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
-                       ((ev[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
-
-            if (ev[i].data.fd == cfd) {
-                if (sl_upstream_client_gone(req))
-                    rc = SL_ERR_CLIENT_GONE;
-            } else {
-                rc = act(m, ev[i].data.fd, bits, &running);
-            }
-        }
-        if (rc == SL_OK && t->timer_at_us >= 0 && sl_now_us() >= t->timer_at_us) {
-            t->timer_at_us = -1;
-            rc = act(m, CURL_SOCKET_TIMEOUT, 0, &running);
+        wait_us = x->stream ? hb_us - (now - req->t_last_write_us) : deadline - now;
+        if (wait_us > 1000000)
+            wait_us = 1000000;
+        if (wait_us < 1000)
+            wait_us = 1000;
+        curl_multi_poll(m, fd >= 0 ? &wfd : NULL, fd >= 0 ? 1 : 0, (int)(wait_us / 1000), NULL);
+        if (fd >= 0 && wfd.revents && sl_upstream_client_gone(req)) {
+            rc = SL_ERR_CLIENT_GONE;
+            break;
         }
     }
-    if (rc == SL_OK && x->rc == SL_OK && !running) {
-        CURLMsg *msg;
-        int left;
-
-        while ((msg = curl_multi_info_read(m, &left)) != NULL)
-            if (msg->msg == CURLMSG_DONE)
-                rc = map_curl(x, msg->data.result, errbuf);
-    }
-    if (cfd >= 0)
-        epoll_ctl(t->ep, EPOLL_CTL_DEL, cfd, &cev);
     if (rc == SL_OK && x->rc != SL_OK)
         rc = x->rc;
     return rc;
