@@ -98,14 +98,3 @@ int sl_buf_printf(struct sl_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
     return SL_OK;
 }
-
-void sl_buf_consume(struct sl_buf *b, size_t n)
-{
-    if (n >= b->len) {
-        sl_buf_reset(b);
-        return;
-    }
-    memmove(b->data, b->data + n, b->len - n);
-    b->len -= n;
-    b->data[b->len] = '\0';
-}

@@ -25,8 +25,6 @@ int sl_buf_append(struct sl_buf *b, const void *p, size_t n);
 int sl_buf_puts(struct sl_buf *b, const char *s);
 int sl_buf_printf(struct sl_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Drops the first n bytes (n <= len). */
-void sl_buf_consume(struct sl_buf *b, size_t n);
 void sl_buf_reset(struct sl_buf *b);   /* len = 0, memory kept */
 void sl_buf_free(struct sl_buf *b);    /* memory released, cap kept */
 

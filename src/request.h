@@ -68,6 +68,7 @@ struct sl_request {
     long n_events;                   /* stream events sent */
     struct sl_usage usage;
     char *err_msg;                   /* detail for an error reply (arena) */
+    int   error;                     /* the sl_status answered, SL_OK if none (log line) */
     struct sl_error upstream_err;    /* filled when the upstream failed */
 };
 

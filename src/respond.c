@@ -148,11 +148,6 @@ static int begin(struct sl_request *req, int code, const char *ctype, long lengt
     return put(req, "\r\n", 2);
 }
 
-int sl_respond_begin(struct sl_request *req, int http_status, const char *content_type)
-{
-    return begin(req, http_status, content_type, -1);
-}
-
 int sl_respond_json(struct sl_request *req, int http_status, const json_t *body)
 {
     size_t len;
@@ -220,6 +215,7 @@ static int send_error(struct sl_request *req, int http, const char *type,
 
 int sl_respond_error(struct sl_request *req, int status, const char *msg)
 {
+    req->error = status;
     if (status == SL_ERR_CLIENT_GONE)
         return status;
     if (msg == NULL)
@@ -233,6 +229,7 @@ int sl_respond_error(struct sl_request *req, int status, const char *msg)
 
 int sl_respond_error_obj(struct sl_request *req, const struct sl_error *e)
 {
+    req->error = SL_ERR_UPSTREAM_STATUS;
     int http = e->http_status >= 400 && e->http_status <= 599 ? e->http_status : 502;
 
     return send_error(req, http, e->type, e->message ? e->message : "Upstream error.",

@@ -15,9 +15,6 @@ struct sl_error;
  * added after the header block was sent are dropped. SL_OK or SL_ERR_NOMEM. */
 int sl_respond_header(struct sl_request *req, const char *name, const char *value);
 
-/* Sends status, content type, the collected headers and x-request-id. */
-int sl_respond_begin(struct sl_request *req, int http_status, const char *content_type);
-
 /* A whole JSON reply. body is borrowed. */
 int sl_respond_json(struct sl_request *req, int http_status, const json_t *body);
 

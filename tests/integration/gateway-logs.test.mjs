@@ -229,6 +229,12 @@ for (const level of ['info', 'debug']) {
                     assert.equal(o.completion_tokens, m.usage.completion_tokens, `completion_tokens as the client saw: ${ctx}`);
                 }
                 assert.equal(o.client_gone ?? false, false, ctx);
+                // Errors name their kind, so a 5xx from a dead upstream and one
+                // passed on from a live one can be told apart.
+                const kinds = { 401: 'auth', 400: 'unknown_model', 500: 'upstream_status' };
+                if (m.status === 200) assert.equal(o.error, undefined, ctx);
+                else if (kinds[m.status] && !(m.status === 400 && m.model !== 'no-such-model-x1'))
+                    assert.equal(o.error, kinds[m.status], ctx);
             }
         });
 

@@ -15,10 +15,8 @@ int main(void)
     is_str(b.data, "hello", "content is NUL-terminated");
     is_int(sl_buf_printf(&b, " %d", 42), SL_OK, "printf");
     is_str(b.data, "hello 42", "printf appended");
-    sl_buf_consume(&b, 6);
-    is_str(b.data, "42", "consume drops the head");
     memset(big, 'a', sizeof(big));
-    is_int(sl_buf_append(&b, big, 998), SL_OK, "append up to the cap");
+    is_int(sl_buf_append(&b, big, 992), SL_OK, "append up to the cap");
     is_int(b.len, 1000, "exactly at the cap");
     is_int(sl_buf_append(&b, "x", 1), SL_ERR_TOO_LARGE, "one byte over the cap fails");
     ok(b.data == NULL && b.len == 0, "and leaves the buffer freed and empty");
