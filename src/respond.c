@@ -148,6 +148,26 @@ static int begin(struct sl_request *req, int code, const char *ctype, long lengt
     return put(req, "\r\n", 2);
 }
 
+/* The 503 for when even the error cannot be built: static text, no
+ * allocation, in-band (then [DONE]) if a stream has begun. */
+static int send_oom(struct sl_request *req)
+{
+    static const char oom[] =
+        "{\"error\":{\"message\":\"The gateway is out of memory for this request; retry later.\","
+        "\"type\":\"service_unavailable_error\",\"param\":null,\"code\":\"503\"}}";
+    int rc;
+
+    req->error = SL_ERR_NOMEM;
+    if (req->headers_sent) {
+        if ((rc = sl_respond_sse_data(req, oom, sizeof(oom) - 1)) != SL_OK)
+            return rc;
+        return sl_respond_sse_done(req);
+    }
+    if ((rc = begin(req, 503, "application/json", (long)sizeof(oom) - 1)) != SL_OK)
+        return rc;
+    return put(req, oom, sizeof(oom) - 1);
+}
+
 int sl_respond_json(struct sl_request *req, int http_status, const json_t *body)
 {
     size_t len;
@@ -155,7 +175,7 @@ int sl_respond_json(struct sl_request *req, int http_status, const json_t *body)
     int rc;
 
     if (text == NULL)
-        return sl_respond_error(req, SL_ERR_NOMEM, NULL);
+        return send_oom(req);   /* not sl_respond_error: it would dump again */
     if ((rc = begin(req, http_status, "application/json", (long)len)) != SL_OK)
         return rc;
     return put(req, text, len);
@@ -186,24 +206,15 @@ static int send_error(struct sl_request *req, int http, const char *type,
     err = json_pack("{s:{s:s, s:s, s:s?, s:s}}", "error", "message", msg,
                     "type", type ? type : "None", "param", param,
                     "code", code ? code : codebuf);
-    if (err == NULL) {
-        static const char oom[] =
-            "{\"error\":{\"message\":\"out of memory\",\"type\":\"service_unavailable_error\","
-            "\"param\":null,\"code\":\"503\"}}";
-
-        if (req->headers_sent)
-            return SL_ERR_NOMEM;
-        if ((rc = begin(req, 503, "application/json", (long)sizeof(oom) - 1)) != SL_OK)
-            return rc;
-        return put(req, oom, sizeof(oom) - 1);
-    }
+    if (err == NULL)
+        return send_oom(req);
     if (req->headers_sent) {
         size_t len;
         char *text = sl_json_dump(req->arena, err, &len);
 
         json_decref(err);
         if (text == NULL)
-            return SL_ERR_NOMEM;
+            return send_oom(req);
         if ((rc = sl_respond_sse_data(req, text, len)) != SL_OK)
             return rc;
         return sl_respond_sse_done(req);
@@ -229,9 +240,9 @@ int sl_respond_error(struct sl_request *req, int status, const char *msg)
 
 int sl_respond_error_obj(struct sl_request *req, const struct sl_error *e)
 {
-    req->error = SL_ERR_UPSTREAM_STATUS;
     int http = e->http_status >= 400 && e->http_status <= 599 ? e->http_status : 502;
 
+    req->error = SL_ERR_UPSTREAM_STATUS;
     return send_error(req, http, e->type, e->message ? e->message : "Upstream error.",
                       e->param, e->code);
 }

@@ -221,8 +221,10 @@ int sl_upstream_client_gone(struct sl_request *req)
     return 1;
 }
 
-static int map_curl(struct xfer *x, CURLcode cc, const char *errbuf)
+static int map_curl(struct xfer *x, CURLcode cc)
 {
+    const char *errbuf = x->req->up->errbuf;
+
     if (x->rc != SL_OK)
         return x->rc;
     switch (cc) {
@@ -246,7 +248,7 @@ static void slist_free_cb(void *p)
     curl_slist_free_all(p);
 }
 
-static int setup(struct xfer *x, const struct sl_upstream_req *up, long timeout_ms, char *errbuf)
+static int setup(struct xfer *x, const struct sl_upstream_req *up, long timeout_ms)
 {
     CURL *e = x->req->up->easy;
     struct curl_slist *h = NULL, *n;
@@ -263,7 +265,7 @@ static int setup(struct xfer *x, const struct sl_upstream_req *up, long timeout_
     h = n;
     if ((rc = sl_arena_defer(x->req->arena, slist_free_cb, h)) != SL_OK)
         return rc;
-    errbuf[0] = '\0';
+    x->req->up->errbuf[0] = '\0';
     curl_easy_setopt(e, CURLOPT_URL, up->url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, up->body);
@@ -280,7 +282,7 @@ oom:
 }
 
 /* Runs the transfer until it ends, the client leaves or time runs out. */
-static int drive(struct xfer *x, long timeout_ms, char *errbuf)
+static int drive(struct xfer *x, long timeout_ms)
 {
     struct sl_request *req = x->req;
     CURLM *m = req->up->multi;
@@ -305,7 +307,7 @@ static int drive(struct xfer *x, long timeout_ms, char *errbuf)
         if (!running) {
             while ((msg = curl_multi_info_read(m, &left)) != NULL)
                 if (msg->msg == CURLMSG_DONE)
-                    rc = map_curl(x, msg->data.result, errbuf);
+                    rc = map_curl(x, msg->data.result);
             break;
         }
         now = sl_now_us();
@@ -398,7 +400,6 @@ int sl_upstream_perform(struct sl_request *req, const struct sl_upstream_req *up
                         struct sl_upstream_res *res)
 {
     struct xfer x = { .req = req, .cb = cb, .res = res, .stream = stream };
-    char *errbuf = req->up->errbuf;
     int rc;
 
     memset(res, 0, sizeof(*res));
@@ -408,13 +409,13 @@ int sl_upstream_perform(struct sl_request *req, const struct sl_upstream_req *up
         rc = perform_local(&x, up);
         goto out;
     }
-    if ((rc = setup(&x, up, timeout_ms, errbuf)) != SL_OK)
+    if ((rc = setup(&x, up, timeout_ms)) != SL_OK)
         goto out;
     if (curl_multi_add_handle(req->up->multi, req->up->easy) != CURLM_OK) {
         rc = SL_ERR_INTERNAL;
         goto out;
     }
-    rc = drive(&x, timeout_ms, errbuf);
+    rc = drive(&x, timeout_ms);
     /* A reply without a body (a bare 500, a 204) never reached on_write. */
     if (rc == SL_OK && res->status == 0)
         first_byte(&x);

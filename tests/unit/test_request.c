@@ -283,6 +283,36 @@ static void failure_injection(struct reply *r)
     ok(reached_success, "and with enough allocations every request succeeds");
 }
 
+/* A request whose arena runs full: the answer must still be complete (a
+ * 503, or a 200 once the cap is large enough), whichever allocation fails,
+ * including the dump of the error itself. */
+static void arena_exhaustion(struct reply *r)
+{
+    static char body[24000];
+    struct sl_arena *saved = arena;
+    int all_answered = 1, got_503 = 0, got_200 = 0;
+    int n;
+
+    n = snprintf(body, sizeof(body), "{\"model\":\"mock-gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"");
+    memset(body + n, 'w', 20000);
+    n += 20000;
+    snprintf(body + n, sizeof(body) - (size_t)n, "\"}]}");
+    for (size_t cap = 16u << 10; cap <= 112u << 10; cap += 4u << 10) {
+        arena = sl_arena_create(cap);
+        call(r, "POST", "/v1/chat/completions", KEY, body, 0);
+        if (r->status == 503 && is_error_shape(r, 503))
+            got_503 = 1;
+        else if (r->status == 200)
+            got_200 = 1;
+        else
+            all_answered = 0;
+        sl_arena_free(arena);
+    }
+    arena = saved;
+    ok(all_answered, "a full arena: every request still gets a complete 200 or 503");
+    ok(got_503 && got_200, "small arenas gave 503s, large enough ones 200s");
+}
+
 int main(void)
 {
     char path[] = "/tmp/sluice-test-XXXXXX";
@@ -327,6 +357,7 @@ int main(void)
                                                              "message"), "content")),
            "canned words", "litellm_params.mock_response");
     failure_injection(&r);
+    arena_exhaustion(&r);
 
     json_decref(r.json);
     sl_buf_free(&r.mc.out);
