@@ -21,6 +21,7 @@
 #include "openai.h"
 #include "request.h"
 #include "status.h"
+#include "translate.h"
 
 #define MOCK_MAX_DIMENSIONS 4096
 
@@ -163,7 +164,6 @@ static int mock_chat(struct sl_request *req, const json_t *in, struct sl_buf *b)
 static json_t *vector(struct sl_request *req, const char *text, size_t dims, int base64)
 {
     float *f = sl_arena_alloc(req->arena, dims * sizeof(float));
-    json_t *arr;
 
     if (f == NULL)
         return NULL;
@@ -186,24 +186,7 @@ static json_t *vector(struct sl_request *req, const char *text, size_t dims, int
             f[i + k] = (float)((double)w / 2147483648.0 - 1.0);
         }
     }
-    if (base64) {
-        /* float32 little-endian, as OpenAI sends it; x86 and arm64 are LE. */
-        size_t raw = dims * sizeof(float);
-        char *out = sl_arena_alloc(req->arena, 4 * ((raw + 2) / 3) + 1);
-
-        if (out == NULL)
-            return NULL;
-        EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)f, (int)raw);
-        return json_string(out);
-    }
-    if ((arr = json_array()) == NULL)
-        return NULL;
-    for (size_t i = 0; i < dims; i++)
-        if (json_array_append_new(arr, json_real(f[i])) != 0) {
-            json_decref(arr);
-            return NULL;
-        }
-    return arr;
+    return sl_tr_embedding_value(req, f, dims, base64);
 }
 
 static int mock_embeddings(struct sl_request *req, const json_t *in, struct sl_buf *b)

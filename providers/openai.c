@@ -12,12 +12,8 @@
 #include "openai.h"
 #include "request.h"
 #include "status.h"
+#include "translate.h"
 
-/* Body fields that steer LiteLLM itself and must not reach a provider. */
-static const char *const gateway_fields[] = {
-    "mock_response", "fallbacks", "context_window_fallbacks", "num_retries",
-    "cache", "caching", "guardrails", "litellm_metadata",
-};
 
 static const char *endpoint_path(int ep)
 {
@@ -30,8 +26,8 @@ static const char *endpoint_path(int ep)
 
 static int is_gateway_field(const struct sl_jmember *m)
 {
-    for (size_t i = 0; i < sizeof(gateway_fields) / sizeof(gateway_fields[0]); i++)
-        if (sl_jscan_key_is(m, gateway_fields[i]))
+    for (size_t i = 0; sl_tr_gateway_fields[i] != NULL; i++)
+        if (sl_jscan_key_is(m, sl_tr_gateway_fields[i]))
             return 1;
     return 0;
 }
@@ -144,8 +140,8 @@ static int openai_body(struct sl_request *req, const json_t *in, struct sl_upstr
 
     if (body == NULL || sl_arena_defer(req->arena, sl_json_decref_cb, body) != SL_OK)
         return SL_ERR_NOMEM;
-    for (size_t i = 0; i < sizeof(gateway_fields) / sizeof(gateway_fields[0]); i++)
-        json_object_del(body, gateway_fields[i]);
+    for (size_t i = 0; sl_tr_gateway_fields[i] != NULL; i++)
+        json_object_del(body, sl_tr_gateway_fields[i]);
     /* LiteLLM's "metadata" is its own; OpenAI accepts it only with store. */
     if (!json_is_true(json_object_get(body, "store")))
         json_object_del(body, "metadata");

@@ -9,10 +9,12 @@
 
 extern const struct sl_provider sl_provider_openai;
 extern const struct sl_provider sl_provider_mock;
+extern const struct sl_provider sl_provider_anthropic;
 
 static const struct sl_provider *const registry[] = {
     &sl_provider_openai,
     &sl_provider_mock,
+    &sl_provider_anthropic,
     NULL
 };
 

@@ -13,6 +13,17 @@
 // (also without the /v1 prefix). Observation: GET /__control/log,
 // POST /__control/reset.
 //
+// Other providers' wire formats live in tests/fakes/providers/<name>.mjs, one
+// module each, loaded at start. A module exports
+//   matches(method, pathname) -> boolean      claims a request
+//   handle(ctx)                               answers it; ctx = {req, res, url,
+//       raw (body text), rawBuffer, entry (the log entry: set entry.model,
+//       entry.stream, entry.body (the parsed body) and entry.auth_ok), apiKey
+//       (--api-key or null), helpers: {sendJSON, parseFault, lastUserText,
+//       contentText, openai(pathname[, rawBody]): the OpenAI routes, auth
+//       already checked}}
+// and is checked before the OpenAI routes.
+//
 // Replies: the assistant text is "Echo: " + the last user message's text,
 // streamed one word per event (with its trailing spaces, so the deltas join
 // back to exactly the same text). With tools and "call tool" in the last user
@@ -32,7 +43,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const MAX_BODY = 64 * 1024 * 1024;
 const SLOW_STREAM_EVENTS = 10;
@@ -150,7 +161,22 @@ function wantsToolCall(body, userText) {
         /call tool/i.test(userText);
 }
 
+/* The provider modules under providers/, sorted by file name. */
+async function loadProviders() {
+    const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'providers');
+    let names = [];
+    try {
+        names = fs.readdirSync(dir).filter((n) => n.endsWith('.mjs')).sort();
+    } catch {
+        return [];
+    }
+    const mods = [];
+    for (const n of names) mods.push(await import(pathToFileURL(path.join(dir, n)).href));
+    return mods;
+}
+
 export async function start({ port = 0, host = '127.0.0.1', apiKey = null } = {}) {
+    const providers = await loadProviders();
     const events = new EventEmitter();
     let requests = [];
     let nextId = 1;
@@ -223,8 +249,23 @@ export async function start({ port = 0, host = '127.0.0.1', apiKey = null } = {}
                 sendError(res, 413, 'Request body too large for the fake upstream.', 'invalid_request_error');
                 return;
             }
-            const raw = Buffer.concat(chunks).toString('utf8');
+            const rawBuffer = Buffer.concat(chunks);
+            const raw = rawBuffer.toString('utf8');
             try {
+                const mod = providers.find((m) => m.matches(req.method, url.pathname));
+                if (mod) {
+                    entry.auth_ok = null;
+                    const helpers = {
+                        sendJSON, parseFault, lastUserText, contentText,
+                        // The OpenAI routes for an already authenticated request,
+                        // as if it had come to pathname (e.g. '/v1/chat/completions').
+                        openai: (pathname, rawBody = raw) =>
+                            route(req, res, new URL(pathname, 'http://fake'), rawBody, entry, true),
+                    };
+                    Promise.resolve(mod.handle({ req, res, url, raw, rawBuffer, entry, apiKey, helpers }))
+                        .catch((e) => sendError(res, 500, `fake upstream bug: ${e && e.stack}`, 'server_error'));
+                    return;
+                }
                 route(req, res, url, raw, entry);
             } catch (e) {
                 sendError(res, 500, `fake upstream bug: ${e && e.stack}`, 'server_error');
@@ -244,7 +285,7 @@ export async function start({ port = 0, host = '127.0.0.1', apiKey = null } = {}
         req.resume();
     }
 
-    function route(req, res, url, raw, entry) {
+    function route(req, res, url, raw, entry, authenticated = false) {
         let body;
         let parseError = null;
         try {
@@ -254,7 +295,7 @@ export async function start({ port = 0, host = '127.0.0.1', apiKey = null } = {}
         }
         if (body && typeof body === 'object' && typeof body.model === 'string') entry.model = body.model;
         if (body && typeof body === 'object') entry.stream = body.stream === true;
-        if (apiKey !== null && !entry.auth_ok) {
+        if (apiKey !== null && !entry.auth_ok && !authenticated) {
             sendError(res, 401,
                 entry.had_auth ? 'Incorrect API key provided. You can find your API key at the fake upstream.'
                     : "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",

@@ -1,0 +1,106 @@
+/* What every translating adapter (Anthropic, Gemini, Bedrock, Cohere,
+ * Ollama, ...) needs on both sides of the OpenAI format: the parameter
+ * policy (drop_params), OpenAI request pieces read in one way, and OpenAI
+ * replies, chunks and usage built in one way. Everything returned lives in
+ * the request's arena or is a new Jansson reference, as documented. */
+#ifndef SL_PROVIDER_TRANSLATE_H
+#define SL_PROVIDER_TRANSLATE_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#include "provider.h"
+
+struct sl_request;
+
+/* ---- the client's request ---- */
+
+/* Body fields that steer LiteLLM itself and never reach a provider: the
+ * NULL-terminated list and a test against it. */
+extern const char *const sl_tr_gateway_fields[];
+int sl_tr_is_gateway_field(const char *key);
+
+/* Whether unsupported parameters are dropped for this request: "drop_params"
+ * in the request body, in the deployment's litellm_params, or in
+ * litellm_settings. */
+int sl_tr_drop_params(const struct sl_request *req);
+
+/* Checks the OpenAI chat parameters present in in against supported (a NULL
+ * terminated list of the ones the adapter translates). Every other OpenAI
+ * parameter present is unsupported: with drop_params it is ignored (the
+ * adapter never reads it), otherwise the request fails with a 400 that names
+ * the parameter and the provider. Keys that are not OpenAI parameters are
+ * not judged here. SL_OK or SL_ERR_BAD_REQUEST (req->err_msg set). */
+int sl_tr_check_params(struct sl_request *req, const json_t *in,
+                       const char *const supported[]);
+
+/* Whether key is one of OpenAI's chat completion parameters. */
+int sl_tr_is_openai_param(const char *key);
+
+/* A "data:<mime>;base64,<data>" URL: 1 and the two parts (arena copies of the
+ * mime type; *data points into url), else 0. */
+int sl_tr_data_url(struct sl_request *req, const char *url, const char **mime,
+                   const char **data);
+
+/* The max tokens asked for: max_completion_tokens, else max_tokens; -1 if
+ * neither is a positive integer. */
+long sl_tr_max_tokens(const json_t *in);
+
+/* A default for providers that require max tokens: model_info.max_output_tokens,
+ * else model_info.max_tokens, else fallback. */
+long sl_tr_default_max_tokens(const struct sl_request *req, long fallback);
+
+/* "stop": a string or an array of strings, as a new JSON array (NULL if
+ * absent or of the wrong type; *bad set to 1 for the wrong type). */
+json_t *sl_tr_stop_list(const json_t *in, int *bad);
+
+/* Fails the request with a 400 naming the problem (printf-style).
+ * Returns SL_ERR_BAD_REQUEST. */
+int sl_tr_bad(struct sl_request *req, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- the reply to the client ---- */
+
+/* OpenAI usage; cached and reasoning go into the details objects. */
+json_t *sl_tr_usage(long prompt, long completion, long cached, long reasoning);
+
+/* The id and created time every chunk of one answer shares. */
+struct sl_tr_ids {
+    const char *id;      /* arena */
+    long long created;
+};
+
+/* Fills ids from the provider's id (copied; NULL: "chatcmpl-" + request id). */
+int sl_tr_ids_init(struct sl_request *req, struct sl_tr_ids *ids, const char *provider_id);
+
+/* {"id","object":"chat.completion","created","model","choices":[{"index":0,
+ * "message":message (stolen),"finish_reason","logprobs":null}],"usage":usage
+ * (stolen, may be NULL)}. NULL on OOM. */
+json_t *sl_tr_completion(struct sl_request *req, const struct sl_tr_ids *ids,
+                         json_t *message, const char *finish_reason, json_t *usage);
+
+/* One chunk with one choice (index 0): delta is stolen; finish_reason may be
+ * NULL (JSON null). NULL on OOM. */
+json_t *sl_tr_chunk(struct sl_request *req, const struct sl_tr_ids *ids,
+                    json_t *delta, const char *finish_reason);
+
+/* The closing chunk with "choices": [] and usage (stolen). */
+json_t *sl_tr_usage_chunk(struct sl_request *req, const struct sl_tr_ids *ids, json_t *usage);
+
+/* One embedding vector as OpenAI sends it: a JSON array of numbers, or with
+ * base64 the float32 little-endian bytes in base64. New reference or NULL. */
+json_t *sl_tr_embedding_value(struct sl_request *req, const float *v, size_t n, int base64);
+
+/* Appends chunk (stolen) to *out, making *out an array when it holds more
+ * than one (the parse_stream_event contract). SL_OK or SL_ERR_NOMEM. */
+int sl_tr_emit(json_t **out, json_t *chunk);
+
+/* An error for req->upstream_err, in OpenAI's shape, with strings copied
+ * into the arena: the in-band error of a stream. */
+void sl_tr_set_error(struct sl_request *req, struct sl_error *e, int status,
+                     const char *type, const char *message, const char *code);
+
+/* OpenAI's error type for an HTTP status. */
+const char *sl_tr_error_type(int status);
+
+#endif
