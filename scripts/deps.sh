@@ -3,7 +3,7 @@
 
 SL_BUILD_PACKAGES="build-essential autoconf automake libtool pkg-config libfcgi-dev
 libjansson-dev libcurl4-openssl-dev libyaml-dev libpcre2-dev libmariadb-dev
-libmemcached-dev libssl-dev lighttpd curl ca-certificates"
+libmemcached-dev libssl-dev zlib1g-dev lighttpd curl ca-certificates"
 
 sl_install_missing() {
     local missing=() p
@@ -21,16 +21,40 @@ sl_install_missing() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
-# Node.js 18 or newer with npm, for the integration tests (Debian 12 ships 18).
+# Node.js 20 or newer with npm, for the integration tests: the Google and AWS
+# SDKs the fakes are proven with need 20. Debian 12 ships Node 18, so on a
+# fresh machine Debian's node and npm are installed first and then used to
+# fetch the official Node 20 build from the npm registry (the node-linux-*
+# packages) into .node/ at the top of the tree, which is put first on PATH.
+SL_NODE_VERSION=20.20.2
+sl_node_major() {
+    node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
+}
 sl_install_node() {
-    local major=0
-    if command -v node >/dev/null 2>&1; then
-        major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+    local root arch dir
+    root=$(pwd)
+    case "$(uname -m)" in
+        x86_64) arch=x64 ;;
+        aarch64) arch=arm64 ;;
+        *) arch="" ;;
+    esac
+    dir="$root/.node/node_modules/node-linux-$arch/bin"
+    [ -x "$dir/node" ] && export PATH="$dir:$PATH"
+    if command -v node >/dev/null 2>&1 && [ "$(sl_node_major)" -ge 20 ] &&
+        command -v npm >/dev/null 2>&1; then
+        return 0
     fi
-    if [ "$major" -lt 18 ]; then
-        sl_install_missing nodejs npm
-    elif ! command -v npm >/dev/null 2>&1; then
-        sl_install_missing npm
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || sl_install_missing nodejs npm
+    if [ "$(sl_node_major)" -lt 20 ]; then
+        if [ -z "$arch" ]; then
+            echo "Node.js 20 or newer is needed for the integration tests; install it for $(uname -m)" >&2
+            return 1
+        fi
+        echo "fetching Node.js $SL_NODE_VERSION from the npm registry into .node/" >&2
+        mkdir -p "$root/.node"
+        npm install --prefix "$root/.node" --no-save --no-audit --no-fund --loglevel=error \
+            "node-linux-$arch@$SL_NODE_VERSION" >&2
+        export PATH="$dir:$PATH"
     fi
 }
 

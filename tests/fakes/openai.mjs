@@ -196,7 +196,9 @@ export async function start({ port = 0, host = '127.0.0.1', apiKey = null } = {}
 
     server.on('request', (req, res) => {
         const url = new URL(req.url, 'http://fake');
-        if (url.pathname.startsWith('/__control/')) {
+        // Provider modules may claim control paths of their own.
+        if (url.pathname.startsWith('/__control/') &&
+            !providers.some((m) => m.matches(req.method, url.pathname))) {
             handleControl(req, res, url.pathname);
             return;
         }
