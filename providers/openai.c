@@ -40,6 +40,7 @@ struct splice {
     int saw_stream_options;
     const char *model;     /* the upstream model as JSON text */
     size_t model_len;
+    const struct sl_vendor *v;   /* the vendor's edits, or NULL */
 };
 
 #define SPLICE_FALLBACK 1  /* a key with escapes: use the Jansson path */
@@ -72,16 +73,43 @@ static int options_member(void *ctx, const struct sl_jmember *m)
     return 0;
 }
 
+/* The vendor's name for a member's key, or NULL to keep it. */
+static const char *renamed(const struct sl_vendor *v, const struct sl_jmember *m)
+{
+    for (size_t i = 0; v != NULL && v->renames != NULL && v->renames[i].from != NULL; i++)
+        if (sl_jscan_key_is(m, v->renames[i].from))
+            return v->renames[i].to;
+    return NULL;
+}
+
+static int unsupported(const struct sl_vendor *v, const struct sl_jmember *m)
+{
+    for (size_t i = 0; v != NULL && v->unsupported != NULL && v->unsupported[i] != NULL; i++)
+        if (sl_jscan_key_is(m, v->unsupported[i]))
+            return 1;
+    return 0;
+}
+
 static int body_member(void *ctx, const struct sl_jmember *m)
 {
     struct splice *sp = ctx;
+    const char *name;
     int rc;
 
     if (memchr(m->key, '\\', m->key_len) != NULL)
         return SPLICE_FALLBACK;
-    if (is_gateway_field(m) || (!sp->store && sl_jscan_key_is(m, "metadata")))
-        return 0;
-    put_key(sp, m);
+    if (is_gateway_field(m) || (!sp->store && sl_jscan_key_is(m, "metadata")) ||
+        unsupported(sp->v, m))
+        return 0;   /* an unsupported parameter got here only because it may be dropped */
+    if ((name = renamed(sp->v, m)) != NULL) {
+        struct sl_jmember r = *m;
+
+        r.key = name;
+        r.key_len = strlen(name);
+        put_key(sp, &r);
+    } else {
+        put_key(sp, m);
+    }
     if (sl_jscan_key_is(m, "model")) {
         put(sp, sp->model, sp->model_len);
     } else if (sp->stream && sl_jscan_key_is(m, "stream_options")) {
@@ -101,19 +129,24 @@ static int body_member(void *ctx, const struct sl_jmember *m)
 
 /* The client's body text with members edited; SPLICE_FALLBACK or an error
  * status if it cannot be done that way. */
-static int splice_body(struct sl_request *req, const json_t *in, struct sl_upstream_req *out)
+static int splice_body(struct sl_request *req, const json_t *in, const char *model,
+                       struct sl_upstream_req *out)
 {
     struct splice sp = { .store = json_is_true(json_object_get(in, "store")),
-                         .stream = req->stream };
-    json_t *model = json_string(req->dep->upstream_model);
+                         .stream = req->stream, .v = req->dep->provider->data };
+    json_t *mj = json_string(model);
+    size_t extra = 64;
     int rc;
 
-    sp.model = model ? sl_json_dump(req->arena, model, &sp.model_len) : NULL;
-    json_decref(model);
+    sp.model = mj ? sl_json_dump(req->arena, mj, &sp.model_len) : NULL;
+    json_decref(mj);
     if (sp.model == NULL)
         return SL_ERR_NOMEM;
-    /* Room for the body, the new model, and stream_options added twice over. */
-    sp.out = sl_arena_alloc(req->arena, req->body_len + sp.model_len + 64);
+    for (size_t i = 0; sp.v != NULL && sp.v->renames != NULL && sp.v->renames[i].from != NULL; i++)
+        extra += strlen(sp.v->renames[i].to);
+    /* Room for the body, the new model, renamed keys, and stream_options
+     * added twice over. */
+    sp.out = sl_arena_alloc(req->arena, req->body_len + sp.model_len + extra);
     if (sp.out == NULL)
         return SL_ERR_NOMEM;
     put(&sp, "{", 1);
@@ -131,9 +164,49 @@ static int splice_body(struct sl_request *req, const json_t *in, struct sl_upstr
     return SL_OK;
 }
 
-/* The same edits through Jansson: for bodies the splice cannot take, and for
- * requests that did not come as text (none yet). */
-static int openai_body(struct sl_request *req, const json_t *in, struct sl_upstream_req *out)
+/* Whether the vendor must change a value (not only a key): then the body
+ * goes through Jansson. */
+static int needs_rewrite(const struct sl_vendor *v, const json_t *in)
+{
+    const json_t *t = json_object_get(in, "temperature"), *tc = json_object_get(in, "tool_choice");
+
+    if (v == NULL)
+        return 0;
+    if ((v->quirks & SL_VQ_TEMPERATURE_MAX_1) && json_is_number(t) && json_number_value(t) > 1.0)
+        return 1;
+    return (v->quirks & SL_VQ_TOOL_CHOICE_ANY) && json_is_string(tc) &&
+           strcmp(json_string_value(tc), "required") == 0;
+}
+
+static int vendor_edits(const struct sl_vendor *v, json_t *body)
+{
+    const json_t *tc = json_object_get(body, "tool_choice");
+
+    if (v == NULL)
+        return SL_OK;
+    for (size_t i = 0; v->unsupported != NULL && v->unsupported[i] != NULL; i++)
+        json_object_del(body, v->unsupported[i]);
+    for (size_t i = 0; v->renames != NULL && v->renames[i].from != NULL; i++) {
+        json_t *val = json_object_get(body, v->renames[i].from);
+
+        if (val != NULL && (json_object_set(body, v->renames[i].to, val) != 0 ||
+                            json_object_del(body, v->renames[i].from) != 0))
+            return SL_ERR_NOMEM;
+    }
+    if ((v->quirks & SL_VQ_TEMPERATURE_MAX_1) && json_number_value(json_object_get(body, "temperature")) > 1.0 &&
+        json_object_set_new(body, "temperature", json_real(1.0)) != 0)
+        return SL_ERR_NOMEM;
+    if ((v->quirks & SL_VQ_TOOL_CHOICE_ANY) && json_is_string(tc) &&
+        strcmp(json_string_value(tc), "required") == 0 &&
+        json_object_set_new(body, "tool_choice", json_string("any")) != 0)
+        return SL_ERR_NOMEM;
+    return SL_OK;
+}
+
+/* The same edits through Jansson: for bodies the splice cannot take, values
+ * a vendor needs changed, and requests that did not come as text. */
+static int openai_body(struct sl_request *req, const json_t *in, const char *model,
+                       struct sl_upstream_req *out)
 {
     json_t *body = json_copy((json_t *)in);   /* shallow: values are shared */
     int rc = SL_ERR_NOMEM;
@@ -145,7 +218,7 @@ static int openai_body(struct sl_request *req, const json_t *in, struct sl_upstr
     /* LiteLLM's "metadata" is its own; OpenAI accepts it only with store. */
     if (!json_is_true(json_object_get(body, "store")))
         json_object_del(body, "metadata");
-    if (json_object_set_new(body, "model", json_string(req->dep->upstream_model)) != 0)
+    if (json_object_set_new(body, "model", json_string(model)) != 0)
         return SL_ERR_NOMEM;
     if (req->stream) {
         json_t *so = json_object_get(body, "stream_options");
@@ -155,23 +228,50 @@ static int openai_body(struct sl_request *req, const json_t *in, struct sl_upstr
             json_object_set_new(body, "stream_options", copy) != 0)
             return SL_ERR_NOMEM;
     }
+    if ((rc = vendor_edits(req->dep->provider->data, body)) != SL_OK)
+        return rc;
     out->body = sl_json_dump(req->arena, body, &out->body_len);
-    if (out->body != NULL)
-        rc = SL_OK;
-    return rc;
+    return out->body != NULL ? SL_OK : SL_ERR_NOMEM;
 }
 
-static int openai_build_request(struct sl_request *req, const json_t *in,
-                                struct sl_upstream_req *out)
+int sl_openai_build_body(struct sl_request *req, const json_t *in, const char *model,
+                         struct sl_upstream_req *out)
 {
-    const struct sl_deployment *dep = req->dep;
-    const char *base = dep->api_base ? dep->api_base : "https://api.openai.com/v1";
-    const char *path = endpoint_path(req->endpoint);
-    size_t blen = strlen(base);
+    const struct sl_vendor *v = req->dep->provider->data;
     int rc;
 
-    if (path == NULL)
+    if (v != NULL && (rc = sl_tr_reject_params(req, in, v->unsupported)) != SL_OK)
+        return rc;
+    if (req->body != NULL && !needs_rewrite(v, in) &&
+        (rc = splice_body(req, in, model, out)) != SPLICE_FALLBACK)
+        return rc;
+    return openai_body(req, in, model, out);
+}
+
+/* The model name the vendor expects (fireworks_ai wants its account path). */
+static const char *vendor_model(struct sl_request *req)
+{
+    const struct sl_vendor *v = req->dep->provider->data;
+    const char *m = req->dep->upstream_model;
+
+    if (v != NULL && v->model_prefix != NULL && strchr(m, '/') == NULL)
+        return sl_arena_printf(req->arena, "%s%s", v->model_prefix, m);
+    return m;
+}
+
+int sl_openai_build_request(struct sl_request *req, const json_t *in,
+                            struct sl_upstream_req *out)
+{
+    const struct sl_deployment *dep = req->dep;
+    const char *base = dep->api_base ? dep->api_base : dep->provider->default_api_base;
+    const char *path = endpoint_path(req->endpoint), *model = vendor_model(req);
+    size_t blen;
+
+    if (path == NULL || !(dep->provider->endpoints & SL_EP_BIT(req->endpoint)))
         return SL_ERR_UNSUPPORTED;
+    if (base == NULL || model == NULL)
+        return base == NULL ? SL_ERR_CONFIG : SL_ERR_NOMEM;
+    blen = strlen(base);
     while (blen > 0 && base[blen - 1] == '/')
         blen--;
     out->url = sl_arena_printf(req->arena, "%.*s%s", (int)blen, base, path);
@@ -186,9 +286,7 @@ static int openai_build_request(struct sl_request *req, const json_t *in,
         out->headers[out->n_headers++] = h;
     }
     out->framing = SL_FRAMING_SSE;
-    if (req->body != NULL && (rc = splice_body(req, in, out)) != SPLICE_FALLBACK)
-        return rc;
-    return openai_body(req, in, out);
+    return sl_openai_build_body(req, in, model, out);
 }
 
 int sl_openai_parse_response(struct sl_request *req, const char *body, size_t len,
@@ -273,7 +371,7 @@ const struct sl_provider sl_provider_openai = {
     .api_key_env = "OPENAI_API_KEY",
     .default_api_base = "https://api.openai.com/v1",
     .endpoints = SL_EP_BIT(SL_EP_CHAT) | SL_EP_BIT(SL_EP_EMBEDDINGS),
-    .build_request = openai_build_request,
+    .build_request = sl_openai_build_request,
     .parse_response = sl_openai_parse_response,
     .parse_stream_event = sl_openai_parse_stream_event,
     .map_error = sl_openai_map_error,

@@ -84,29 +84,57 @@ int sl_tr_bad(struct sl_request *req, const char *fmt, ...)
     return SL_ERR_BAD_REQUEST;
 }
 
+/* Whether a present parameter asks for something at all: null, false
+ * flags and n = 1 ask for nothing a provider could lack. */
+static int asks_nothing(const char *key, const json_t *v)
+{
+    if (json_is_null(v))
+        return 1;
+    if ((strcmp(key, "logprobs") == 0 || strcmp(key, "store") == 0 ||
+         strcmp(key, "parallel_tool_calls") == 0) && json_is_false(v))
+        return 1;
+    return strcmp(key, "n") == 0 && json_is_integer(v) && json_integer_value(v) == 1;
+}
+
+/* An unsupported parameter is present: fine if it is dropped, else a 400. */
+static int judge(struct sl_request *req, const char *key)
+{
+    if (strcmp(key, "metadata") == 0 || always_dropped(req, key) || sl_tr_drop_params(req))
+        return SL_OK;   /* LiteLLM's metadata is the gateway's, never the provider's */
+    sl_tr_bad(req, "%s does not support parameters: %s, for model=%.200s. To drop unsupported "
+              "parameters, set drop_params: true under litellm_settings (or in the request).",
+              req->dep->provider->name, key, req->dep->upstream_model);
+    return SL_ERR_BAD_REQUEST;
+}
+
 int sl_tr_check_params(struct sl_request *req, const json_t *in,
                        const char *const supported[])
 {
     const char *key;
     json_t *v;
 
-    json_object_foreach((json_t *)in, key, v) {
-        if (!sl_tr_is_openai_param(key) || in_list(supported, key) || json_is_null(v))
-            continue;
-        /* false/absent-like values ask for nothing the provider lacks. */
-        if ((strcmp(key, "logprobs") == 0 || strcmp(key, "store") == 0 ||
-             strcmp(key, "parallel_tool_calls") == 0) && json_is_false(v))
-            continue;
-        if (strcmp(key, "n") == 0 && json_is_integer(v) && json_integer_value(v) == 1)
-            continue;
-        if (strcmp(key, "metadata") == 0 || always_dropped(req, key) || sl_tr_drop_params(req))
-            continue;   /* LiteLLM's metadata is the gateway's, never the provider's */
-        sl_tr_bad(req, "%s does not support parameters: %s, for model=%.200s. To drop unsupported "
-                  "parameters, set drop_params: true under litellm_settings (or in the request).",
-                  req->dep->provider->name, key, req->dep->upstream_model);
-        return SL_ERR_BAD_REQUEST;
-    }
+    json_object_foreach((json_t *)in, key, v)
+        if (sl_tr_is_openai_param(key) && !in_list(supported, key) && !asks_nothing(key, v) &&
+            judge(req, key) != SL_OK)
+            return SL_ERR_BAD_REQUEST;
     return SL_OK;
+}
+
+int sl_tr_reject_params(struct sl_request *req, const json_t *in,
+                        const char *const unsupported[])
+{
+    const json_t *v;
+
+    for (size_t i = 0; unsupported != NULL && unsupported[i] != NULL; i++)
+        if ((v = json_object_get(in, unsupported[i])) != NULL && !asks_nothing(unsupported[i], v) &&
+            judge(req, unsupported[i]) != SL_OK)
+            return SL_ERR_BAD_REQUEST;
+    return SL_OK;
+}
+
+int sl_tr_in_list(const char *const list[], const char *key)
+{
+    return list != NULL && in_list(list, key);
 }
 
 int sl_tr_data_url(struct sl_request *req, const char *url, const char **mime,

@@ -34,6 +34,15 @@ int sl_tr_drop_params(const struct sl_request *req);
 int sl_tr_check_params(struct sl_request *req, const json_t *in,
                        const char *const supported[]);
 
+/* The other way round, for providers that take OpenAI's parameters except a
+ * few: each of unsupported (NULL-terminated; NULL for none) present in in
+ * is judged the same way. The caller leaves them out of what it sends. */
+int sl_tr_reject_params(struct sl_request *req, const json_t *in,
+                        const char *const unsupported[]);
+
+/* Whether key is in the NULL-terminated list (which may itself be NULL). */
+int sl_tr_in_list(const char *const list[], const char *key);
+
 /* Whether key is one of OpenAI's chat completion parameters. */
 int sl_tr_is_openai_param(const char *key);
 

@@ -1522,6 +1522,14 @@ static void finish_deployment(struct ctx *cx, struct sl_deployment *d, size_t id
         (key = env_lookup(cx, d->provider->api_key_env)) != NULL &&
         (d->api_key = sl_arena_strdup(cx->arena, key)) == NULL)
         cx->nomem = 1;
+    if (d->api_base == NULL && d->provider->api_base_env != NULL &&
+        (key = env_lookup(cx, d->provider->api_base_env)) != NULL &&
+        (d->api_base = sl_arena_strdup(cx->arena, key)) == NULL)
+        cx->nomem = 1;
+    if (d->api_base == NULL && (d->provider->flags & SL_PROVIDER_NEEDS_API_BASE))
+        diag(cx, 1, d->line, 1, "model_list[%zu] (%s): provider %s needs api_base%s%s", idx,
+             d->model_name, d->provider->name, d->provider->api_base_env ? " or the variable " : "",
+             d->provider->api_base_env ? d->provider->api_base_env : "");
     if (d->id == NULL)
         d->id = make_id(cx, d, idx);
 }

@@ -69,6 +69,9 @@ struct sl_error {
  * reading usage from it, and calls parse_* only for what it cannot splice
  * (an in-band error). */
 #define SL_PROVIDER_OPENAI_WIRE 1u
+/* The provider has no default endpoint: a deployment must name api_base (or
+ * set api_base_env). Checked when the config is loaded. */
+#define SL_PROVIDER_NEEDS_API_BASE 2u
 
 struct sl_provider {
     const char *name;             /* the model prefix: "openai" in "openai/gpt-4o" */
@@ -77,6 +80,8 @@ struct sl_provider {
     const char *api_key_env;      /* env var used when api_key is not configured, or NULL */
     const char *default_api_base; /* used when api_base is not configured, or NULL */
     unsigned    endpoints;        /* SL_EP_BIT() of each endpoint it serves */
+    const char *api_base_env;     /* env var used when api_base is not configured, or NULL */
+    const void *data;             /* the adapter's own constant data (a vendor's quirks), or NULL */
 
     /* Client JSON -> URL, headers and body. req->dep, req->endpoint and
      * req->stream are set. SL_OK, SL_ERR_BAD_REQUEST (with req->err_msg set),

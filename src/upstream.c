@@ -201,6 +201,21 @@ char *sl_upstream_unescape(struct sl_arena *a, const char *s, size_t len)
     return out;
 }
 
+char *sl_upstream_escape(struct sl_arena *a, const char *s)
+{
+    size_t len = strlen(s);
+    char *enc, *out = NULL;
+
+    if (len > 4096)
+        return NULL;
+    /* libcurl ignores the handle argument for escaping too. */
+    enc = curl_easy_escape(NULL, s, (int)len);
+    if (enc != NULL)
+        out = sl_arena_strdup(a, enc);
+    curl_free(enc);
+    return out;
+}
+
 int sl_upstream_client_gone(struct sl_request *req)
 {
     int fd = req->conn.ops->watch_fd(req->conn.ctx);

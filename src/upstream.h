@@ -56,6 +56,10 @@ int sl_upstream_perform(struct sl_request *req, const struct sl_upstream_req *up
  * result would contain a NUL byte. */
 char *sl_upstream_unescape(struct sl_arena *a, const char *s, size_t len);
 
+/* Percent-encodes s for a URL path segment or query value (everything but
+ * RFC 3986's unreserved characters) into arena memory; NULL on OOM. */
+char *sl_upstream_escape(struct sl_arena *a, const char *s);
+
 /* Checks whether the client connection of req was dropped (non-blocking). */
 int sl_upstream_client_gone(struct sl_request *req);
 

@@ -296,6 +296,8 @@ export async function start({ port = 0, host = '127.0.0.1', apiKey = null } = {}
             parseError = e;
         }
         if (body && typeof body === 'object' && typeof body.model === 'string') entry.model = body.model;
+        // Small bodies are kept for tests to inspect (big ones would bloat the log).
+        if (body && typeof body === 'object' && raw.length <= 65536) entry.body = body;
         if (body && typeof body === 'object') entry.stream = body.stream === true;
         if (apiKey !== null && !entry.auth_ok && !authenticated) {
             sendError(res, 401,

@@ -35,8 +35,8 @@
 // text is "Echo: tool result: " + the first result's text. JSON mode (a
 // system prompt containing "respond in JSON", or output_config.format of
 // type json_schema) answers JSON.stringify({echo: <last user text>}). With
-// tools, tool_choice not "none" and "call tool" in the last user text, the
-// answer is one tool_use block instead (the tool_choice's named tool, else the
+// tools, tool_choice not "none" and "call tool" in the last user text (or a
+// forced tool_choice: "tool" or "any"), the answer is one tool_use block instead (the tool_choice's named tool, else the
 // first tool; input {"text": <last user text>}), stop_reason "tool_use".
 // Thinking (thinking.type "enabled" or "adaptive") puts a thinking block
 // "Thinking about: <last user text>" with a signature before the answer.
@@ -497,7 +497,9 @@ function planReply(body, raw, fault) {
     }
     const tools = Array.isArray(body.tools) ? body.tools : [];
     const choice = isObject(body.tool_choice) ? body.tool_choice : { type: 'auto' };
-    if (tools.length > 0 && choice.type !== 'none' && /call tool/i.test(userText)) {
+    // A forced choice ("tool" or "any") always calls, as the real model must.
+    const forced = choice.type === 'tool' || choice.type === 'any';
+    if (tools.length > 0 && choice.type !== 'none' && (forced || /call tool/i.test(userText))) {
         const name = choice.type === 'tool' ? choice.name
             : (tools.find((t) => typeof t.name === 'string') || { name: 'unknown_tool' }).name;
         const input = { text: userText };
