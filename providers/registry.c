@@ -17,16 +17,24 @@ extern const struct sl_provider sl_provider_groq, sl_provider_mistral, sl_provid
     sl_provider_perplexity, sl_provider_hosted_vllm, sl_provider_lm_studio, sl_provider_dashscope,
     sl_provider_moonshot, sl_provider_zai, sl_provider_volcengine, sl_provider_siliconflow,
     sl_provider_minimax;
+extern const struct sl_provider sl_provider_cohere_chat, sl_provider_cohere;
+extern const struct sl_provider sl_provider_ollama_chat, sl_provider_ollama;
+extern const struct sl_provider sl_provider_gemini, sl_provider_vertex_ai;
+extern const struct sl_provider sl_provider_bedrock;
 
 static const struct sl_provider *const registry[] = {
     &sl_provider_openai,
     &sl_provider_mock,
     &sl_provider_anthropic,
+    &sl_provider_bedrock,
     &sl_provider_azure,
     &sl_provider_groq, &sl_provider_mistral, &sl_provider_deepseek, &sl_provider_openrouter,
     &sl_provider_together_ai, &sl_provider_fireworks_ai, &sl_provider_xai, &sl_provider_perplexity,
     &sl_provider_hosted_vllm, &sl_provider_lm_studio, &sl_provider_dashscope, &sl_provider_moonshot,
     &sl_provider_zai, &sl_provider_volcengine, &sl_provider_siliconflow, &sl_provider_minimax,
+    &sl_provider_cohere_chat, &sl_provider_cohere,
+    &sl_provider_ollama_chat, &sl_provider_ollama,
+    &sl_provider_gemini, &sl_provider_vertex_ai,
     NULL
 };
 

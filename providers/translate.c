@@ -132,6 +132,16 @@ int sl_tr_reject_params(struct sl_request *req, const json_t *in,
     return SL_OK;
 }
 
+int sl_tr_drop_value(struct sl_request *req, const char *key, const char *value)
+{
+    if (always_dropped(req, key) || sl_tr_drop_params(req))
+        return SL_OK;
+    sl_tr_bad(req, "%s does not support %s=%.60s, for model=%.200s. To drop unsupported "
+              "parameters, set drop_params: true under litellm_settings (or in the request).",
+              req->dep->provider->name, key, value, req->dep->upstream_model);
+    return SL_ERR_BAD_REQUEST;
+}
+
 int sl_tr_in_list(const char *const list[], const char *key)
 {
     return list != NULL && in_list(list, key);
@@ -282,6 +292,85 @@ json_t *sl_tr_embedding_value(struct sl_request *req, const float *v, size_t n, 
             return NULL;
         }
     return arr;
+}
+
+json_t *sl_tr_embedding_inputs(struct sl_request *req, const json_t *in, int *rc)
+{
+    const json_t *input = json_object_get(in, "input");
+    json_t *out, *v;
+    size_t i;
+
+    *rc = SL_ERR_BAD_REQUEST;
+    if (json_is_string(input)) {
+        if ((out = json_pack("[O]", input)) == NULL)
+            *rc = SL_ERR_NOMEM;
+        return out;
+    }
+    if (!json_is_array(input) || json_array_size(input) == 0) {
+        sl_tr_bad(req, "input must be a string or a non-empty array of strings for %s.",
+                  req->dep->provider->name);
+        return NULL;
+    }
+    json_array_foreach(input, i, v)
+        if (!json_is_string(v)) {
+            sl_tr_bad(req, "input[%zu]: %s embeds text only (no token arrays).", i, req->dep->provider->name);
+            return NULL;
+        }
+    if ((out = json_copy((json_t *)input)) == NULL)
+        *rc = SL_ERR_NOMEM;
+    return out;
+}
+
+int sl_tr_embeddings_reply(struct sl_request *req, const json_t *vectors, long prompt_tokens,
+                           json_t **out)
+{
+    const json_t *fmt = json_object_get(req->in, "encoding_format");
+    int base64 = json_is_string(fmt) && strcmp(json_string_value(fmt), "base64") == 0;
+    json_t *data, *vec, *x, *value;
+    float *f = NULL;
+    size_t i, k, cap = 0;
+    int rc = SL_ERR_NOMEM;
+
+    *out = NULL;
+    if (!json_is_array(vectors))
+        return SL_ERR_UPSTREAM_BAD;
+    if ((data = json_array()) == NULL)
+        return SL_ERR_NOMEM;
+    json_array_foreach(vectors, i, vec) {
+        size_t n = json_array_size(vec);
+
+        if (!json_is_array(vec)) {
+            rc = SL_ERR_UPSTREAM_BAD;
+            goto out;
+        }
+        /* Request arena for the floats: one vector at a time, grown as needed
+         * (the upstream body cap bounds the total). */
+        if (n > cap) {
+            if ((f = sl_arena_alloc(req->arena, n * sizeof(float))) == NULL)
+                goto out;
+            cap = n;
+        }
+        json_array_foreach(vec, k, x) {
+            if (!json_is_number(x)) {
+                rc = SL_ERR_UPSTREAM_BAD;
+                goto out;
+            }
+            f[k] = (float)json_number_value(x);
+        }
+        if ((value = sl_tr_embedding_value(req, f, n, base64)) == NULL ||
+            json_array_append_new(data, json_pack("{s:s, s:I, s:o}", "object", "embedding",
+                                                  "index", (json_int_t)i, "embedding", value)) != 0)
+            goto out;
+    }
+    if (prompt_tokens < 0)
+        prompt_tokens = 0;
+    *out = json_pack("{s:s, s:o, s:s, s:{s:I, s:I}}", "object", "list", "data", data,
+                     "model", req->model ? req->model : "", "usage",
+                     "prompt_tokens", (json_int_t)prompt_tokens, "total_tokens", (json_int_t)prompt_tokens);
+    return *out != NULL ? SL_OK : SL_ERR_NOMEM;
+out:
+    json_decref(data);
+    return rc;
 }
 
 int sl_tr_emit(json_t **out, json_t *chunk)

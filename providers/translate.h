@@ -34,6 +34,13 @@ int sl_tr_drop_params(const struct sl_request *req);
 int sl_tr_check_params(struct sl_request *req, const json_t *in,
                        const char *const supported[]);
 
+/* The same policy for one value of a parameter the adapter translates only
+ * in part (tool_choice "required" where the provider knows only "auto"):
+ * SL_OK when drop_params (or additional_drop_params) lets it go, and the
+ * caller then ignores the value; otherwise SL_ERR_BAD_REQUEST with a message
+ * naming key, value and the provider. */
+int sl_tr_drop_value(struct sl_request *req, const char *key, const char *value);
+
 /* The other way round, for providers that take OpenAI's parameters except a
  * few: each of unsupported (NULL-terminated; NULL for none) present in in
  * is judged the same way. The caller leaves them out of what it sends. */
@@ -99,6 +106,20 @@ json_t *sl_tr_usage_chunk(struct sl_request *req, const struct sl_tr_ids *ids, j
 /* One embedding vector as OpenAI sends it: a JSON array of numbers, or with
  * base64 the float32 little-endian bytes in base64. New reference or NULL. */
 json_t *sl_tr_embedding_value(struct sl_request *req, const float *v, size_t n, int base64);
+
+/* The embeddings "input" as a new JSON array of strings (a lone string
+ * becomes a one-element array), for providers that embed text only. NULL with
+ * *rc = SL_ERR_BAD_REQUEST (req->err_msg set) for token arrays, other types or
+ * an empty list; NULL with *rc = SL_ERR_NOMEM on OOM. */
+json_t *sl_tr_embedding_inputs(struct sl_request *req, const json_t *in, int *rc);
+
+/* OpenAI's embeddings reply {"object":"list","data":[...],"model","usage"}
+ * from vectors (borrowed): the provider's JSON array of arrays of numbers, in
+ * input order. encoding_format "base64" in req->in is honoured. *out is a new
+ * reference. SL_OK, SL_ERR_UPSTREAM_BAD (not an array of number arrays) or
+ * SL_ERR_NOMEM. */
+int sl_tr_embeddings_reply(struct sl_request *req, const json_t *vectors, long prompt_tokens,
+                           json_t **out);
 
 /* Appends chunk (stolen) to *out, making *out an array when it holds more
  * than one (the parse_stream_event contract). SL_OK or SL_ERR_NOMEM. */

@@ -1,7 +1,13 @@
 /* Incremental stream framers: bytes in, complete events out. They never
  * buffer a complete event: each is delivered as soon as its terminating blank
- * line (SSE) or newline (NDJSON) arrives. One event is capped at
- * SL_MAX_STREAM_EVENT bytes. */
+ * line (SSE), newline (NDJSON) or last byte (AWS event-stream) arrives. One
+ * event is capped at SL_MAX_STREAM_EVENT bytes.
+ *
+ * The event-stream framer checks what the binary framing promises: both
+ * CRC32s (prelude and message), lengths that fit (a message of at least 16
+ * bytes and at most the cap, headers inside it) and well-formed headers of
+ * every type (0-9). Any violation, or input that ends inside a message, is
+ * SL_ERR_UPSTREAM_BAD: the stream ends with an error rather than guessing. */
 #ifndef SL_FRAMING_H
 #define SL_FRAMING_H
 
@@ -22,19 +28,27 @@ struct sl_framer {
     int has_data;            /* a data: line was seen in this event */
     int started;             /* past a possible UTF-8 BOM */
     int last_cr;             /* the previous chunk ended in '\r' */
+    /* event-stream: line holds the incomplete message; msg_len is its total
+     * length once the prelude was read (0 before); failed makes a framing
+     * error sticky. */
+    size_t msg_len;
+    int failed;
 };
 
 void sl_framer_init(struct sl_framer *f, enum sl_framing kind);
 void sl_framer_free(struct sl_framer *f);
 
-/* Feeds n bytes. SL_OK, SL_ERR_UPSTREAM_BAD (an event over the cap),
- * SL_ERR_NOMEM, or whatever fn returned. */
+/* Feeds n bytes. SL_OK, SL_ERR_UPSTREAM_BAD (an event over the cap; for an
+ * event-stream also a bad CRC, length or header), SL_ERR_NOMEM, or whatever
+ * fn returned. */
 int sl_framer_feed(struct sl_framer *f, const char *p, size_t n,
                    sl_event_fn fn, void *ctx);
 
 /* End of input: a last line without its newline is processed and a pending
  * event is delivered. The SSE spec would drop an event missing its blank
- * line; upstreams that end with "data: [DONE]\n" exist, so we are lenient. */
+ * line; upstreams that end with "data: [DONE]\n" exist, so we are lenient.
+ * An event-stream that ends inside a message is SL_ERR_UPSTREAM_BAD: a binary
+ * message is whole or it is nothing. */
 int sl_framer_finish(struct sl_framer *f, sl_event_fn fn, void *ctx);
 
 #endif

@@ -20,15 +20,22 @@ enum sl_endpoint {
     SL_EP_MODELS,        /* GET  /v1/models */
     SL_EP_HEALTH_LIVE,   /* GET  /health/liveliness */
     SL_EP_HEALTH_READY,  /* GET  /health/readiness */
+    SL_EP_MESSAGES,      /* POST /v1/messages (Anthropic's format; adapters see SL_EP_CHAT) */
+    SL_EP_COUNT_TOKENS,  /* POST /v1/messages/count_tokens */
     SL_EP_MAX
 };
 #define SL_EP_BIT(ep) (1u << (ep))
 
-/* How a streamed upstream reply is cut into events. */
-enum sl_framing { SL_FRAMING_SSE = 0, SL_FRAMING_NDJSON };
+/* How a streamed upstream reply is cut into events. SL_FRAMING_EVENTSTREAM
+ * is AWS's binary application/vnd.amazon.eventstream (Bedrock). */
+enum sl_framing { SL_FRAMING_SSE = 0, SL_FRAMING_NDJSON, SL_FRAMING_EVENTSTREAM };
 
 /* One complete upstream stream event. Strings are NUL-terminated and live
- * until the callback returns. */
+ * until the callback returns. An event-stream message fills the same fields:
+ * event is its :event-type header (:exception-type for an exception message,
+ * :error-code for an error message), data its payload (an error message's
+ * :error-message when it has no payload), and id its :message-type header
+ * ("event", "exception" or "error"). */
 struct sl_sse_event {
     const char *event;   /* the "event:" field, NULL if none */
     const char *data;    /* "data:" lines joined by '\n' ("" if none) */

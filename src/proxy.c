@@ -19,6 +19,7 @@
 #include "jscan.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "messages.h"
 #include "proxy.h"
 #include "request.h"
 #include "respond.h"
@@ -203,6 +204,8 @@ static int send_chunk(struct sl_request *req, json_t *chunk, struct stream_state
     json_array_foreach(choices, i, c)
         if (json_is_string(json_object_get(c, "finish_reason")))
             st->finished = 1;
+    if (req->surface == SL_SURFACE_ANTHROPIC)
+        return sl_messages_send_chunk(req, chunk);
     if (!req->include_usage && json_is_array(choices) && json_array_size(choices) == 0 &&
         json_object_get(chunk, "usage") != NULL)
         return SL_OK;
@@ -222,7 +225,9 @@ static int on_event(struct sl_request *req, const struct sl_sse_event *ev, void 
 
     if (st->done)
         return SL_OK;     /* anything after the end is ignored */
-    if (req->dep->provider->flags & SL_PROVIDER_OPENAI_WIRE) {
+    /* The splice fast path writes OpenAI's format; Anthropic's clients get
+     * every chunk converted (messages.c). */
+    if ((req->dep->provider->flags & SL_PROVIDER_OPENAI_WIRE) && req->surface == SL_SURFACE_OPENAI) {
         rc = wire_event(req, ev, st);
         if (rc != SL_NEED_PARSE)
             return rc;
@@ -288,7 +293,7 @@ static int whole_reply(struct sl_request *req, struct sl_upstream_res *res)
     json_t *out = NULL;
     int rc;
 
-    if (req->dep->provider->flags & SL_PROVIDER_OPENAI_WIRE) {
+    if ((req->dep->provider->flags & SL_PROVIDER_OPENAI_WIRE) && req->surface == SL_SURFACE_OPENAI) {
         struct wire_view v;
         const char *piece[3];
         size_t n[3];
@@ -304,9 +309,16 @@ static int whole_reply(struct sl_request *req, struct sl_upstream_res *res)
         return sl_respond_json_text(req, 200, piece[0], n[0], piece[1], n[1], piece[2], n[2]);
     }
     rc = req->dep->provider->parse_response(req, body, res->body.len, &out);
+    if (rc == SL_ERR_UPSTREAM_STATUS && req->upstream_err.message != NULL)
+        return sl_respond_error_obj(req, &req->upstream_err);   /* a refusal in a 200 */
     if (rc != SL_OK)
         return sl_respond_error(req, rc, NULL);
     take_usage(req, json_object_get(out, "usage"));
+    if (req->surface == SL_SURFACE_ANTHROPIC) {
+        rc = sl_messages_send_completion(req, out);
+        json_decref(out);
+        return rc == SL_OK ? SL_OK : sl_respond_error(req, rc, NULL);
+    }
     if (json_object_get(out, "model") != NULL)
         json_object_set_new(out, "model", json_string(req->model));
     rc = sl_respond_json(req, 200, out);
@@ -318,6 +330,8 @@ static int end_stream(struct sl_request *req, const struct stream_state *st)
 {
     /* A clean close after a finish_reason but without [DONE]: some
      * compatible servers do that; the client still gets a proper end. */
+    if ((st->done || st->finished) && req->surface == SL_SURFACE_ANTHROPIC)
+        return sl_messages_finish(req);
     if (st->done || st->finished) {
         if (!req->headers_sent)
             sl_respond_sse_begin(req);

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "messages.h"
 #include "proxy.h"
 #include "request.h"
 #include "respond.h"
@@ -67,6 +68,10 @@ static const struct route routes[] = {
     { "/embeddings", SL_EP_EMBEDDINGS, "POST" },
     { "/v1/models", SL_EP_MODELS, "GET" },
     { "/models", SL_EP_MODELS, "GET" },
+    { "/v1/messages", SL_EP_MESSAGES, "POST" },
+    { "/messages", SL_EP_MESSAGES, "POST" },
+    { "/v1/messages/count_tokens", SL_EP_COUNT_TOKENS, "POST" },
+    { "/messages/count_tokens", SL_EP_COUNT_TOKENS, "POST" },
     { "/health/liveliness", SL_EP_HEALTH_LIVE, "GET" },
     { "/health/liveness", SL_EP_HEALTH_LIVE, "GET" },
     { "/health/readiness", SL_EP_HEALTH_READY, "GET" },
@@ -128,6 +133,8 @@ static int find_route(struct sl_request *req)
         if (strcmp(routes[i].path, req->path) != 0)
             continue;
         req->endpoint = routes[i].ep;
+        if (req->endpoint == SL_EP_MESSAGES || req->endpoint == SL_EP_COUNT_TOKENS)
+            req->surface = SL_SURFACE_ANTHROPIC;   /* errors in Anthropic's shape from here on */
         return method_ok(req, routes[i].method) ? SL_OK : SL_ERR_METHOD;
     }
     return find_model_route(req, len);
@@ -232,6 +239,8 @@ static int parse_body(struct sl_request *req)
             return bad(req, "input must be a string or an array.");
         if (req->stream)
             return bad(req, "embeddings cannot be streamed.");
+    } else if (req->surface == SL_SURFACE_ANTHROPIC) {
+        return sl_messages_validate(req);
     }
     return SL_OK;
 }
@@ -320,6 +329,13 @@ static int dispatch(struct sl_request *req)
     if ((rc = read_body(req)) != SL_OK || (rc = parse_body(req)) != SL_OK ||
         (rc = sl_router_pick(req)) != SL_OK)
         return rc;
+    if (req->endpoint == SL_EP_COUNT_TOKENS)
+        return sl_messages_count_tokens(req);
+    if (req->endpoint == SL_EP_MESSAGES) {
+        if ((rc = sl_messages_to_openai(req)) != SL_OK)
+            return rc;
+        req->endpoint = SL_EP_CHAT;
+    }
     sl_proxy_call(req);
     return SL_OK;
 }

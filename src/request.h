@@ -57,6 +57,11 @@ struct sl_request {
     const struct sl_deployment *dep; /* borrowed from cfg */
     void *pstate;                    /* adapter scratch (arena) */
 
+    /* the API the client speaks: OpenAI's, or Anthropic's Messages API
+     * (messages.c converts both ways) */
+    enum { SL_SURFACE_OPENAI = 0, SL_SURFACE_ANTHROPIC } surface;
+    void *surface_state;             /* messages.c's stream state (arena) */
+
     /* response */
     int  http_status;                /* status sent, or about to be */
     int  headers_sent;

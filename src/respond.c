@@ -9,6 +9,7 @@
 #include "arena.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "messages.h"
 #include "request.h"
 #include "respond.h"
 #include "status.h"
@@ -193,6 +194,33 @@ int sl_respond_json_text(struct sl_request *req, int http_status, const char *a,
     return nc ? put(req, c, nc) : SL_OK;
 }
 
+/* Anthropic's envelope for a client of /v1/messages: {"type":"error",
+ * "error":{"type","message"}}, in-band as an "error" event. */
+static int send_anthropic_error(struct sl_request *req, int http, const char *type, const char *msg)
+{
+    json_t *err = json_pack("{s:s, s:{s:s, s:s}, s:s}", "type", "error", "error",
+                            "type", sl_messages_error_type(http, type), "message", msg,
+                            "request_id", req->id);
+    size_t len;
+    char *text;
+    int rc;
+
+    if (err == NULL)
+        return send_oom(req);
+    if (!req->headers_sent) {
+        rc = sl_respond_json(req, http, err);
+        json_decref(err);
+        return rc;
+    }
+    text = sl_json_dump(req->arena, err, &len);
+    json_decref(err);
+    if (text == NULL)
+        return send_oom(req);
+    if ((rc = sl_respond_sse_event(req, "error", text, len)) != SL_OK)
+        return rc;
+    return flush(req);
+}
+
 /* Builds {"error":{...}} and sends it as a reply, or in-band if a stream is
  * already under way (headers sent as text/event-stream). */
 static int send_error(struct sl_request *req, int http, const char *type,
@@ -203,6 +231,8 @@ static int send_error(struct sl_request *req, int http, const char *type,
     int rc;
 
     snprintf(codebuf, sizeof(codebuf), "%d", http);
+    if (req->surface == SL_SURFACE_ANTHROPIC)
+        return send_anthropic_error(req, http, type, msg);
     err = json_pack("{s:{s:s, s:s, s:s?, s:s}}", "error", "message", msg,
                     "type", type ? type : "None", "param", param,
                     "code", code ? code : codebuf);
@@ -277,6 +307,18 @@ int sl_respond_sse_data3(struct sl_request *req, const char *a, size_t na,
         return rc;
     req->n_events++;
     return SL_OK;
+}
+
+int sl_respond_sse_event(struct sl_request *req, const char *name, const char *p, size_t n)
+{
+    int rc;
+
+    if (!req->headers_sent && (rc = sl_respond_sse_begin(req)) != SL_OK)
+        return rc;
+    if ((rc = put(req, "event: ", 7)) != SL_OK || (rc = put(req, name, strlen(name))) != SL_OK ||
+        (rc = put(req, "\n", 1)) != SL_OK)
+        return rc;
+    return sl_respond_sse_data3(req, p, n, NULL, 0, NULL, 0);
 }
 
 int sl_respond_sse_data(struct sl_request *req, const char *p, size_t n)

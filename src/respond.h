@@ -44,6 +44,9 @@ int sl_respond_sse_data3(struct sl_request *req, const char *a, size_t na,
 int sl_respond_sse_ping(struct sl_request *req);
 int sl_respond_flush(struct sl_request *req);
 int sl_respond_sse_done(struct sl_request *req);
+/* One named event, "event: NAME\ndata: <p>\n\n", as Anthropic's streams
+ * have them; not flushed, like data. */
+int sl_respond_sse_event(struct sl_request *req, const char *name, const char *p, size_t n);
 
 /* HTTP status and OpenAI error type for an sl_status. */
 int sl_respond_http_status(int status);

@@ -410,15 +410,16 @@ static int perform_local(struct xfer *x, const struct sl_upstream_req *up)
     return x->cb->on_flush ? x->cb->on_flush(x->req, x->cb->ctx) : SL_OK;
 }
 
-int sl_upstream_perform(struct sl_request *req, const struct sl_upstream_req *up,
-                        int stream, long timeout_ms, const struct sl_upstream_cb *cb,
-                        struct sl_upstream_res *res)
+/* One transfer on this thread's handles; the body is collected up to cap. */
+static int perform(struct sl_request *req, const struct sl_upstream_req *up,
+                   int stream, long timeout_ms, const struct sl_upstream_cb *cb,
+                   struct sl_upstream_res *res, size_t cap)
 {
     struct xfer x = { .req = req, .cb = cb, .res = res, .stream = stream };
     int rc;
 
     memset(res, 0, sizeof(*res));
-    sl_buf_init(&res->body, SL_MAX_UPSTREAM_BODY);
+    sl_buf_init(&res->body, cap);
     sl_framer_init(&x.framer, up->framing);
     if (up->url == NULL) {
         rc = perform_local(&x, up);
@@ -440,5 +441,42 @@ int sl_upstream_perform(struct sl_request *req, const struct sl_upstream_req *up
     curl_multi_remove_handle(req->up->multi, req->up->easy);
 out:
     sl_framer_free(&x.framer);
+    return rc;
+}
+
+int sl_upstream_perform(struct sl_request *req, const struct sl_upstream_req *up,
+                        int stream, long timeout_ms, const struct sl_upstream_cb *cb,
+                        struct sl_upstream_res *res)
+{
+    return perform(req, up, stream, timeout_ms, cb, res, SL_MAX_UPSTREAM_BODY);
+}
+
+/* A side request runs through the same path as a main one (setup + drive),
+ * so it gets the same time-outs and the same watch on the client; setup()
+ * sets every per-transfer option again for the main call that follows, so
+ * nothing of the side request carries over. The easy handle is in the multi
+ * handle only while perform() runs, and a side request always finishes
+ * before the adapter hands the main request back. */
+int sl_upstream_post_form(struct sl_request *req, const char *url, const char *body,
+                          long timeout_ms, long *status, struct sl_buf *out)
+{
+    static const struct sl_upstream_cb no_cb = { 0 };
+    struct sl_upstream_req up = {
+        .url = url,
+        .headers = { "Content-Type: application/x-www-form-urlencoded", "Accept: application/json" },
+        .n_headers = 2,
+        .body = body,
+        .body_len = strlen(body),
+    };
+    struct sl_upstream_res res;
+    int rc;
+
+    *status = 0;
+    sl_buf_init(out, SL_MAX_SIDE_REPLY);
+    if (req->up == NULL || url == NULL)
+        return SL_ERR_UPSTREAM_CONNECT;
+    rc = perform(req, &up, 0, timeout_ms, &no_cb, &res, SL_MAX_SIDE_REPLY);
+    *status = res.status;
+    *out = res.body;       /* moves the buffer to the caller */
     return rc;
 }

@@ -52,6 +52,23 @@ int sl_upstream_perform(struct sl_request *req, const struct sl_upstream_req *up
                         int stream, long timeout_ms, const struct sl_upstream_cb *cb,
                         struct sl_upstream_res *res);
 
+/* The largest reply a side request keeps (an OAuth2 token answer is ~1 KiB). */
+#define SL_MAX_SIDE_REPLY (64u << 10)
+
+/* A small synchronous side request an adapter needs before its main call
+ * (today: Vertex AI's OAuth2 token exchange). POSTs body (NUL-terminated,
+ * already application/x-www-form-urlencoded) to url on this thread's curl
+ * handles, bounded by timeout_ms and abandoned if the client leaves. The
+ * reply body of any status goes to out (init'ed here, capped at
+ * SL_MAX_SIDE_REPLY; the caller frees it with sl_buf_free) and its status to
+ * *status (0 if none came). Returns SL_OK when the server answered (look at
+ * *status), SL_ERR_UPSTREAM_CONNECT (also: no curl handles on this thread),
+ * SL_ERR_UPSTREAM_TIMEOUT, SL_ERR_UPSTREAM_BAD (a reply over the cap),
+ * SL_ERR_CLIENT_GONE or SL_ERR_NOMEM. Never logs url or body: they may hold
+ * credentials. */
+int sl_upstream_post_form(struct sl_request *req, const char *url, const char *body,
+                          long timeout_ms, long *status, struct sl_buf *out);
+
 /* Percent-decodes s (len bytes) into arena memory; NULL on OOM or when the
  * result would contain a NUL byte. */
 char *sl_upstream_unescape(struct sl_arena *a, const char *s, size_t len);

@@ -3,6 +3,9 @@
  *   client.json             what the client sent (endpoint: "input" -> embeddings, else chat)
  *   expected_request.json   {"url", "headers": [subset, in any order], "body"} the adapter must build
  *   upstream.json | upstream.sse   the provider's reply (with upstream_status: an error reply)
+ *   upstream.eventstream.json      instead of upstream.sse, for AWS event-stream replies (Bedrock):
+ *                           [{"event": type, "payload": value}, {"exception": type, "payload": value}]
+ *                           encoded here into binary messages (both CRCs) and fed to the framer
  *   expected.json           the adapter's OpenAI-shaped result: an object for a whole reply; for
  *                           a stream, the array of chunks it emits, ending in "[DONE]"
  *   upstream_status         optional: an HTTP status; then expected.json is the mapped error
@@ -22,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <jansson.h>
+#include <zlib.h>
 
 #include "arena.h"
 #include "config.h"
@@ -171,6 +175,71 @@ static void check_request(const char *dir, const char *name, struct sl_request *
     json_decref(want);
 }
 
+/* Appends one event-stream string header. */
+static void es_header(struct sl_buf *b, const char *name, const char *value)
+{
+    unsigned char pre[3] = { 7, (unsigned char)(strlen(value) >> 8), (unsigned char)strlen(value) };
+    unsigned char n = (unsigned char)strlen(name);
+
+    sl_buf_append(b, &n, 1);
+    sl_buf_append(b, name, n);
+    sl_buf_append(b, pre, 3);
+    sl_buf_append(b, value, strlen(value));
+}
+
+static void es_put32(unsigned char *p, unsigned long v)
+{
+    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
+}
+
+/* upstream.eventstream.json as binary event-stream messages (malloc'd). */
+static char *eventstream(const char *dir, size_t *len)
+{
+    json_t *msgs = load_json(dir, "upstream.eventstream.json"), *m;
+    struct sl_buf out, h;
+    size_t i;
+    char *ret;
+
+    if (!json_is_array(msgs)) {
+        json_decref(msgs);
+        return NULL;
+    }
+    sl_buf_init(&out, 1u << 24);
+    sl_buf_init(&h, 1u << 16);
+    json_array_foreach(msgs, i, m) {
+        const json_t *p = json_object_get(m, "payload");
+        char *payload = p ? json_dumps(p, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("");
+        const char *exc = json_string_value(json_object_get(m, "exception"));
+        unsigned char pre[12], crc[4];
+        size_t start = out.len, total;
+
+        sl_buf_reset(&h);
+        es_header(&h, exc ? ":exception-type" : ":event-type",
+                  exc ? exc : json_string_value(json_object_get(m, "event")));
+        es_header(&h, ":content-type", "application/json");
+        es_header(&h, ":message-type", exc ? "exception" : "event");
+        total = 16 + h.len + strlen(payload);
+        es_put32(pre, total);
+        es_put32(pre + 4, h.len);
+        es_put32(pre + 8, crc32(0L, pre, 8));
+        sl_buf_append(&out, pre, 12);
+        sl_buf_append(&out, h.data, h.len);
+        sl_buf_append(&out, payload, strlen(payload));
+        es_put32(crc, crc32(0L, (unsigned char *)out.data + start, (uInt)(out.len - start)));
+        sl_buf_append(&out, crc, 4);
+        free(payload);
+    }
+    sl_buf_free(&h);
+    json_decref(msgs);
+    *len = out.len;
+    ret = malloc(out.len + 1);
+    if (ret != NULL)
+        memcpy(ret, out.data ? out.data : "", out.len);
+    sl_buf_free(&out);
+    return ret;
+}
+
 static void run_case(const char *dir, const char *name, struct sl_arena *a)
 {
     struct sl_request req;
@@ -252,7 +321,8 @@ static void run_case(const char *dir, const char *name, struct sl_arena *a)
         same("mapped error", name, got, expected);
         json_decref(got);
         json_decref(body);
-    } else if ((reply = slurp(dir, "upstream.sse", &len)) != NULL) {
+    } else if ((reply = slurp(dir, "upstream.sse", &len)) != NULL ||
+               (reply = eventstream(dir, &len)) != NULL) {
         struct sl_framer f;
         struct stream_ctx s = { &req, json_array(), SL_OK };
 
