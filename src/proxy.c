@@ -11,6 +11,7 @@
  * model name is spliced in, and usage is read from the scanned ranges; only
  * an in-band error goes to Jansson. Other providers' translated chunks are
  * JSON values, dumped once. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,7 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "messages.h"
+#include "prices.h"
 #include "proxy.h"
 #include "request.h"
 #include "respond.h"
@@ -43,6 +45,7 @@ static void take_usage(struct sl_request *req, const json_t *u)
     req->usage.total_tokens = (long)json_integer_value(json_object_get(u, "total_tokens"));
     d = json_object_get(u, "prompt_tokens_details");
     req->usage.cached_tokens = (long)json_integer_value(json_object_get(d, "cached_tokens"));
+    req->usage.cache_write_tokens = (long)json_integer_value(json_object_get(u, "cache_creation_input_tokens"));
     req->usage.seen = 1;
 }
 
@@ -72,6 +75,8 @@ static int usage_member(void *ctx, const struct sl_jmember *m)
         u->total_tokens = int_value(m);
     else if (sl_jscan_key_is(m, "cached_tokens"))
         u->cached_tokens = int_value(m);
+    else if (sl_jscan_key_is(m, "cache_creation_input_tokens"))
+        u->cache_write_tokens = int_value(m);
     else if (sl_jscan_key_is(m, "prompt_tokens_details") && m->val[0] == '{')
         return sl_jscan_object(m->val, m->val_len, usage_member, ctx) == 0 ? 0 : 1;
     return 0;
@@ -263,6 +268,21 @@ static int on_idle(struct sl_request *req, void *ctx)
     return sl_respond_sse_ping(req);
 }
 
+/* What the call cost, once usage is known; a whole reply also carries it
+ * in LiteLLM's x-litellm-response-cost header. */
+static void price(struct sl_request *req)
+{
+    char v[32];
+
+    if (!req->usage.seen)
+        return;
+    req->cost = sl_price_cost(req->dep, &req->usage, &req->cost_known);
+    if (req->cost_known && !req->headers_sent) {
+        snprintf(v, sizeof(v), "%.10g", req->cost);
+        sl_respond_header(req, "x-litellm-response-cost", v);
+    }
+}
+
 /* The upstream answered with an error status: map it and pass it on. */
 static int upstream_error(struct sl_request *req, struct sl_upstream_res *res)
 {
@@ -303,6 +323,7 @@ static int whole_reply(struct sl_request *req, struct sl_upstream_res *res)
             return sl_respond_error(req, SL_ERR_UPSTREAM_BAD, NULL);
         if (v.has_usage)
             take_usage_text(req, &v.usage);
+        price(req);
         if ((rc = model_json(req)) != SL_OK)
             return sl_respond_error(req, rc, NULL);
         splice(req, body, res->body.len, &v, piece, n);
@@ -314,6 +335,7 @@ static int whole_reply(struct sl_request *req, struct sl_upstream_res *res)
     if (rc != SL_OK)
         return sl_respond_error(req, rc, NULL);
     take_usage(req, json_object_get(out, "usage"));
+    price(req);
     if (req->surface == SL_SURFACE_ANTHROPIC) {
         rc = sl_messages_send_completion(req, out);
         json_decref(out);
@@ -328,6 +350,7 @@ static int whole_reply(struct sl_request *req, struct sl_upstream_res *res)
 
 static int end_stream(struct sl_request *req, const struct stream_state *st)
 {
+    price(req);   /* for the log: the headers went out long ago */
     /* A clean close after a finish_reason but without [DONE]: some
      * compatible servers do that; the client still gets a proper end. */
     if ((st->done || st->finished) && req->surface == SL_SURFACE_ANTHROPIC)

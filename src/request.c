@@ -357,6 +357,8 @@ static void log_request(const struct sl_request *req)
         json_object_set_new(f, "ttfb_ms", json_real((req->t_first_byte_us - req->t_start_us) / 1000.0));
     if (req->client_gone)
         json_object_set_new(f, "client_gone", json_true());
+    if (req->cost_known)
+        json_object_set_new(f, "cost", json_real(req->cost));
     if (req->error != SL_OK)
         json_object_set_new(f, "error", json_string(sl_status_name(req->error)));
     sl_log_json(SL_LOG_INFO, req, "request", f);

@@ -21,6 +21,7 @@ struct sl_usage {
     long completion_tokens;
     long total_tokens;
     long cached_tokens;      /* prompt_tokens_details.cached_tokens */
+    long cache_write_tokens; /* cache_creation_input_tokens (Anthropic), part of prompt_tokens */
     int  seen;               /* a usage object came back */
 };
 
@@ -72,6 +73,8 @@ struct sl_request {
     long long t_last_write_us;       /* last write to the client (heartbeats) */
     long n_events;                   /* stream events sent */
     struct sl_usage usage;
+    double cost;                     /* USD, once usage is known (providers/prices.c) */
+    int cost_known;                  /* the price of the model is known */
     char *err_msg;                   /* detail for an error reply (arena) */
     int   error;                     /* the sl_status answered, SL_OK if none (log line) */
     struct sl_error upstream_err;    /* filled when the upstream failed */

@@ -163,6 +163,28 @@ describe('OpenAI-compatible vendors through sluice', () => {
         assert.equal((await lastUpstream()).body.logprobs, undefined);
     });
 
+    it('cost: x-litellm-response-cost from the price table, and in the request log line', async () => {
+        const { data, response } = await client.chat.completions.create({
+            model: 'mistral-small', messages: user('what does this cost'),
+        }).withResponse();
+        // mistral-small-latest: USD 0.10 in, 0.30 out per million tokens
+        const want = (data.usage.prompt_tokens * 0.10 + data.usage.completion_tokens * 0.30) / 1e6;
+        const got = Number(response.headers.get('x-litellm-response-cost'));
+        assert.ok(Math.abs(got - want) < 1e-12, `header ${got}, want ${want}`);
+        const rid = response.headers.get('x-request-id');
+        let line;
+        for (let i = 0; i < 50 && !line; i++) {
+            line = h.sluiceLog().split('\n').filter((l) => l.includes(rid)).map((l) => JSON.parse(l))
+                .find((o) => o.msg === 'request');
+            if (!line) await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.ok(line, `a request log line for ${rid}`);
+        assert.ok(Math.abs(line.cost - want) < 1e-12, JSON.stringify(line));
+        // a model the table does not know gets no header rather than a wrong 0
+        const other = await client.chat.completions.create({ model: 'kimi', messages: user('x') }).withResponse();
+        assert.equal(other.response.headers.get('x-litellm-response-cost'), null);
+    });
+
     it('hosted_vllm without api_base is a config error naming the entry', async () => {
         const dir = await fs.mkdtemp(path.join(h.tmpdir, 'vllm-'));
         const file = path.join(dir, 'c.yaml');

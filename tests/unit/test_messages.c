@@ -20,6 +20,7 @@
 
 #include "arena.h"
 #include "config.h"
+#include "jsonutil.h"
 #include "messages.h"
 #include "provider.h"
 #include "request.h"
@@ -70,6 +71,7 @@ static void scrub_ids(json_t *v)
     }
 }
 
+/* Compares and releases got. */
 static void same(const char *name, const char *what, json_t *got, json_t *want)
 {
     char label[1024];
@@ -83,6 +85,7 @@ static void same(const char *name, const char *what, json_t *got, json_t *want)
         free(g);
         free(w);
     }
+    json_decref(got);
 }
 
 /* The body after the CGI header block. */
@@ -150,6 +153,8 @@ static void run_case(const char *dir, const char *name, struct sl_arena *a)
     req.surface = SL_SURFACE_ANTHROPIC;
     req.endpoint = SL_EP_MESSAGES;
     req.in = load_json(dir, "client.json");
+    if (req.in != NULL)
+        sl_arena_defer(a, sl_json_decref_cb, req.in);   /* as request.c does */
     if (req.in == NULL || model == NULL) {
         ok(0, name);
         printf("#   case %s lacks client.json or deployment.json\n", dir);
@@ -217,9 +222,7 @@ out:
     free(build_error);
     sl_buf_free(&mc.out);
     json_decref(depj);
-    /* req.in is the converted request, owned by the arena's cleanups; the
-     * client's original was loaded here. */
-    sl_arena_reset(a);
+    sl_arena_reset(a);   /* both the client's request and the converted one */
 }
 
 static int by_name(const struct dirent **x, const struct dirent **y)
