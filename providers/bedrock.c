@@ -340,25 +340,6 @@ static int add_tool_result(struct sl_request *req, json_t *blocks, const json_t 
     return append(blocks, json_pack("{s:{s:s, s:o}}", "toolResult", "toolUseId", id, "content", inner));
 }
 
-/* Adds blocks (stolen) as a turn of role, merged into the last turn when it
- * has the same role; an empty turn is left out. */
-static int add_turn(json_t *messages, const char *role, json_t *blocks)
-{
-    json_t *last = json_array_get(messages, json_array_size(messages) - 1);
-    int rc;
-
-    if (json_array_size(blocks) == 0) {
-        json_decref(blocks);
-        return SL_OK;
-    }
-    if (last != NULL && strcmp(str(last, "role"), role) == 0) {
-        rc = json_array_extend(json_object_get(last, "content"), blocks);
-        json_decref(blocks);
-        return rc == 0 ? SL_OK : SL_ERR_NOMEM;
-    }
-    return append(messages, json_pack("{s:s, s:o}", "role", role, "content", blocks));
-}
-
 /* One non-system message -> its blocks and role. */
 static int message_blocks(struct sl_request *req, const json_t *m, size_t i, json_t *blocks,
                           const char **turn_role, int *tool_blocks)
@@ -423,7 +404,7 @@ static int convert_messages(struct sl_request *req, const json_t *in, json_t *bo
             json_decref(blocks);
             return rc;
         }
-        if ((rc = add_turn(messages, turn_role, blocks)) != SL_OK)
+        if ((rc = sl_tr_add_turn(messages, turn_role, "content", blocks)) != SL_OK)
             return rc;
     }
     if (json_array_size(messages) == 0)

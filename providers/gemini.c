@@ -287,26 +287,6 @@ static int add_tool_result(struct sl_request *req, json_t *parts, const json_t *
     return p != NULL && json_array_append_new(parts, p) == 0 ? SL_OK : SL_ERR_NOMEM;
 }
 
-/* Adds parts (stolen) as a turn of role, merged into the last turn when it
- * has the same role; a turn without parts is left out. */
-static int add_turn(json_t *contents, const char *role, json_t *parts)
-{
-    json_t *last = json_array_get(contents, json_array_size(contents) - 1);
-    int rc;
-
-    if (json_array_size(parts) == 0) {
-        json_decref(parts);
-        return SL_OK;
-    }
-    if (last != NULL && strcmp(str(last, "role"), role) == 0) {
-        rc = json_array_extend(json_object_get(last, "parts"), parts);
-        json_decref(parts);
-        return rc == 0 ? SL_OK : SL_ERR_NOMEM;
-    }
-    return json_array_append_new(contents, json_pack("{s:s, s:o}", "role", role, "parts", parts)) == 0
-           ? SL_OK : SL_ERR_NOMEM;
-}
-
 static int convert_messages(struct sl_request *req, const json_t *in, json_t *body)
 {
     const json_t *msgs = json_object_get(in, "messages");
@@ -345,7 +325,7 @@ static int convert_messages(struct sl_request *req, const json_t *in, json_t *bo
             json_decref(parts);
             return rc;
         }
-        if ((rc = add_turn(contents, turn_role, parts)) != SL_OK)
+        if ((rc = sl_tr_add_turn(contents, turn_role, "parts", parts)) != SL_OK)
             return rc;
     }
     if (json_array_size(contents) == 0)

@@ -373,6 +373,27 @@ out:
     return rc;
 }
 
+int sl_tr_add_turn(json_t *turns, const char *role, const char *items_key, json_t *items)
+{
+    json_t *last = json_array_get(turns, json_array_size(turns) - 1);
+    const char *last_role = json_string_value(json_object_get(last, "role"));
+    int rc;
+
+    if (items == NULL)
+        return SL_ERR_NOMEM;
+    if (json_array_size(items) == 0) {
+        json_decref(items);
+        return SL_OK;
+    }
+    if (last_role != NULL && strcmp(last_role, role) == 0) {
+        rc = json_array_extend(json_object_get(last, items_key), items);
+        json_decref(items);
+        return rc == 0 ? SL_OK : SL_ERR_NOMEM;
+    }
+    return json_array_append_new(turns, json_pack("{s:s, s:o}", "role", role, items_key, items)) == 0
+           ? SL_OK : SL_ERR_NOMEM;
+}
+
 int sl_tr_emit(json_t **out, json_t *chunk)
 {
     json_t *arr;

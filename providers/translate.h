@@ -121,6 +121,12 @@ json_t *sl_tr_embedding_inputs(struct sl_request *req, const json_t *in, int *rc
 int sl_tr_embeddings_reply(struct sl_request *req, const json_t *vectors, long prompt_tokens,
                            json_t **out);
 
+/* Adds items (stolen) to turns as a turn {"role": role, items_key: items},
+ * merged into the last turn when it has the same role (providers that want
+ * user and assistant turns to alternate); a turn without items is left out.
+ * SL_OK or SL_ERR_NOMEM. */
+int sl_tr_add_turn(json_t *turns, const char *role, const char *items_key, json_t *items);
+
 /* Appends chunk (stolen) to *out, making *out an array when it holds more
  * than one (the parse_stream_event contract). SL_OK or SL_ERR_NOMEM. */
 int sl_tr_emit(json_t **out, json_t *chunk);

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcgiapp.h>
+#include <openssl/crypto.h>
 
 #include "arena.h"
 #include "buf.h"
@@ -319,6 +320,10 @@ out:
         close(ep);
     sl_upstream_thread_free(up);
     sl_arena_free(arena);
+    /* OpenSSL's per-thread state (the random generator an RSA signature
+     * creates) would be freed only after this thread is gone; main may be
+     * past its wait by then. Free it before saying we left. */
+    OPENSSL_thread_stop();
     pthread_mutex_lock(&pool.lock);
     if (counted) {
         pool.total--;
