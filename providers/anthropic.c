@@ -708,6 +708,30 @@ static int anthropic_parse_stream_event(struct sl_request *req, const struct sl_
     return rc;
 }
 
+/* The fast path for the event most of a stream is made of:
+ *   {"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"..."}}
+ * inside a text block, once the answer has begun. Anything else (or any
+ * doubt) goes to the parser. */
+static int anthropic_fast_delta(struct sl_request *req, const struct sl_sse_event *ev,
+                                struct sl_fast_delta *out)
+{
+    static const char *const type[] = { "type", NULL };
+    static const char *const delta_type[] = { "delta", "type", NULL };
+    static const char *const text[] = { "delta", "text", NULL };
+    const struct anth *st = req->pstate;
+
+    if (st == NULL || !st->started || st->block != B_TEXT || st->ids.id == NULL ||
+        !sl_tr_scan_is(ev->data, ev->data_len, type, "\"content_block_delta\"") ||
+        !sl_tr_scan_is(ev->data, ev->data_len, delta_type, "\"text_delta\"") ||
+        (out->text = sl_tr_scan(ev->data, ev->data_len, text, &out->text_len)) == NULL ||
+        out->text[0] != '"')
+        return 0;
+    out->id = st->ids.id;
+    out->created = st->ids.created;
+    out->reasoning = 0;
+    return 1;
+}
+
 const struct sl_provider sl_provider_anthropic = {
     .name = "anthropic",
     .abi = SL_PROVIDER_ABI,
@@ -719,4 +743,5 @@ const struct sl_provider sl_provider_anthropic = {
     .parse_response = anthropic_parse_response,
     .parse_stream_event = anthropic_parse_stream_event,
     .map_error = anthropic_map_error,
+    .fast_delta = anthropic_fast_delta,
 };

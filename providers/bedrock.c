@@ -1269,6 +1269,25 @@ static int bedrock_parse_stream_event(struct sl_request *req, const struct sl_ss
     return rc;
 }
 
+/* The fast path for a plain text delta once the answer has begun:
+ * contentBlockDelta {"contentBlockIndex":N,"delta":{"text":"..."},"p":"..."} */
+static int bedrock_fast_delta(struct sl_request *req, const struct sl_sse_event *ev,
+                              struct sl_fast_delta *out)
+{
+    static const char *const text[] = { "delta", "text", NULL };
+    const struct bedrock *st = req->pstate;
+
+    if (st == NULL || !st->started || st->ids.id == NULL || ev->event == NULL ||
+        strcmp(ev->event, "contentBlockDelta") != 0 || (ev->id != NULL && strcmp(ev->id, "event") != 0) ||
+        (out->text = sl_tr_scan(ev->data, ev->data_len, text, &out->text_len)) == NULL ||
+        out->text_len < 3 || out->text[0] != '"')
+        return 0;   /* an empty text ("") makes no chunk: the parser says so */
+    out->id = st->ids.id;
+    out->created = st->ids.created;
+    out->reasoning = 0;
+    return 1;
+}
+
 const struct sl_provider sl_provider_bedrock = {
     .name = "bedrock",
     .abi = SL_PROVIDER_ABI,
@@ -1280,4 +1299,5 @@ const struct sl_provider sl_provider_bedrock = {
     .parse_response = bedrock_parse_response,
     .parse_stream_event = bedrock_parse_stream_event,
     .map_error = bedrock_map_error,
+    .fast_delta = bedrock_fast_delta,
 };

@@ -761,6 +761,26 @@ static int cohere_parse_stream_event(struct sl_request *req, const struct sl_sse
     return rc;
 }
 
+/* The fast path for a plain text delta once the answer has begun:
+ * {"type":"content-delta","index":0,"delta":{"message":{"content":{"text":"..."}}}} */
+static int cohere_fast_delta(struct sl_request *req, const struct sl_sse_event *ev,
+                             struct sl_fast_delta *out)
+{
+    static const char *const type[] = { "type", NULL };
+    static const char *const text[] = { "delta", "message", "content", "text", NULL };
+    const struct cohere *st = req->pstate;
+
+    if (st == NULL || !st->started || st->ids.id == NULL ||
+        !sl_tr_scan_is(ev->data, ev->data_len, type, "\"content-delta\"") ||
+        (out->text = sl_tr_scan(ev->data, ev->data_len, text, &out->text_len)) == NULL ||
+        out->text_len < 3 || out->text[0] != '"')
+        return 0;   /* an empty text makes no chunk: the parser says so */
+    out->id = st->ids.id;
+    out->created = st->ids.created;
+    out->reasoning = 0;
+    return 1;
+}
+
 /* LiteLLM routes both prefixes to v2 chat (cohere/ for its chat models):
  * two names, one adapter. */
 const struct sl_provider sl_provider_cohere_chat = {
@@ -774,6 +794,7 @@ const struct sl_provider sl_provider_cohere_chat = {
     .parse_response = cohere_parse_response,
     .parse_stream_event = cohere_parse_stream_event,
     .map_error = cohere_map_error,
+    .fast_delta = cohere_fast_delta,
 };
 
 const struct sl_provider sl_provider_cohere = {
@@ -787,4 +808,5 @@ const struct sl_provider sl_provider_cohere = {
     .parse_response = cohere_parse_response,
     .parse_stream_event = cohere_parse_stream_event,
     .map_error = cohere_map_error,
+    .fast_delta = cohere_fast_delta,
 };

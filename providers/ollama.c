@@ -662,6 +662,41 @@ static int ollama_parse_stream_event(struct sl_request *req, const struct sl_sse
     return rc;
 }
 
+/* Whether the value at path is absent, or exactly one of the empty tokens. */
+static int empty_at(const struct sl_sse_event *ev, const char *const path[], const char *a, const char *b)
+{
+    size_t n;
+    const char *v = sl_tr_scan(ev->data, ev->data_len, path, &n);
+
+    return v == NULL || (n == strlen(a) && memcmp(v, a, n) == 0) || (b && n == strlen(b) && memcmp(v, b, n) == 0);
+}
+
+/* The fast path for a plain text line once the answer has begun:
+ * {"model":..,"created_at":..,"message":{"role":"assistant","content":".."},"done":false}
+ * with no thinking, tool calls or error in it. */
+static int ollama_fast_delta(struct sl_request *req, const struct sl_sse_event *ev,
+                             struct sl_fast_delta *out)
+{
+    static const char *const done[] = { "done", NULL };
+    static const char *const error[] = { "error", NULL };
+    static const char *const thinking[] = { "message", "thinking", NULL };
+    static const char *const calls[] = { "message", "tool_calls", NULL };
+    static const char *const text[] = { "message", "content", NULL };
+    const struct ollama *st = req->pstate;
+
+    if (st == NULL || !st->started || st->ids.id == NULL ||
+        !sl_tr_scan_is(ev->data, ev->data_len, done, "false") ||
+        !empty_at(ev, error, "null", NULL) || !empty_at(ev, thinking, "\"\"", "null") ||
+        !empty_at(ev, calls, "null", "[]") ||
+        (out->text = sl_tr_scan(ev->data, ev->data_len, text, &out->text_len)) == NULL ||
+        out->text_len < 3 || out->text[0] != '"')
+        return 0;
+    out->id = st->ids.id;
+    out->created = st->ids.created;
+    out->reasoning = 0;
+    return 1;
+}
+
 /* LiteLLM's two prefixes: ollama/ (its /api/generate route) and ollama_chat/;
  * both are served through /api/chat. */
 const struct sl_provider sl_provider_ollama_chat = {
@@ -675,6 +710,7 @@ const struct sl_provider sl_provider_ollama_chat = {
     .parse_response = ollama_parse_response,
     .parse_stream_event = ollama_parse_stream_event,
     .map_error = ollama_map_error,
+    .fast_delta = ollama_fast_delta,
 };
 
 const struct sl_provider sl_provider_ollama = {
@@ -688,4 +724,5 @@ const struct sl_provider sl_provider_ollama = {
     .parse_response = ollama_parse_response,
     .parse_stream_event = ollama_parse_stream_event,
     .map_error = ollama_map_error,
+    .fast_delta = ollama_fast_delta,
 };

@@ -8,6 +8,7 @@
 
 #include "arena.h"
 #include "config.h"
+#include "jscan.h"
 #include "request.h"
 #include "status.h"
 #include "translate.h"
@@ -371,6 +372,44 @@ int sl_tr_embeddings_reply(struct sl_request *req, const json_t *vectors, long p
 out:
     json_decref(data);
     return rc;
+}
+
+struct scan_one {
+    const char *key, *val;
+    size_t val_len;
+};
+
+static int scan_member(void *ctx, const struct sl_jmember *m)
+{
+    struct scan_one *s = ctx;
+
+    if (sl_jscan_key_is(m, s->key)) {
+        s->val = m->val;
+        s->val_len = m->val_len;
+    }
+    return 0;
+}
+
+const char *sl_tr_scan(const char *p, size_t len, const char *const path[], size_t *val_len)
+{
+    for (size_t i = 0; path[i] != NULL; i++) {
+        struct scan_one s = { path[i], NULL, 0 };
+
+        if (len == 0 || p[0] != '{' || sl_jscan_object(p, len, scan_member, &s) != 0 || s.val == NULL)
+            return NULL;
+        p = s.val;
+        len = s.val_len;
+    }
+    *val_len = len;
+    return p;
+}
+
+int sl_tr_scan_is(const char *p, size_t len, const char *const path[], const char *token)
+{
+    size_t n;
+    const char *v = sl_tr_scan(p, len, path, &n);
+
+    return v != NULL && n == strlen(token) && memcmp(v, token, n) == 0;
 }
 
 int sl_tr_add_turn(json_t *turns, const char *role, const char *items_key, json_t *items)

@@ -127,6 +127,13 @@ int sl_tr_embeddings_reply(struct sl_request *req, const json_t *vectors, long p
  * SL_OK or SL_ERR_NOMEM. */
 int sl_tr_add_turn(json_t *turns, const char *role, const char *items_key, json_t *items);
 
+/* For the fast_delta path (provider.h): the value text at path (object
+ * keys, NULL-ended) in the JSON object text p[0..len), found with the
+ * structural scanner, no parse. NULL if a step is missing or not an object.
+ * sl_tr_scan_is compares that value with a literal token (e.g. "\"text_delta\""). */
+const char *sl_tr_scan(const char *p, size_t len, const char *const path[], size_t *val_len);
+int sl_tr_scan_is(const char *p, size_t len, const char *const path[], const char *token);
+
 /* Appends chunk (stolen) to *out, making *out an array when it holds more
  * than one (the parse_stream_event contract). SL_OK or SL_ERR_NOMEM. */
 int sl_tr_emit(json_t **out, json_t *chunk);

@@ -48,17 +48,24 @@ json_t *sl_json_parse(const char *p, size_t len, const char **why)
     return v;
 }
 
+/* Documents up to this size (chunks, most requests) are dumped once, on
+ * the stack, and copied; bigger ones are sized first and dumped into
+ * exactly enough arena memory (two passes, but no arena waste). */
+#define DUMP_STACK 8192
+
 char *sl_json_dump(struct sl_arena *a, const json_t *v, size_t *len)
 {
-    /* Size first, then dump once into exactly enough memory: two passes
-     * over a small document cost less than the arena waste of doubling. */
-    size_t need = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
-    char *p;
+    char tmp[DUMP_STACK], *p;
+    size_t need = json_dumpb(v, tmp, sizeof(tmp), JSON_COMPACT | JSON_ENCODE_ANY);
 
     if (need == 0)
         return NULL;   /* json_dumpb's error */
     p = sl_arena_alloc(a, need + 1);
-    if (p == NULL || json_dumpb(v, p, need, JSON_COMPACT | JSON_ENCODE_ANY) != need)
+    if (p == NULL)
+        return NULL;
+    if (need <= sizeof(tmp))
+        memcpy(p, tmp, need);
+    else if (json_dumpb(v, p, need, JSON_COMPACT | JSON_ENCODE_ANY) != need)
         return NULL;
     p[need] = '\0';
     *len = need;

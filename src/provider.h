@@ -62,6 +62,16 @@ struct sl_upstream_req {
     long        local_delay_ms;
 };
 
+/* A stream event that is nothing but a piece of text, recognised without a
+ * parse (see fast_delta below). */
+struct sl_fast_delta {
+    const char *id;          /* the answer's id, as in its other chunks */
+    long long   created;
+    const char *text;        /* the text as a JSON string token, quotes and escapes as sent */
+    size_t      text_len;
+    int         reasoning;   /* 1: it goes to delta.reasoning_content, 0: delta.content */
+};
+
 /* An error in OpenAI's shape. Strings are static or arena memory. */
 struct sl_error {
     int         http_status;
@@ -111,6 +121,13 @@ struct sl_provider {
      * OpenAI-shaped body if there is one. */
     int (*map_error)(struct sl_request *req, long http_status, const json_t *body,
                      struct sl_error *out);
+    /* Optional, for streams: when ev is a plain text delta that
+     * parse_stream_event would turn into exactly one chunk {"delta":
+     * {"content": text}} (no finish, no usage, no state change), fill *out
+     * and return 1: the core writes that chunk from a template, copying the
+     * text token as it came, without Jansson. 0: call parse_stream_event. */
+    int (*fast_delta)(struct sl_request *req, const struct sl_sse_event *ev,
+                      struct sl_fast_delta *out);
 };
 
 /* The registry (providers/registry.c). */

@@ -31,6 +31,10 @@
 struct stream_state {
     int done;           /* the upstream said [DONE] (or its equivalent) */
     int finished;       /* a choice carried a finish_reason */
+    /* The text of a fast-path chunk before its delta text: made once per
+     * stream and kind (content, reasoning_content). */
+    char  *prefix[2];
+    size_t prefix_len[2];
 };
 
 /* Reads usage from an OpenAI usage object (borrowed). */
@@ -222,6 +226,36 @@ static int send_chunk(struct sl_request *req, json_t *chunk, struct stream_state
     return sl_respond_sse_data(req, text, len);
 }
 
+/* A text delta the adapter recognised without parsing (provider.h's
+ * fast_delta): the chunk is the prefix made once, the text token as the
+ * provider sent it, and a fixed tail; what Jansson would make of the same
+ * chunk, without a parse or a dump per event. */
+static int fast_chunk(struct sl_request *req, struct stream_state *st, const struct sl_fast_delta *fd)
+{
+    static const char tail[] = "},\"finish_reason\":null,\"logprobs\":null}]}";
+    int k = fd->reasoning ? 1 : 0, rc;
+
+    if (st->prefix[k] == NULL) {
+        json_t *id = json_string(fd->id);
+        const char *idj;
+        size_t idlen;
+
+        if ((rc = model_json(req)) != SL_OK)
+            return rc;
+        idj = id ? sl_json_dump(req->arena, id, &idlen) : NULL;
+        json_decref(id);
+        st->prefix[k] = idj ? sl_arena_printf(req->arena,
+            "{\"id\":%s,\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":%s,"
+            "\"choices\":[{\"index\":0,\"delta\":{\"%s\":", idj, fd->created, req->model_json,
+            k ? "reasoning_content" : "content") : NULL;
+        if (st->prefix[k] == NULL)
+            return SL_ERR_NOMEM;
+        st->prefix_len[k] = strlen(st->prefix[k]);
+    }
+    return sl_respond_sse_data3(req, st->prefix[k], st->prefix_len[k], fd->text, fd->text_len,
+                                tail, sizeof(tail) - 1);
+}
+
 static int on_event(struct sl_request *req, const struct sl_sse_event *ev, void *ctx)
 {
     struct stream_state *st = ctx;
@@ -236,6 +270,12 @@ static int on_event(struct sl_request *req, const struct sl_sse_event *ev, void 
         rc = wire_event(req, ev, st);
         if (rc != SL_NEED_PARSE)
             return rc;
+    }
+    if (req->dep->provider->fast_delta != NULL && req->surface == SL_SURFACE_OPENAI) {
+        struct sl_fast_delta fd;
+
+        if (req->dep->provider->fast_delta(req, ev, &fd))
+            return fast_chunk(req, st, &fd);
     }
     rc = req->dep->provider->parse_stream_event(req, ev, &out, &done);
     if (rc == SL_OK && out != NULL) {

@@ -111,15 +111,39 @@ struct stream_ctx {
     struct sl_request *req;
     json_t *chunks;
     int rc;
+    int fast, fast_ok;      /* events the fast path took; of those, agreeing with the parser */
 };
+
+/* What the core's template makes of a fast delta, as JSON (model as the
+ * adapter's chunks carry it: the driver's requested name). */
+static json_t *fast_json(const struct sl_request *req, const struct sl_fast_delta *fd)
+{
+    json_t *text = json_loadb(fd->text, fd->text_len, JSON_DECODE_ANY, NULL);
+
+    return json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:o}, s:n, s:n}]}", "id", fd->id,
+                     "object", "chat.completion.chunk", "created", (json_int_t)fd->created,
+                     "model", req->model ? req->model : "", "choices", "index", 0, "delta",
+                     fd->reasoning ? "reasoning_content" : "content", text, "finish_reason", "logprobs");
+}
 
 static int on_event(void *ctx, const struct sl_sse_event *ev)
 {
     struct stream_ctx *s = ctx;
-    json_t *out = NULL;
+    json_t *out = NULL, *fast = NULL;
+    struct sl_fast_delta fd;
     int done = 0;
 
+    /* An event the fast path takes must be exactly one chunk the parser
+     * would make, and must not change what the parser does next. */
+    if (s->req->dep->provider->fast_delta != NULL && s->req->dep->provider->fast_delta(s->req, ev, &fd)) {
+        s->fast++;
+        fast = fast_json(s->req, &fd);
+    }
     s->rc = s->req->dep->provider->parse_stream_event(s->req, ev, &out, &done);
+    if (fast != NULL) {
+        s->fast_ok += json_is_object(out) && json_equal(fast, out) && !done;
+        json_decref(fast);
+    }
     if (json_is_array(out))
         json_array_extend(s->chunks, out);
     else if (out != NULL)
@@ -324,7 +348,7 @@ static void run_case(const char *dir, const char *name, struct sl_arena *a)
     } else if ((reply = slurp(dir, "upstream.sse", &len)) != NULL ||
                (reply = eventstream(dir, &len)) != NULL) {
         struct sl_framer f;
-        struct stream_ctx s = { &req, json_array(), SL_OK };
+        struct stream_ctx s = { &req, json_array(), SL_OK, 0, 0 };
 
         sl_framer_init(&f, up.framing);
         sl_framer_feed(&f, reply, len, on_event, &s);
@@ -332,6 +356,12 @@ static void run_case(const char *dir, const char *name, struct sl_arena *a)
         sl_framer_free(&f);
         if (s.rc == SL_ERR_UPSTREAM_STATUS)
             json_array_append_new(s.chunks, error_json(&req.upstream_err));
+        if (dep.provider->fast_delta != NULL) {
+            char n[1024];
+
+            snprintf(n, sizeof(n), "%s: %d fast-path event(s) agree with the parser", name, s.fast);
+            ok(s.fast == s.fast_ok, n);
+        }
         same("stream chunks", name, s.chunks, expected);
         json_decref(s.chunks);
         free(reply);
