@@ -14,7 +14,6 @@
  * content_block_start/delta.../stop per text, thinking or tool_use block,
  * then message_delta (stop_reason, usage) and message_stop at the end (OpenAI
  * sends usage after the finish_reason, so both wait for the end). */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,25 +26,11 @@
 #include "request.h"
 #include "respond.h"
 #include "status.h"
+#include "translate.h"
 
 static const char *str(const json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
-}
-
-static int bad(struct sl_request *req, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int bad(struct sl_request *req, const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    req->err_msg = sl_arena_strdup(req->arena, msg);
-    return SL_ERR_BAD_REQUEST;
 }
 
 int sl_messages_validate(struct sl_request *req)
@@ -56,19 +41,19 @@ int sl_messages_validate(struct sl_request *req)
     json_t *m;
 
     if (!json_is_array(msgs))
-        return bad(req, "messages: Field required (an array of messages).");
+        return sl_tr_bad(req, "messages: Field required (an array of messages).");
     if (req->endpoint == SL_EP_COUNT_TOKENS)
         ;   /* count_tokens takes no max_tokens */
     else if (!json_is_integer(mt) || json_integer_value(mt) < 0)
-        return bad(req, "max_tokens: Field required (a non-negative integer).");
+        return sl_tr_bad(req, "max_tokens: Field required (a non-negative integer).");
     json_array_foreach(msgs, i, m) {
         const char *role = str(m, "role");
         const json_t *c = json_object_get(m, "content");
 
         if (role == NULL || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0))
-            return bad(req, "messages.%zu.role: Input should be 'user' or 'assistant'.", i);
+            return sl_tr_bad(req, "messages.%zu.role: Input should be 'user' or 'assistant'.", i);
         if (!json_is_string(c) && !json_is_array(c))
-            return bad(req, "messages.%zu.content: Input should be a string or a list of content blocks.", i);
+            return sl_tr_bad(req, "messages.%zu.content: Input should be a string or a list of content blocks.", i);
     }
     return SL_OK;
 }
@@ -98,7 +83,7 @@ static json_t *media_part(struct sl_request *req, const json_t *b, const char *t
     }
     if (st != NULL && strcmp(st, "url") == 0 && str(src, "url") && strcmp(type, "image") == 0)
         return json_pack("{s:s, s:{s:s}}", "type", "image_url", "image_url", "url", str(src, "url"));
-    *rc = bad(req, "%s blocks need a base64 source%s.", type, strcmp(type, "image") == 0 ? " or a url" : "");
+    *rc = sl_tr_bad(req, "%s blocks need a base64 source%s.", type, strcmp(type, "image") == 0 ? " or a url" : "");
     return NULL;
 }
 
@@ -117,19 +102,19 @@ static int parts_of(struct sl_request *req, const json_t *content, json_t *parts
         const char *type = str(b, "type");
 
         if (type == NULL)
-            return bad(req, "content blocks need a type.");
+            return sl_tr_bad(req, "content blocks need a type.");
         if (strcmp(type, "tool_result") == 0 || strcmp(type, "thinking") == 0 ||
             strcmp(type, "redacted_thinking") == 0 || strcmp(type, "tool_use") == 0)
             continue;
         if (strcmp(type, "text") == 0) {
             if (!json_is_string(json_object_get(b, "text")))
-                return bad(req, "text blocks need a text string.");
+                return sl_tr_bad(req, "text blocks need a text string.");
             p = json_pack("{s:s, s:O}", "type", "text", "text", json_object_get(b, "text"));
         } else if (strcmp(type, "image") == 0 || strcmp(type, "document") == 0) {
             if ((p = media_part(req, b, type, &rc)) == NULL)
                 return rc != SL_OK ? rc : SL_ERR_NOMEM;
         } else {
-            return bad(req, "content blocks of type %.60s are not supported by this gateway.", type);
+            return sl_tr_bad(req, "content blocks of type %.60s are not supported by this gateway.", type);
         }
         if (p != NULL && json_object_get(b, "cache_control") != NULL)
             json_object_set(p, "cache_control", json_object_get(b, "cache_control"));
@@ -172,7 +157,7 @@ static int user_turn(struct sl_request *req, const json_t *content, json_t *out)
             continue;
         if (str(b, "tool_use_id") == NULL) {
             json_decref(parts);
-            return bad(req, "tool_result blocks need a tool_use_id.");
+            return sl_tr_bad(req, "tool_result blocks need a tool_use_id.");
         }
         if ((c = tool_result_content(req, b, &rc)) == NULL) {
             json_decref(parts);
@@ -225,7 +210,7 @@ static int assistant_turn(struct sl_request *req, const json_t *content, json_t 
             size_t n;
 
             if (str(b, "id") == NULL || str(b, "name") == NULL) {
-                rc = bad(req, "tool_use blocks need an id and a name.");
+                rc = sl_tr_bad(req, "tool_use blocks need an id and a name.");
                 goto out;
             }
             args = json_object_get(b, "input") ? sl_json_dump(req->arena, json_object_get(b, "input"), &n)
@@ -270,11 +255,11 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *out)
             json_t *fn;
 
             if (type != NULL && strcmp(type, "custom") != 0)
-                return bad(req, "tools.%zu: server tools (type %.60s) are not supported by this gateway.", i, type);
+                return sl_tr_bad(req, "tools.%zu: server tools (type %.60s) are not supported by this gateway.", i, type);
             if (str(t, "name") == NULL)
-                return bad(req, "tools.%zu.name: Field required.", i);
+                return sl_tr_bad(req, "tools.%zu.name: Field required.", i);
             if (!json_is_object(schema))
-                return bad(req, "tools.%zu.input_schema: Field required.", i);
+                return sl_tr_bad(req, "tools.%zu.input_schema: Field required.", i);
             if ((fn = json_pack("{s:s, s:O}", "name", str(t, "name"), "parameters", schema)) == NULL)
                 return SL_ERR_NOMEM;
             if (str(t, "description") != NULL)
@@ -288,7 +273,7 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *out)
         json_t *choice;
 
         if (type == NULL)
-            return bad(req, "tool_choice.type: Field required.");
+            return sl_tr_bad(req, "tool_choice.type: Field required.");
         if (strcmp(type, "auto") == 0)
             choice = json_string("auto");
         else if (strcmp(type, "any") == 0)
@@ -298,7 +283,7 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *out)
         else if (strcmp(type, "tool") == 0 && str(tc, "name") != NULL)
             choice = json_pack("{s:s, s:{s:s}}", "type", "function", "function", "name", str(tc, "name"));
         else
-            return bad(req, "tool_choice: type must be auto, any, tool (with a name) or none.");
+            return sl_tr_bad(req, "tool_choice: type must be auto, any, tool (with a name) or none.");
         if (choice == NULL || json_object_set_new(out, "tool_choice", choice) != 0)
             return SL_ERR_NOMEM;
         if (json_is_true(json_object_get(tc, "disable_parallel_tool_use")) &&
@@ -384,7 +369,7 @@ int sl_messages_to_openai(struct sl_request *req)
             return rc;
     }
     if (json_array_size(messages) == 0)
-        return bad(req, "messages: at least one message is required.");
+        return sl_tr_bad(req, "messages: at least one message is required.");
     if ((rc = convert_tools(req, in, out)) != SL_OK || (rc = convert_rest(req, in, out)) != SL_OK)
         return rc;
     req->in = out;          /* the Anthropic body stays alive in its own defer */
