@@ -4,6 +4,9 @@
 SL_BUILD_PACKAGES="build-essential autoconf automake libtool pkg-config libfcgi-dev
 libjansson-dev libcurl4-openssl-dev libyaml-dev libpcre2-dev libmariadb-dev
 libmemcached-dev libssl-dev zlib1g-dev lighttpd curl ca-certificates"
+# The libFuzzer targets (tests/fuzz/run.sh): clang and libFuzzer's runtime,
+# which Debian's clang only recommends.
+SL_FUZZ_PACKAGES="clang libclang-rt-dev"
 
 sl_install_missing() {
     local missing=() p

@@ -27,6 +27,7 @@
 #include "config.h"   /* src/config.h: quoted includes look beside this file first */
 #include "arena.h"
 #include "buf.h"
+#include "db.h"
 #include "log.h"
 #include "provider.h"
 #include "status.h"
@@ -1180,7 +1181,7 @@ static int is_block(struct ctx *cx, const struct node *n, const char *where)
 /* The keys LiteLLM documents for each section (reference §3.2-3.4) that sluice
  * does not act on yet: they get a milder warning than a typo would. */
 static const char *const general_accepted[] = {
-    "database_url", "database_connection_pool_limit", "database_connection_timeout",
+    "database_connection_pool_limit", "database_connection_timeout",
     "store_model_in_db", "supported_db_objects", "disable_spend_logs", "disable_spend_updates",
     "store_prompts_in_spend_logs", "maximum_spend_logs_retention_period",
     "maximum_spend_logs_retention_interval", "proxy_batch_write_at",
@@ -1270,11 +1271,193 @@ static void load_env(struct ctx *cx, struct node *sec)
     qsort(p->env, n, sizeof(*p->env), cmp_env);
 }
 
+/* database_url (already read into c->database_url when given), else
+ * $DATABASE_URL: checked with the parser the connections use, and masked
+ * once for logs. A bad URL in the file is an error; one in $DATABASE_URL, a
+ * generic name other programs may set (to a postgresql:// URL, say), is a
+ * warning and sluice runs with the master key alone. */
+static void load_database(struct ctx *cx, const struct node *given, const struct node *sec)
+{
+    struct sl_config *c = &cx->cfg->pub;
+    struct sl_db_url u;
+    char why[256];
+    const char *v;
+    int line = given ? given->line : sec ? sec->line : 1;
+    int col = given ? given->col : sec ? sec->col : 1;
+    int rc;
+
+    if (c->database_url != NULL && *c->database_url == '\0')
+        c->database_url = NULL;   /* "" (or an empty variable): no database */
+    if (c->database_url == NULL && (given == NULL || given->env_unset) &&
+        (v = env_lookup(cx, "DATABASE_URL")) != NULL && *v != '\0') {
+        if ((c->database_url = sl_arena_strdup(cx->arena, v)) == NULL) {
+            cx->nomem = 1;
+            return;
+        }
+        given = NULL;
+    }
+    if (c->database_url == NULL)
+        return;
+    rc = sl_db_url_parse(c->database_url, &u, why, sizeof(why));
+    if (rc == SL_OK && (c->database_url_masked = sl_arena_strdup(cx->arena, u.masked)) == NULL)
+        cx->nomem = 1;
+    sl_db_url_free(&u);
+    if (rc == SL_ERR_NOMEM)
+        cx->nomem = 1;
+    if (rc != SL_ERR_CONFIG)
+        return;
+    if (given != NULL)
+        diag(cx, 1, line, col, "general_settings.database_url: %s", why);
+    else
+        diag(cx, 0, line, col, "$DATABASE_URL: %s; ignored, running with the master key alone",
+             why);
+    c->database_url = NULL;
+}
+
+/* "host:port", "host" (port 11211), "[v6::addr]:port" or "/path/to.sock". */
+static int parse_mc_server(struct ctx *cx, const char *s, size_t n, struct sl_memcached_server *out,
+                           char *why, size_t whylen)
+{
+    const char *host = s, *port = NULL, *end = s + n;
+    size_t hlen = n;
+    long p = 11211;
+
+    if (n > 0 && s[0] == '/') {
+        out->port = 0;
+    } else if (n > 0 && s[0] == '[') {
+        const char *rb = memchr(s, ']', n);
+
+        if (rb == NULL || rb == s + 1) {
+            snprintf(why, whylen, "'%.*s': a bad [IPv6 address]", (int)(n > 80 ? 80 : n), s);
+            return -1;
+        }
+        host = s + 1;
+        hlen = (size_t)(rb - host);
+        if (rb + 1 < end && rb[1] == ':')
+            port = rb + 2;
+        else if (rb + 1 != end) {
+            snprintf(why, whylen, "'%.*s': expected [address]:port", (int)(n > 80 ? 80 : n), s);
+            return -1;
+        }
+    } else {
+        const char *colon = memchr(s, ':', n);
+
+        if (colon != NULL) {
+            hlen = (size_t)(colon - s);
+            port = colon + 1;
+        }
+    }
+    if (hlen == 0 || hlen > 255 || strcspn(host, " \t/@?#") < hlen * (s[0] != '/')) {
+        snprintf(why, whylen, "'%.*s' is not host:port", (int)(n > 80 ? 80 : n), s);
+        return -1;
+    }
+    if (port != NULL) {
+        size_t plen = (size_t)(end - port);
+        char num[8];
+
+        if (plen == 0 || plen > 5 || strspn(port, "0123456789") < plen) {
+            snprintf(why, whylen, "'%.*s': the port must be a number from 1 to 65535",
+                     (int)(n > 80 ? 80 : n), s);
+            return -1;
+        }
+        memcpy(num, port, plen);
+        num[plen] = '\0';
+        p = strtol(num, NULL, 10);
+        if (p < 1 || p > 65535) {
+            snprintf(why, whylen, "'%.*s': the port must be a number from 1 to 65535",
+                     (int)(n > 80 ? 80 : n), s);
+            return -1;
+        }
+    }
+    if (s[0] != '/')
+        out->port = (unsigned)p;
+    if ((out->host = sl_arena_strndup(cx->arena, host, hlen)) == NULL) {
+        cx->nomem = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* Splits text at commas and blanks into servers appended to c's list (room
+ * for max). 0, or -1 after a message at line:col. */
+static int add_mc_list(struct ctx *cx, const char *where, const char *text, size_t max,
+                       int line, int col)
+{
+    struct sl_config *c = &cx->cfg->pub;
+    const char *p = text;
+    char why[200];
+
+    if (c->memcached_servers == NULL &&
+        (c->memcached_servers = sl_arena_calloc(cx->arena, max,
+                                                sizeof(*c->memcached_servers))) == NULL) {
+        cx->nomem = 1;
+        return -1;
+    }
+    while (*p != '\0') {
+        size_t n;
+
+        p += strspn(p, ", \t");
+        if ((n = strcspn(p, ", \t")) == 0)
+            break;
+        if (c->n_memcached_servers >= max) {
+            diag(cx, 1, line, col, "%s: more than %zu servers", where, max);
+            return -1;
+        }
+        if (parse_mc_server(cx, p, n, &c->memcached_servers[c->n_memcached_servers], why,
+                            sizeof(why)) != 0) {
+            if (!cx->nomem)
+                diag(cx, 1, line, col, "%s: %s", where, why);
+            return -1;
+        }
+        c->n_memcached_servers++;
+        p += n;
+    }
+    return 0;
+}
+
+#define MAX_MC_SERVERS 256
+
+/* memcached_servers: a list of "host:port" (or one string of them, comma
+ * separated, so os.environ/ works), else $SLUICE_MEMCACHED_SERVERS. */
+static void load_memcached(struct ctx *cx, struct node *given, const struct node *sec)
+{
+    const char *v = NULL;
+    int got;
+
+    if (given != NULL && given->kind == K_SEQ) {
+        for (struct item *it = given->items; it != NULL && !cx->nomem; it = it->next) {
+            if ((got = get_str(cx, it->val, &v)) < 0)
+                diag(cx, 1, it->val->line, it->val->col,
+                     "general_settings.memcached_servers: expected \"host:port\" strings, got %s",
+                     type_name(it->val));
+            else if (got > 0)   /* on to the next item after an error: report them all */
+                add_mc_list(cx, "general_settings.memcached_servers", v, MAX_MC_SERVERS,
+                            it->val->line, it->val->col);
+        }
+        return;
+    }
+    if (given != NULL && (got = get_str(cx, given, &v)) != 0) {
+        if (got < 0)
+            diag(cx, 1, given->line, given->col,
+                 "general_settings.memcached_servers: expected a list of \"host:port\", got %s",
+                 type_name(given));
+        else
+            add_mc_list(cx, "general_settings.memcached_servers", v, MAX_MC_SERVERS, given->line,
+                        given->col);
+        return;
+    }
+    if ((v = env_lookup(cx, "SLUICE_MEMCACHED_SERVERS")) != NULL)
+        add_mc_list(cx, "$SLUICE_MEMCACHED_SERVERS", v, MAX_MC_SERVERS, sec ? sec->line : 1,
+                    sec ? sec->col : 1);
+}
+
 static void load_general(struct ctx *cx, struct node *sec)
 {
     static const struct field fields[] = {
         { "master_key", F_STR, CFG(master_key), 0, 0 },
         { "max_request_size_mb", F_MB, CFG(max_request_bytes), 0, 4095 },
+        { "database_url", F_STR, CFG(database_url), 0, 0 },
+        { "memcached_servers", F_SKIP, 0, 0, 0 },
         { NULL, 0, 0, 0, 0 }
     };
     static const struct section s = { "general_settings", fields, general_accepted, 0 };
@@ -1298,6 +1481,8 @@ static void load_general(struct ctx *cx, struct node *sec)
      * the master key on every request. */
     if (c->master_key != NULL)
         sl_auth_hash_key(c->master_key, c->master_key_hash);
+    load_database(cx, found[2], sec);
+    load_memcached(cx, found[3], sec);
 }
 
 static void load_litellm(struct ctx *cx, struct node *sec)
@@ -1333,6 +1518,9 @@ static void load_sluice(struct ctx *cx, struct node *sec)
         { "shutdown_timeout_ms", F_MS, CFG(shutdown_timeout_ms), 0, 86400000 },
         { "queue_timeout_ms", F_MS, CFG(queue_timeout_ms), 0, 86400000 },
         { "log_level", F_LOGLEVEL, CFG(log_level), 0, 0 },
+        { "db_connect_timeout_ms", F_MS, CFG(db_connect_timeout_ms), 1, 600000 },
+        { "db_read_timeout_ms", F_MS, CFG(db_read_timeout_ms), 1, 600000 },
+        { "db_write_timeout_ms", F_MS, CFG(db_write_timeout_ms), 1, 600000 },
         { NULL, 0, 0, 0, 0 }
     };
     static const struct section s = { "sluice_settings", fields, NULL, 0 };
@@ -1685,6 +1873,9 @@ static int new_config(struct ctx *cx, const char *path)
     c->shutdown_timeout_ms = 30000;
     c->queue_timeout_ms = 1000;
     c->log_level = SL_LOG_INFO;
+    c->db_connect_timeout_ms = 2000;
+    c->db_read_timeout_ms = 5000;
+    c->db_write_timeout_ms = 5000;
     cx->cfg = p;
     cx->arena = a;
     return SL_OK;

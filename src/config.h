@@ -9,7 +9,8 @@
  *                        api_version, timeout, stream_timeout, max_retries,
  *                        input_cost_per_token, output_cost_per_token, rpm, tpm,
  *                        weight, order, + any provider param}, model_info{...}
- *   general_settings:    master_key, max_request_size_mb, database_url, ...
+ *   general_settings:    master_key, max_request_size_mb, database_url,
+ *                        memcached_servers, ...
  *   litellm_settings:    drop_params, request_timeout, num_retries, ...
  *   router_settings:     (accepted, used by later modules)
  *   environment_variables: {NAME: value}
@@ -46,6 +47,12 @@ struct sl_deployment {
     int line;                    /* line of the entry in the file, for messages */
 };
 
+/* One memcached server of general_settings.memcached_servers. */
+struct sl_memcached_server {
+    const char *host;            /* name or address (IPv6 without brackets), or a socket path */
+    unsigned port;               /* 0: host is a unix socket path */
+};
+
 struct sl_config {
     const char *path;                  /* the file this came from */
     struct sl_deployment *deployments; /* in file order */
@@ -55,6 +62,12 @@ struct sl_config {
     const char *master_key;            /* NULL: no master key (every call is 401) */
     char master_key_hash[65];          /* its SHA-256 hex; "" without one */
     size_t max_request_bytes;          /* max_request_size_mb, default 32 MiB */
+    const char *database_url;          /* database_url, else $DATABASE_URL; validated by
+                                        * sl_db_url_parse. NULL: no database (master key only) */
+    const char *database_url_masked;   /* the same with the password as "***": for logs */
+    struct sl_memcached_server *memcached_servers; /* memcached_servers, else
+                                        * $SLUICE_MEMCACHED_SERVERS; in the order given */
+    size_t n_memcached_servers;        /* 0: no memcached */
 
     /* litellm_settings */
     int  drop_params;                  /* default 0 */
@@ -69,6 +82,9 @@ struct sl_config {
     long shutdown_timeout_ms;          /* graceful SIGTERM wait for in-flight requests, default 30000 */
     long queue_timeout_ms;             /* wait for a free worker before a 503, default 1000 */
     int  log_level;                    /* enum sl_log_level; sluice_settings.log_level, default info */
+    long db_connect_timeout_ms;        /* MariaDB connect, default 2000 (whole seconds, rounded up) */
+    long db_read_timeout_ms;           /* MariaDB reads, default 5000 (idem) */
+    long db_write_timeout_ms;          /* MariaDB writes, default 5000 (idem) */
 
     /* private */
     struct sl_arena *arena;            /* owns every string above */

@@ -309,21 +309,11 @@ static int es_feed(struct sl_framer *f, const unsigned char *p, size_t n,
     return SL_OK;
 }
 
-int sl_framer_feed(struct sl_framer *f, const char *p, size_t n,
-                   sl_event_fn fn, void *ctx)
+static int text_feed(struct sl_framer *f, const char *p, size_t n,
+                     sl_event_fn fn, void *ctx)
 {
     size_t i = 0;
     int rc;
-
-    if (f->kind == SL_FRAMING_EVENTSTREAM) {
-        /* After a framing error the byte boundaries are lost for good. */
-        if (f->failed)
-            return SL_ERR_UPSTREAM_BAD;
-        rc = es_feed(f, (const unsigned char *)p, n, fn, ctx);
-        if (rc == SL_ERR_UPSTREAM_BAD)
-            f->failed = 1;
-        return rc;
-    }
 
     while (i < n) {
         size_t j = i;
@@ -363,18 +353,36 @@ int sl_framer_feed(struct sl_framer *f, const char *p, size_t n,
     return SL_OK;
 }
 
+/* After a non-OK status the stream's boundaries are lost: the rest of that
+ * input was never looked at, or a line went at the cap while the event it
+ * belonged to stayed half-built. Every later call repeats the status and
+ * delivers nothing (a finish used to hand out that half-built event). */
+int sl_framer_feed(struct sl_framer *f, const char *p, size_t n,
+                   sl_event_fn fn, void *ctx)
+{
+    if (f->failed != SL_OK)
+        return f->failed;
+    f->failed = f->kind == SL_FRAMING_EVENTSTREAM ? es_feed(f, (const unsigned char *)p, n, fn, ctx)
+                                                  : text_feed(f, p, n, fn, ctx);
+    return f->failed;
+}
+
 int sl_framer_finish(struct sl_framer *f, sl_event_fn fn, void *ctx)
 {
     int rc = SL_OK;
 
-    if (f->kind == SL_FRAMING_EVENTSTREAM)
-        return f->failed || f->line.len > 0 ? SL_ERR_UPSTREAM_BAD : SL_OK;
-
-    if (f->line.len > 0) {
-        rc = one_line(f, f->line.data, f->line.len, fn, ctx);
-        sl_buf_reset(&f->line);
+    if (f->failed != SL_OK)
+        return f->failed;
+    if (f->kind == SL_FRAMING_EVENTSTREAM) {
+        rc = f->line.len > 0 ? SL_ERR_UPSTREAM_BAD : SL_OK;
+    } else {
+        if (f->line.len > 0) {
+            rc = one_line(f, f->line.data, f->line.len, fn, ctx);
+            sl_buf_reset(&f->line);
+        }
+        if (rc == SL_OK && f->kind == SL_FRAMING_SSE)
+            rc = dispatch(f, fn, ctx);
     }
-    if (rc == SL_OK && f->kind == SL_FRAMING_SSE)
-        rc = dispatch(f, fn, ctx);
+    f->failed = rc;
     return rc;
 }

@@ -29,10 +29,9 @@ struct sl_framer {
     int started;             /* past a possible UTF-8 BOM */
     int last_cr;             /* the previous chunk ended in '\r' */
     /* event-stream: line holds the incomplete message; msg_len is its total
-     * length once the prelude was read (0 before); failed makes a framing
-     * error sticky. */
+     * length once the prelude was read (0 before). */
     size_t msg_len;
-    int failed;
+    int failed;              /* the first non-OK status returned: every later call repeats it */
 };
 
 void sl_framer_init(struct sl_framer *f, enum sl_framing kind);
@@ -40,7 +39,8 @@ void sl_framer_free(struct sl_framer *f);
 
 /* Feeds n bytes. SL_OK, SL_ERR_UPSTREAM_BAD (an event over the cap; for an
  * event-stream also a bad CRC, length or header), SL_ERR_NOMEM, or whatever
- * fn returned. */
+ * fn returned. After any non-OK status (from feed or finish) the framer is
+ * spent: later calls return that status again and deliver nothing. */
 int sl_framer_feed(struct sl_framer *f, const char *p, size_t n,
                    sl_event_fn fn, void *ctx);
 

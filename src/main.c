@@ -37,6 +37,7 @@
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
+#include "db.h"
 #include "log.h"
 #include "provider.h"
 #include "request.h"
@@ -592,12 +593,22 @@ int main(int argc, char **argv)
             rc = 2;
         }
     } else {
+        /* Said once per process, not per CGI request. Connections are
+         * opened by the requests that need them: a database that is down
+         * never stops sluice from starting. */
+        if (cfg->database_url != NULL)
+            sl_log(SL_LOG_INFO, NULL, "database: %s (connected on first use)",
+                   cfg->database_url_masked);
+        else
+            sl_log(SL_LOG_INFO, NULL, "no database configured (general_settings.database_url, "
+                   "$DATABASE_URL): running with the master key alone");
         rc = serve(path, listen_addr, mode, threads, shutdown_ms);
     }
     if (pool.total == 0) {
         /* No worker is left: release what they shared (clean leak checks). */
         sl_config_install(NULL);
         sl_upstream_global_cleanup();
+        sl_db_global_cleanup();
     }
     return rc;
 }

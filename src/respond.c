@@ -40,6 +40,8 @@ static const struct {
     [SL_ERR_BUSY]             = { "busy", 503, "service_unavailable_error", "The gateway is at capacity; retry later." },
     [SL_ERR_CONFIG]           = { "config", 500, "internal_server_error", "The gateway configuration is invalid." },
     [SL_ERR_INTERNAL]         = { "internal", 500, "internal_server_error", "Internal gateway error." },
+    [SL_ERR_DB_UNAVAILABLE]   = { "db_unavailable", 503, "service_unavailable_error", "The gateway's database is unavailable; retry later." },
+    [SL_ERR_DB]               = { "db", 500, "internal_server_error", "A database statement failed." },
 };
 
 const char *sl_status_name(int status)

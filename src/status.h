@@ -25,6 +25,8 @@ enum sl_status {
     SL_ERR_BUSY,             /* 503: no worker free / shutting down */
     SL_ERR_CONFIG,           /* the configuration file is invalid (start-up, reload) */
     SL_ERR_INTERNAL,         /* 500: a bug or an impossible state */
+    SL_ERR_DB_UNAVAILABLE,   /* 503: the database cannot be used now (down, denied, no schema) */
+    SL_ERR_DB,               /* 500: the database refused a statement (see struct sl_db_error) */
     SL_STATUS_MAX
 };
 

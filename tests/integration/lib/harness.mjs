@@ -8,7 +8,8 @@
 //   await h.stop();                           // in after(); idempotent
 //
 // The sluice binary is $SLUICE_BIN, default ./sluice in the repo root
-// (or build-local/sluice, where scripts/run-local builds, if only that exists).
+// (or build-local/sluice, where scripts/run-local builds, if only that exists);
+// sluicectl is $SLUICECTL_BIN, default the one next to it.
 // lighttpd is /usr/sbin/lighttpd (or $LIGHTTPD_BIN); it is never optional.
 // $SLUICE_KEEP_TMP=1 keeps the temp dir (configs, logs) for a post-mortem.
 
@@ -54,6 +55,12 @@ export function sluiceBin() {
     const runLocal = path.join(REPO_ROOT, 'build-local', 'sluice');
     const ok = (f) => { try { fs.accessSync(f, fs.constants.X_OK); return true; } catch { return false; } };
     return !ok(inTree) && ok(runLocal) ? runLocal : inTree;
+}
+
+/* $SLUICECTL_BIN, else sluicectl next to the sluice binary. */
+export function sluicectlBin() {
+    if (process.env.SLUICECTL_BIN) return path.resolve(REPO_ROOT, process.env.SLUICECTL_BIN);
+    return path.join(path.dirname(sluiceBin()), 'sluicectl');
 }
 
 function checkExecutable(file, what, hint) {

@@ -1,0 +1,363 @@
+/* sluicectl: the command-line admin for hosts where the management API is
+ * not exposed. It reads the same config.yaml as sluice (same default path
+ * rules) and talks to the same MariaDB through db.c. Commands so far:
+ *   migrate  apply the pending schema migrations (migrate.c)
+ *   status   is the database reachable, which schema version, what is pending
+ * Exit codes are listed in usage() and docs/database.md. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "migrate.h"
+#include "status.h"
+
+enum {
+    EXIT_OK = 0,
+    EXIT_DB = 1,          /* the database is unreachable, refused us, or a statement failed */
+    EXIT_USAGE = 2,
+    EXIT_CONFIG = 3,      /* the config, the database_url or the schema directory */
+    EXIT_CHANGED = 4,     /* an applied migration's file changed since */
+    EXIT_PENDING = 5      /* status: migrations are waiting to be applied */
+};
+
+#define APPLIED_BY "sluicectl " PACKAGE_VERSION
+#define LOCK_WAIT_S 30
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: sluicectl [--config FILE] [--schema-dir DIR] migrate\n"
+        "       sluicectl [--config FILE] [--schema-dir DIR] status\n"
+        "       sluicectl --version | --help\n"
+        "\n"
+        "  migrate  apply the pending MariaDB migrations, in order; nothing to do is a success\n"
+        "  status   whether the database is reachable, its schema version, what is pending\n"
+        "\n"
+        "The config is --config, else $SLUICE_CONFIG, else %s/sluice/config.yaml; the\n"
+        "database is its general_settings.database_url, else $DATABASE_URL. The migrations\n"
+        "are read from --schema-dir, else $SLUICE_SCHEMA_DIR, else %s\n"
+        "(the source tree's schema/ when this sluicectl is not the installed one).\n"
+        "\n"
+        "Exit status: 0 done (status: up to date), 1 database error, 2 usage,\n"
+        "3 configuration or schema directory error, 4 an applied migration was changed,\n"
+        "5 (status) migrations are pending.\n", SL_SYSCONFDIR, SL_SCHEMADIR);
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Installed (this program lives in $(bindir)): $(pkgdatadir)/schema. Run
+ * from a build tree: the source tree's schema/, else ./schema. */
+static const char *default_schema_dir(void)
+{
+    char exe[PATH_MAX], bindir[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+    if (n > 0) {
+        exe[n] = '\0';
+        if (realpath(SL_BINDIR, bindir) != NULL && strcmp(dirname(exe), bindir) == 0)
+            return SL_SCHEMADIR;
+    }
+    if (is_dir(SL_SRC_SCHEMADIR))
+        return SL_SRC_SCHEMADIR;
+    return is_dir("schema") ? "schema" : SL_SCHEMADIR;
+}
+
+/* Prints the config's lines about the database (why database_url may have
+ * been dropped); the other warnings are sluice's business, not ours. */
+static void print_db_lines(const struct sl_buf *msgs, int errors_too)
+{
+    const char *p = msgs->len > 0 ? msgs->data : "";
+
+    while (*p != '\0') {
+        size_t n = strcspn(p, "\n");
+        int is_error = memmem(p, n, ": error: ", 9) != NULL;
+        int about_db = memmem(p, n, "database_url", 12) != NULL ||
+                       memmem(p, n, "DATABASE_URL", 12) != NULL;
+
+        if ((errors_too && is_error) || about_db)
+            fprintf(stderr, "%.*s\n", (int)n, p);
+        p += n + (p[n] == '\n');
+    }
+}
+
+static struct sl_config *load_config(const char *path)
+{
+    struct sl_config *cfg = NULL;
+    struct sl_buf msgs;
+    int rc;
+
+    sl_buf_init(&msgs, 1u << 20);
+    rc = sl_config_load(path, &cfg, &msgs);
+    if (rc != SL_OK) {
+        print_db_lines(&msgs, 1);
+        fprintf(stderr, "sluicectl: %s: %s\n", path,
+                rc == SL_ERR_NOMEM ? "out of memory" : "the configuration has errors (see above; "
+                "sluice --check-config shows every message)");
+    } else if (cfg->database_url == NULL) {
+        print_db_lines(&msgs, 0);
+        fprintf(stderr, "sluicectl: no database configured in %s: set "
+                "general_settings.database_url (mysql://user:password@host:port/database) "
+                "or $DATABASE_URL\n", path);
+        sl_config_unref(cfg);
+        cfg = NULL;
+    }
+    sl_buf_free(&msgs);
+    return cfg;
+}
+
+/* What to do about each kind of connection failure. */
+static const char *hint(int kind)
+{
+    switch (kind) {
+    case SL_DB_ERR_UNAVAILABLE:
+        return "is the server running, and reachable at that host and port (or socket)?";
+    case SL_DB_ERR_DENIED:
+        return "check the user, password and database in database_url, and the user's grants "
+               "(GRANT ALL ON database.* TO 'user'@'host')";
+    case SL_DB_ERR_UNCONFIGURED:
+        return "fix general_settings.database_url";
+    default:
+        return NULL;
+    }
+}
+
+static void print_db_error(const char *what, const struct sl_db_error *e)
+{
+    const char *h = hint(e->kind);
+
+    fprintf(stderr, "sluicectl: %s: %s\n", what, e->message);
+    if (h != NULL)
+        fprintf(stderr, "sluicectl: %s\n", h);
+}
+
+static int scan(const char *dir, struct sl_migrations *m)
+{
+    struct sl_buf msgs;
+    int rc;
+
+    sl_buf_init(&msgs, 1u << 20);
+    rc = sl_migrate_scan(dir, m, &msgs);
+    if (rc != SL_OK) {
+        if (msgs.len > 0)
+            fputs(msgs.data, stderr);
+        fprintf(stderr, "sluicectl: schema directory %s: %s\n", dir,
+                rc == SL_ERR_NOMEM ? "out of memory" : "not usable (see above)");
+    }
+    sl_buf_free(&msgs);
+    return rc;
+}
+
+static void report_changed(const struct sl_migrate_plan *p)
+{
+    for (size_t i = 0; i < p->n_changed; i++)
+        fprintf(stderr, "sluicectl: %s was changed after it was applied: a released migration "
+                "must never change; restore the file as it was, and put the change in a new "
+                "migration\n", p->changed[i]->name);
+}
+
+static void report_unknown(const struct sl_migrate_plan *p)
+{
+    for (size_t i = 0; i < p->n_unknown; i++)
+        fprintf(stderr, "sluicectl: warning: the database has migration %03u, which this schema "
+                "directory does not: the database is newer than this sluicectl\n", p->unknown[i]);
+}
+
+static int apply_pending(struct sl_db *db, const struct sl_migrate_plan *p)
+{
+    for (size_t i = 0; i < p->n_pending; i++) {
+        const struct sl_migration *m = p->pending[i];
+        unsigned statements = 0;
+        long ms = 0;
+
+        if (sl_migrate_apply(db, m, APPLIED_BY, &statements, &ms) != SL_OK) {
+            fprintf(stderr, "sluicectl: %s failed after %u statement(s): %s\n", m->name, statements,
+                    sl_db_last_error(db)->message);
+            fprintf(stderr, "sluicectl: it is not recorded as applied; fix the cause and run "
+                    "migrate again (its statements can run again)\n");
+            return EXIT_DB;
+        }
+        printf("applied %s (%u statement%s, %ld ms)\n", m->name, statements,
+               statements == 1 ? "" : "s", ms);
+        fflush(stdout);
+    }
+    return EXIT_OK;
+}
+
+static int cmd_migrate(const struct sl_config *cfg, const char *dir)
+{
+    struct sl_db_settings s;
+    struct sl_db_error err;
+    struct sl_migrations m = { NULL, 0 };
+    struct sl_migrate_plan p;
+    struct sl_db *db = NULL;
+    int rc = EXIT_CONFIG, locked = 0, unsupported = 0, st;
+
+    memset(&p, 0, sizeof(p));
+    if (scan(dir, &m) != SL_OK)
+        goto out;
+    sl_db_settings_from_config(cfg, &s);
+    rc = EXIT_DB;
+    if (sl_db_open(&s, SL_DB_MULTI_STATEMENTS, &db, &err) != SL_OK) {
+        print_db_error("cannot migrate", &err);
+        goto out;
+    }
+    if ((st = sl_migrate_lock(db, LOCK_WAIT_S, &unsupported)) != SL_OK) {
+        if (st == SL_ERR_BUSY)
+            fprintf(stderr, "sluicectl: another sluicectl migrate holds the lock (waited %d s)\n",
+                    LOCK_WAIT_S);
+        else
+            print_db_error("cannot take the migration lock", sl_db_last_error(db));
+        goto out;
+    }
+    locked = !unsupported;
+    if (unsupported)
+        fprintf(stderr, "sluicectl: warning: no GET_LOCK on this server: run one migrate "
+                "at a time\n");
+    if (sl_migrate_init_table(db) != SL_OK || sl_migrate_plan(db, &m, &p) != SL_OK) {
+        print_db_error("cannot read the applied migrations", sl_db_last_error(db));
+        goto out;
+    }
+    report_unknown(&p);
+    if (p.n_changed > 0) {
+        report_changed(&p);
+        rc = EXIT_CHANGED;
+        goto out;
+    }
+    if (p.n_pending == 0) {
+        printf("nothing to do: schema version %u is current (%s)\n", p.version,
+               cfg->database_url_masked);
+        rc = EXIT_OK;
+        goto out;
+    }
+    if ((rc = apply_pending(db, &p)) == EXIT_OK)
+        printf("schema version %u (%zu migration%s applied)\n",
+               p.pending[p.n_pending - 1]->version > p.version ? p.pending[p.n_pending - 1]->version
+                                                              : p.version,
+               p.n_pending, p.n_pending == 1 ? "" : "s");
+out:
+    if (locked)
+        sl_migrate_unlock(db);
+    sl_migrate_plan_free(&p);
+    sl_migrate_free(&m);
+    sl_db_close(db);
+    return rc;
+}
+
+static void print_list(const char *label, const struct sl_migration *const *v, size_t n)
+{
+    printf("%-16s", label);
+    if (n == 0)
+        printf("none");
+    for (size_t i = 0; i < n; i++)
+        printf("%s%s", i ? ", " : "", v[i]->name);
+    printf("\n");
+}
+
+static int cmd_status(const struct sl_config *cfg, const char *dir)
+{
+    struct sl_db_settings s;
+    struct sl_db_error err;
+    struct sl_migrations m = { NULL, 0 };
+    struct sl_migrate_plan p;
+    struct sl_db *db = NULL;
+    int rc = EXIT_CONFIG;
+
+    memset(&p, 0, sizeof(p));
+    if (scan(dir, &m) != SL_OK)
+        goto out;
+    sl_db_settings_from_config(cfg, &s);
+    rc = EXIT_DB;
+    if (sl_db_open(&s, 0, &db, &err) != SL_OK) {
+        printf("%-16s%s: %s\n", "database:", cfg->database_url_masked,
+               err.kind == SL_DB_ERR_DENIED ? "access denied" : "unreachable");
+        print_db_error("database", &err);
+        goto out;
+    }
+    printf("%-16s%s (MariaDB %s)\n", "database:", cfg->database_url_masked,
+           sl_db_server_version(db));
+    printf("%-16s%s (%zu migration%s)\n", "schema dir:", dir, m.n, m.n == 1 ? "" : "s");
+    if (sl_migrate_plan(db, &m, &p) != SL_OK) {
+        print_db_error("cannot read the applied migrations", sl_db_last_error(db));
+        goto out;
+    }
+    printf("%-16s%u (%zu applied)\n", "schema version:", p.version, p.n_applied);
+    print_list("pending:", p.pending, p.n_pending);
+    if (p.n_changed > 0)
+        print_list("changed:", p.changed, p.n_changed);
+    report_unknown(&p);
+    report_changed(&p);
+    rc = p.n_changed > 0 ? EXIT_CHANGED : p.n_pending > 0 ? EXIT_PENDING : EXIT_OK;
+out:
+    sl_migrate_plan_free(&p);
+    sl_migrate_free(&m);
+    sl_db_close(db);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "schema-dir", required_argument, NULL, 's' },
+        { "version", no_argument, NULL, 'V' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *path = getenv("SLUICE_CONFIG"), *dir = getenv("SLUICE_SCHEMA_DIR"), *cmd;
+    char real[PATH_MAX];
+    struct sl_config *cfg;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "c:s:Vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': path = optarg; break;
+        case 's': dir = optarg; break;
+        case 'V': printf("sluicectl %s\n", PACKAGE_VERSION); return EXIT_OK;
+        case 'h': usage(stdout); return EXIT_OK;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    cmd = argv[optind];
+    if (strcmp(cmd, "migrate") != 0 && strcmp(cmd, "status") != 0) {
+        fprintf(stderr, "sluicectl: unknown command '%s'\n", cmd);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (path == NULL || *path == '\0')
+        path = SL_SYSCONFDIR "/sluice/config.yaml";
+    if (dir == NULL || *dir == '\0')
+        dir = default_schema_dir();
+    if (realpath(dir, real) != NULL)
+        dir = real;   /* messages name the directory plainly */
+    signal(SIGPIPE, SIG_IGN);
+    sl_log_level = SL_LOG_ERROR;
+    if ((cfg = load_config(path)) == NULL)
+        return EXIT_CONFIG;
+    rc = strcmp(cmd, "migrate") == 0 ? cmd_migrate(cfg, dir) : cmd_status(cfg, dir);
+    sl_config_unref(cfg);
+    sl_db_global_cleanup();
+    return rc;
+}
