@@ -708,6 +708,38 @@ static int anthropic_parse_stream_event(struct sl_request *req, const struct sl_
     return rc;
 }
 
+/* Anthropic's own counter: the client's Anthropic body, cut to the fields
+ * count_tokens takes, with the upstream model name. */
+static int anthropic_build_count_tokens(struct sl_request *req, const json_t *in,
+                                        struct sl_upstream_req *out)
+{
+    static const char *const fields[] = {
+        "messages", "system", "tools", "tool_choice", "thinking", "cache_control",
+        "context_management", "mcp_servers", NULL
+    };
+    const char *version = str(req->dep->litellm_params, "anthropic_version"), *url = messages_url(req);
+    json_t *body = json_pack("{s:s}", "model", req->dep->upstream_model), *v;
+
+    if (body == NULL || sl_arena_defer(req->arena, sl_json_decref_cb, body) != SL_OK) {
+        json_decref(body);
+        return SL_ERR_NOMEM;
+    }
+    for (size_t i = 0; fields[i] != NULL; i++)
+        if ((v = json_object_get(in, fields[i])) != NULL && json_object_set(body, fields[i], v) != 0)
+            return SL_ERR_NOMEM;
+    out->url = url ? sl_arena_printf(req->arena, "%s/count_tokens", url) : NULL;
+    out->headers[out->n_headers++] = "Content-Type: application/json";
+    out->headers[out->n_headers++] = sl_arena_printf(req->arena, "anthropic-version: %s",
+                                                     version ? version : ANTHROPIC_VERSION);
+    if (req->dep->api_key != NULL)
+        out->headers[out->n_headers++] = sl_arena_printf(req->arena, "x-api-key: %s", req->dep->api_key);
+    for (size_t i = 0; i < out->n_headers; i++)
+        if (out->headers[i] == NULL)
+            return SL_ERR_NOMEM;
+    out->body = sl_json_dump(req->arena, body, &out->body_len);
+    return out->url != NULL && out->body != NULL ? SL_OK : SL_ERR_NOMEM;
+}
+
 /* The fast path for the event most of a stream is made of:
  *   {"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"..."}}
  * inside a text block, once the answer has begun. Anything else (or any
@@ -744,4 +776,5 @@ const struct sl_provider sl_provider_anthropic = {
     .parse_stream_event = anthropic_parse_stream_event,
     .map_error = anthropic_map_error,
     .fast_delta = anthropic_fast_delta,
+    .build_count_tokens = anthropic_build_count_tokens,
 };

@@ -128,6 +128,11 @@ struct sl_provider {
      * text token as it came, without Jansson. 0: call parse_stream_event. */
     int (*fast_delta)(struct sl_request *req, const struct sl_sse_event *ev,
                       struct sl_fast_delta *out);
+    /* Optional: the provider's own token counter for Anthropic's
+     * /v1/messages/count_tokens; in is the client's body in Anthropic's
+     * shape. The reply must be {"input_tokens": N}. Without it the gateway
+     * answers an estimate. */
+    int (*build_count_tokens)(struct sl_request *req, const json_t *in, struct sl_upstream_req *out);
 };
 
 /* The registry (providers/registry.c). */

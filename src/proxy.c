@@ -459,3 +459,40 @@ int sl_proxy_call(struct sl_request *req)
     sl_buf_free(&res.body);
     return rc;
 }
+
+int sl_proxy_count_tokens(struct sl_request *req)
+{
+    static const struct sl_upstream_cb no_cb = { 0 };
+    const struct sl_provider *p = req->dep->provider;
+    struct sl_upstream_req up = { 0 };
+    struct sl_upstream_res res;
+    json_t *v = NULL, *n;
+    const char *why;
+    int rc;
+
+    if (p->build_count_tokens == NULL)
+        return SL_ERR_UNSUPPORTED;
+    add_model_headers(req);
+    req->stage = "build";
+    if ((rc = p->build_count_tokens(req, req->in, &up)) != SL_OK)
+        return sl_respond_error(req, rc, NULL);
+    req->stage = "upstream";
+    rc = sl_upstream_perform(req, &up, 0, req->dep->timeout_ms, &no_cb, &res);
+    req->stage = "respond";
+    if (rc != SL_OK) {
+        rc = sl_respond_error(req, rc, NULL);
+    } else if (res.status < 200 || res.status > 299) {
+        rc = upstream_error(req, &res);
+    } else if ((v = sl_json_parse(res.body.data ? res.body.data : "", res.body.len, &why)) == NULL ||
+               !json_is_integer(n = json_object_get(v, "input_tokens")) || json_integer_value(n) < 0) {
+        rc = sl_respond_error(req, SL_ERR_UPSTREAM_BAD, NULL);
+    } else {
+        json_t *out = json_pack("{s:O}", "input_tokens", n);
+
+        rc = out ? sl_respond_json(req, 200, out) : sl_respond_error(req, SL_ERR_NOMEM, NULL);
+        json_decref(out);
+    }
+    json_decref(v);
+    sl_buf_free(&res.body);
+    return rc;
+}

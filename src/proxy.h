@@ -10,4 +10,10 @@ struct sl_request;
  * the status for the log line. */
 int sl_proxy_call(struct sl_request *req);
 
+/* Anthropic's /v1/messages/count_tokens through the provider's own counter
+ * (req->in is the client's Anthropic body): answers {"input_tokens": N}, or
+ * the provider's error mapped. Returns SL_ERR_UNSUPPORTED, having sent
+ * nothing, when the provider has no counter. */
+int sl_proxy_count_tokens(struct sl_request *req);
+
 #endif

@@ -329,8 +329,14 @@ static int dispatch(struct sl_request *req)
     if ((rc = read_body(req)) != SL_OK || (rc = parse_body(req)) != SL_OK ||
         (rc = sl_router_pick(req)) != SL_OK)
         return rc;
-    if (req->endpoint == SL_EP_COUNT_TOKENS)
+    if (req->endpoint == SL_EP_COUNT_TOKENS) {
+        /* The provider's own counter where it has one, else an estimate. */
+        if (req->dep->provider->build_count_tokens != NULL) {
+            sl_proxy_count_tokens(req);
+            return SL_OK;
+        }
         return sl_messages_count_tokens(req);
+    }
     if (req->endpoint == SL_EP_MESSAGES) {
         if ((rc = sl_messages_to_openai(req)) != SL_OK)
             return rc;

@@ -187,6 +187,18 @@ for (const model of ['gemini', 'bedrock-claude']) {
 }
 
 describe('/v1/messages errors and count_tokens', () => {
+    it('count_tokens for an Anthropic model asks Anthropic\'s own counter', async () => {
+        const r = await client.messages.countTokens({ model: 'claude', system: 'be brief',
+            messages: user('count these four words') });
+        // the fake counts 3 + words per message, the system prompt as one
+        assert.equal(r.input_tokens, (3 + 2) + (3 + 4));
+        const up = await lastUpstream('/v1/messages/count_tokens');
+        assert.equal(up.body.model, 'claude-test');
+        assert.equal(up.body.max_tokens, undefined);
+        await assert.rejects(client.messages.countTokens({ model: 'claude-overloaded', messages: user('x') }),
+            (e) => e.status === 503 && e.error.error.type === 'overloaded_error');
+    });
+
     it('count_tokens gives an estimate', async () => {
         const r = await client.messages.countTokens({ model: 'gpt-4o-mini', messages: user('a fairly short prompt') });
         assert.equal(typeof r.input_tokens, 'number');
