@@ -428,6 +428,8 @@ static int anthropic_build_request(struct sl_request *req, const json_t *in,
                                                      version ? version : ANTHROPIC_VERSION);
     if (req->dep->api_key != NULL)
         out->headers[out->n_headers++] = sl_arena_printf(req->arena, "x-api-key: %s", req->dep->api_key);
+    if (req->anthropic_beta != NULL)     /* an Anthropic client's beta flags, passed on */
+        out->headers[out->n_headers++] = sl_arena_printf(req->arena, "anthropic-beta: %s", req->anthropic_beta);
     for (size_t i = 0; i < out->n_headers; i++)
         if (out->headers[i] == NULL)
             return SL_ERR_NOMEM;

@@ -295,8 +295,18 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *out)
 
 /* Fields only Anthropic knows: passed on to anthropic/ alone. */
 static const char *const anthropic_only[] = {
-    "top_k", "thinking", "service_tier", "container", "mcp_servers", "context_management", NULL
+    "top_k", "thinking", "service_tier", "container", "mcp_servers", "context_management",
+    "output_config", NULL
 };
+
+/* A beta flag list as a header value may carry it: printable ASCII only. */
+static int plain_header_value(const char *v)
+{
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x20 || (unsigned char)*v > 0x7e)
+            return 0;
+    return 1;
+}
 
 static int convert_rest(struct sl_request *req, const json_t *in, json_t *out)
 {
@@ -319,10 +329,25 @@ static int convert_rest(struct sl_request *req, const json_t *in, json_t *out)
         fail |= json_object_set_new(out, "stream_options", json_pack("{s:b}", "include_usage", 1));
     }
     if (is_anthropic(req)) {
+        const char *beta = req->conn.ops ? req->conn.ops->param(req->conn.ctx, "HTTP_ANTHROPIC_BETA") : NULL;
+
         for (size_t i = 0; anthropic_only[i] != NULL; i++)
             if ((v = json_object_get(in, anthropic_only[i])) != NULL)
                 fail |= json_object_set(out, anthropic_only[i], v);
-    } else if (str(thinking, "type") != NULL && strcmp(str(thinking, "type"), "disabled") != 0) {
+        /* Beta fields (context_management, ...) need their flags upstream. */
+        if (beta != NULL && *beta != '\0' && plain_header_value(beta))
+            req->anthropic_beta = beta;
+    } else {
+        /* Anthropic's structured output is OpenAI's json_schema. */
+        const json_t *fmt = json_object_get(json_object_get(in, "output_config"), "format");
+
+        if (str(fmt, "type") != NULL && strcmp(str(fmt, "type"), "json_schema") == 0 &&
+            json_is_object(json_object_get(fmt, "schema")))
+            fail |= json_object_set_new(out, "response_format",
+                                        json_pack("{s:s, s:{s:s, s:O}}", "type", "json_schema", "json_schema",
+                                                  "name", "output", "schema", json_object_get(fmt, "schema")));
+    }
+    if (!is_anthropic(req) && str(thinking, "type") != NULL && strcmp(str(thinking, "type"), "disabled") != 0) {
         /* Elsewhere a thinking budget is a reasoning effort. */
         json_int_t budget = json_integer_value(json_object_get(thinking, "budget_tokens"));
 

@@ -62,6 +62,7 @@ struct sl_request {
      * (messages.c converts both ways) */
     enum { SL_SURFACE_OPENAI = 0, SL_SURFACE_ANTHROPIC } surface;
     void *surface_state;             /* messages.c's stream state (arena) */
+    const char *anthropic_beta;      /* the client's anthropic-beta header, for anthropic/ (borrowed) */
 
     /* response */
     int  http_status;                /* status sent, or about to be */

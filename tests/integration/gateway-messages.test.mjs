@@ -186,6 +186,46 @@ for (const model of ['gemini', 'bedrock-claude']) {
     });
 }
 
+describe('/v1/messages as Claude Code calls it', () => {
+    const post = (body, extra = {}) => curl(`${h.rootURL}/v1/messages?beta=true`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${h.masterKey}`, 'content-type': 'application/json',
+            'anthropic-version': '2023-06-01', ...extra },
+        body: JSON.stringify(body),
+    });
+
+    it('?beta=true, beta flags and beta fields reach an Anthropic model', async () => {
+        const r = await post({ model: 'claude', max_tokens: 32000, messages: user('hi claude code'),
+            context_management: { edits: [] }, output_config: { effort: 'high' } },
+        { 'anthropic-beta': 'context-management-2025-06-27,interleaved-thinking-2025-05-14' });
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.json.content[0].text, 'Echo: hi claude code');
+        const up = await lastUpstream('/v1/messages');
+        assert.equal(up.headers['anthropic-beta'], 'context-management-2025-06-27,interleaved-thinking-2025-05-14');
+        assert.deepEqual(up.body.context_management, { edits: [] });
+        assert.deepEqual(up.body.output_config, { effort: 'high' });
+    });
+
+    it('output_config json_schema becomes response_format for an OpenAI model', async () => {
+        const schema = { type: 'object', properties: { a: { type: 'string' } } };
+        const r = await post({ model: 'gpt-4o-mini', max_tokens: 100, messages: user('x'),
+            output_config: { format: { type: 'json_schema', schema } }, thinking: { type: 'adaptive' } });
+        assert.equal(r.status, 200, r.text);
+        const up = await lastUpstream('/v1/chat/completions');
+        assert.deepEqual(up.body.response_format, { type: 'json_schema', json_schema: { name: 'output', schema } });
+        assert.equal(up.body.reasoning_effort, 'medium');
+        assert.equal(up.body.output_config, undefined);
+        assert.equal(up.body.thinking, undefined);
+    });
+
+    it('a system message inside messages is a 400, as Anthropic answers it', async () => {
+        const r = await post({ model: 'gpt-4o-mini', max_tokens: 10,
+            messages: [...user('a'), { role: 'system', content: 'late' }] });
+        assert.equal(r.status, 400);
+        assert.equal(r.json.error.type, 'invalid_request_error');
+    });
+});
+
 describe('/v1/messages errors and count_tokens', () => {
     it('count_tokens for an Anthropic model asks Anthropic\'s own counter', async () => {
         const r = await client.messages.countTokens({ model: 'claude', system: 'be brief',
