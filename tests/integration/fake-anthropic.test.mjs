@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { startFakeProcess, sleep } from './lib/procs.mjs';
+import { user } from './lib/chat.mjs';
 
 const KEY = 'fake-anthropic-key';
 const MODEL = 'claude-fake-1';
@@ -30,7 +31,6 @@ after(async () => {
     if (dir) await fs.rm(dir, { recursive: true, force: true });
 });
 
-const user = (text) => [{ role: 'user', content: text }];
 const ask = (text, extra = {}) => ({ model: MODEL, max_tokens: 1024, messages: user(text), ...extra });
 
 async function collect(stream) {

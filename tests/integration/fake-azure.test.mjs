@@ -12,6 +12,7 @@ import path from 'node:path';
 import OpenAI, { AzureOpenAI } from 'openai';
 import { startFakeProcess } from './lib/procs.mjs';
 import { fakeEmbedding } from '../fakes/openai.mjs';
+import { user, collect, textOf } from './lib/chat.mjs';
 
 const KEY = 'fake-azure-key';
 const API_VERSION = '2024-10-21';
@@ -31,16 +32,6 @@ after(async () => {
     if (fake) await fake.stop();
     if (dir) await fs.rm(dir, { recursive: true, force: true });
 });
-
-const user = (text) => [{ role: 'user', content: text }];
-
-async function collect(stream) {
-    const chunks = [];
-    for await (const c of stream) chunks.push(c);
-    return chunks;
-}
-
-const textOf = (chunks) => chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
 
 describe('fake Azure OpenAI via AzureOpenAI', () => {
     it('chat on a deployment: the deployment is the model', async () => {

@@ -17,6 +17,7 @@ import {
 } from '@google/genai';
 import { startFakeProcess, sleep } from './lib/procs.mjs';
 import { fakeEmbedding } from '../fakes/openai.mjs';
+import { collect } from './lib/chat.mjs';
 
 const KEY = 'fake-gemini-key';
 const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
@@ -38,12 +39,6 @@ after(async () => {
     if (fake) await fake.stop();
     if (dir) await fs.rm(dir, { recursive: true, force: true });
 });
-
-async function collect(stream) {
-    const chunks = [];
-    for await (const c of stream) chunks.push(c);
-    return chunks;
-}
 
 const textOf = (chunks) => chunks.map((c) => c.candidates?.[0]?.content?.parts?.[0]?.text ?? '').join('');
 

@@ -11,6 +11,7 @@ import http from 'node:http';
 import OpenAI from 'openai';
 import { startFakeProcess, sleep } from './lib/procs.mjs';
 import { fakeEmbedding } from '../fakes/openai.mjs';
+import { user, collect, textOf } from './lib/chat.mjs';
 
 const KEY = 'fake-upstream-key';
 let dir;
@@ -27,16 +28,6 @@ after(async () => {
     if (fake) await fake.stop();
     if (dir) await fs.rm(dir, { recursive: true, force: true });
 });
-
-const user = (text) => [{ role: 'user', content: text }];
-
-async function collect(stream) {
-    const chunks = [];
-    for await (const c of stream) chunks.push(c);
-    return chunks;
-}
-
-const textOf = (chunks) => chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
 
 describe('fake upstream via the official SDK', () => {
     it('chat: non-stream echo with usage and the requested model', async () => {

@@ -7,6 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { startHarness, FAKE_UPSTREAM_KEY } from './lib/harness.mjs';
+import { user, collect, textOf } from './lib/chat.mjs';
 
 let h;
 let client;
@@ -39,15 +40,7 @@ after(async () => {
     if (h) await h.stop();
 });
 
-const user = (text) => [{ role: 'user', content: text }];
 const lastUpstream = async () => (await h.fake.log()).filter((e) => e.path === '/v1/messages').at(-1);
-
-async function collect(stream) {
-    const chunks = [];
-    for await (const c of stream) chunks.push(c);
-    return chunks;
-}
-const textOf = (chunks) => chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
 
 const weather = {
     type: 'function',

@@ -8,6 +8,7 @@ import OpenAI from 'openai';
 import { startHarness } from './lib/harness.mjs';
 import { curl } from './lib/http.mjs';
 import { fakeEmbedding } from '../fakes/openai.mjs';
+import { user, collect, textOf } from './lib/chat.mjs';
 
 let h;
 let client;
@@ -20,15 +21,6 @@ before(async () => {
 after(async () => {
     if (h) await h.stop();
 });
-
-const user = (text) => [{ role: 'user', content: text }];
-const textOf = (chunks) => chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
-
-async function collect(stream) {
-    const chunks = [];
-    for await (const c of stream) chunks.push(c);
-    return chunks;
-}
 
 describe('health (no auth)', () => {
     it('GET /health/liveliness → 200 "I\'m alive!"', async () => {

@@ -13,6 +13,7 @@ import { fakeEmbedding } from '../fakes/openai.mjs';
 import {
     ACCESS_KEY_ID, SECRET_ACCESS_KEY, SESSION_ACCESS_KEY_ID, SESSION_SECRET_ACCESS_KEY, SESSION_TOKEN,
 } from '../fakes/providers/bedrock.mjs';
+import { user, collect, textOf } from './lib/chat.mjs';
 
 const HAIKU = 'anthropic.claude-3-haiku-20240307-v1:0';
 const FAULTS = ['overloaded', 'context-too-long', 'content-filter', 'fault-429', 'fault-500', 'fault-400',
@@ -72,15 +73,7 @@ after(async () => {
     if (h) await h.stop();
 });
 
-const user = (text) => [{ role: 'user', content: text }];
 const lastUpstream = async () => (await h.fake.log()).filter((e) => /^\/model\//.test(e.path ?? '')).at(-1);
-
-async function collect(stream) {
-    const chunks = [];
-    for await (const c of stream) chunks.push(c);
-    return chunks;
-}
-const textOf = (chunks) => chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
 
 const weather = {
     type: 'function',

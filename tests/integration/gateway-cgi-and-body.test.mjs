@@ -20,8 +20,7 @@ import { errorShape, parseResponse } from './lib/http.mjs';
 import { toYAML } from './lib/yaml.mjs';
 import { startLighttpd, runSluice, parseCGI } from './lib/frontend.mjs';
 import { waitFor } from './lib/procs.mjs';
-
-const user = (text) => [{ role: 'user', content: text }];
+import { user } from './lib/chat.mjs';
 
 function sse(text) {
     const data = text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6));

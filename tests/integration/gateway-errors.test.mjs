@@ -10,6 +10,7 @@ import OpenAI from 'openai';
 import { startHarness } from './lib/harness.mjs';
 import { curl, rawSocket, errorShape } from './lib/http.mjs';
 import { sleep } from './lib/procs.mjs';
+import { user } from './lib/chat.mjs';
 
 let h;
 let client;
@@ -23,7 +24,6 @@ after(async () => {
     if (h) await h.stop();
 });
 
-const user = (text) => [{ role: 'user', content: text }];
 const chatBody = (extra = {}) => JSON.stringify({ model: 'gpt-4o-mini', messages: user('hi'), ...extra });
 
 function post(path, body, headers = {}, o = {}) {

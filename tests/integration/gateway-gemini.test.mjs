@@ -12,6 +12,7 @@ import path from 'node:path';
 import OpenAI from 'openai';
 import { startHarness, FAKE_UPSTREAM_KEY } from './lib/harness.mjs';
 import { fakeEmbedding } from '../fakes/openai.mjs';
+import { user, collect, textOf } from './lib/chat.mjs';
 
 let h;
 let client;
@@ -63,17 +64,9 @@ after(async () => {
     if (h) await h.stop();
 });
 
-const user = (text) => [{ role: 'user', content: text }];
 const generateCalls = async () => (await h.fake.log()).filter((e) => e.api === 'gemini' || e.api === 'vertex');
 const lastUpstream = async () => (await generateCalls()).at(-1);
 const tokens = async () => (await fetch(`${root}/__control/vertex/tokens`)).json();
-
-async function collect(stream) {
-    const chunks = [];
-    for await (const c of stream) chunks.push(c);
-    return chunks;
-}
-const textOf = (chunks) => chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
 
 const weather = {
     type: 'function',

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { startHarness } from './lib/harness.mjs';
 import { curl, errorShape } from './lib/http.mjs';
 import { isAlive } from './lib/procs.mjs';
+import { user } from './lib/chat.mjs';
 
 let h;
 
@@ -18,8 +19,6 @@ before(async () => {
 after(async () => {
     if (h) await h.stop();
 });
-
-const user = (text) => [{ role: 'user', content: text }];
 
 function post(body, o = {}) {
     return curl(`${h.baseURL}/chat/completions`, {

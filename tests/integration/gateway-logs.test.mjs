@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { startHarness, MASTER_KEY, FAKE_UPSTREAM_KEY } from './lib/harness.mjs';
 import { curl } from './lib/http.mjs';
 import { waitFor } from './lib/procs.mjs';
+import { user } from './lib/chat.mjs';
 
 const WRONG_KEY = 'sk-wrong-VERYSECRET-123';
 const CANARY = 'PROMPT-CANARY-7f3a';
@@ -29,8 +30,6 @@ const FORBIDDEN = [
     [COMPLETION_CANARY, 'completion text'],
     ['Echo: ', 'echoed completion text'],
 ];
-
-const user = (text) => [{ role: 'user', content: text }];
 
 const ridOf = (headers) => (typeof headers?.get === 'function' ? headers.get('x-request-id') : headers?.['x-request-id']);
 

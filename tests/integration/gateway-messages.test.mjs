@@ -9,6 +9,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { startHarness, FAKE_UPSTREAM_KEY } from './lib/harness.mjs';
 import { curl } from './lib/http.mjs';
 import { ACCESS_KEY_ID, SECRET_ACCESS_KEY } from '../fakes/providers/bedrock.mjs';
+import { user } from './lib/chat.mjs';
 
 let h;
 let client;
@@ -37,7 +38,6 @@ after(async () => {
     if (h) await h.stop();
 });
 
-const user = (text) => [{ role: 'user', content: text }];
 const lastUpstream = async (p) => (await h.fake.log()).filter((e) => e.path === p).at(-1);
 const textOf = (msg) => msg.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
 

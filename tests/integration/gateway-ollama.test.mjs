@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { startHarness, FAKE_UPSTREAM_KEY } from './lib/harness.mjs';
 import { fakeEmbedding } from '../fakes/openai.mjs';
+import { collect, textOf } from './lib/chat.mjs';
 
 const FAULTS = ['fault-500', 'fault-429', 'fault-400', 'overloaded', 'context-too-long', 'content-filter',
     'drop-mid-stream', 'bad-event', 'stream-error', 'missing-model'];
@@ -52,13 +53,6 @@ const TOOLS = [
     { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: {} } } },
 ];
 const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
-
-async function collect(stream) {
-    const chunks = [];
-    for await (const c of stream) chunks.push(c);
-    return chunks;
-}
-const textOf = (chunks) => chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
 
 /* The fake's log entry for the last request to upstream model `model`. */
 async function sent(model) {

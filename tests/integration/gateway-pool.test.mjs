@@ -11,8 +11,7 @@ import assert from 'node:assert/strict';
 import { startHarness } from './lib/harness.mjs';
 import { errorShape } from './lib/http.mjs';
 import { sleep } from './lib/procs.mjs';
-
-const user = (text) => [{ role: 'user', content: text }];
+import { user } from './lib/chat.mjs';
 
 /* Consumes a streamed chat; resolves {text, ms} (ms since the call). */
 async function streamText(client, model, text, onFirst) {

@@ -18,6 +18,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { startHarness } from './lib/harness.mjs';
 import { sleep } from './lib/procs.mjs';
+import { user } from './lib/chat.mjs';
 
 const PROCS = 2;
 const RELOAD_LIMIT_MS = 2500; // documented: "in effect within 2 s"
@@ -37,7 +38,6 @@ after(async () => {
     if (h) await h.stop();
 });
 
-const user = (text) => [{ role: 'user', content: text }];
 let probeSeq = 0;
 
 /* One streamed chat request. ok: the full expected text arrived. */

@@ -18,8 +18,7 @@ import { startFakeProcess, freePort, sleep, withinMs } from './lib/procs.mjs';
 import { toYAML } from './lib/yaml.mjs';
 import { startLighttpd, startStandaloneSluice, runSluice } from './lib/frontend.mjs';
 import OpenAI from 'openai';
-
-const user = (text) => [{ role: 'user', content: text }];
+import { user } from './lib/chat.mjs';
 
 /* A temp dir with a fake upstream and the harness's usual config.yaml, plus
  * slow-stream-700: the fake's slow-stream with 700 ms between events (~7 s). */

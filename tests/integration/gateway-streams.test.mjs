@@ -10,6 +10,7 @@ import OpenAI from 'openai';
 import { startHarness } from './lib/harness.mjs';
 import { curl, errorShape } from './lib/http.mjs';
 import { sleep, waitFor } from './lib/procs.mjs';
+import { user } from './lib/chat.mjs';
 
 let h;
 let client;
@@ -22,8 +23,6 @@ before(async () => {
 after(async () => {
     if (h) await h.stop();
 });
-
-const user = (text) => [{ role: 'user', content: text }];
 
 function streamCurl(model, text, maxTime = 20) {
     return curl(`${h.baseURL}/chat/completions`, {

@@ -11,6 +11,7 @@ import OpenAI from 'openai';
 import { startHarness, FAKE_UPSTREAM_KEY } from './lib/harness.mjs';
 import { runSluice } from './lib/frontend.mjs';
 import { toYAML } from './lib/yaml.mjs';
+import { user, collect } from './lib/chat.mjs';
 
 let h;
 let client;
@@ -56,14 +57,7 @@ after(async () => {
     if (h) await h.stop();
 });
 
-const user = (text) => [{ role: 'user', content: text }];
 const lastUpstream = async () => (await h.fake.log()).at(-1);
-
-async function collect(stream) {
-    const chunks = [];
-    for await (const c of stream) chunks.push(c);
-    return chunks;
-}
 
 describe('azure/ through sluice', () => {
     it('chat on a deployment: api-key header, api-version, answer', async () => {
