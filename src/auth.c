@@ -1,16 +1,24 @@
 /* Who is calling. The key comes from the headers LiteLLM accepts; it is
  * hashed at once (SHA-256 hex, LiteLLM's token format) and only the hash is
  * kept, compared and logged. The master key is compared hash to hash with
- * CRYPTO_memcmp, so timing says nothing about it. Virtual keys (MariaDB,
- * cached) will resolve the same hash to a principal with policies. */
+ * CRYPTO_memcmp, so timing says nothing about it. With a database, any other
+ * key is a virtual key: keys.c resolves the same hash (cached) to a snapshot,
+ * checked here for LiteLLM's rules (sk- prefix, blocked, expired) and, later
+ * in the request, for its model list and budget, with LiteLLM's messages. */
+#include <math.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "arena.h"
 #include "auth.h"
 #include "config.h"
+#include "keys.h"
 #include "request.h"
 #include "status.h"
 
@@ -76,6 +84,93 @@ static const char *presented_key(const struct sl_request *req)
     return NULL;
 }
 
+/* Python's repr of a float: the shortest digits that read back the same,
+ * fixed notation for exponents -4..15 ("0.25", "26.075", "100.0"), else
+ * scientific ("7.2e-05", "1e+16"). */
+static void py_float(double d, char out[48])
+{
+    int prec, exp;
+
+    for (prec = 1; prec < 17; prec++) {
+        snprintf(out, 48, "%.*e", prec - 1, d);
+        if (strtod(out, NULL) == d)
+            break;
+    }
+    snprintf(out, 48, "%.*e", prec - 1, d);
+    exp = atoi(strchr(out, 'e') + 1);
+    if (exp < -4 || exp >= 16 || !isfinite(d))
+        return;
+    snprintf(out, 48, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 0, d);
+    if (strchr(out, '.') == NULL)
+        strcat(out, ".0");
+}
+
+/* "2026-01-31 12:00:00+00:00", as Python prints an aware datetime. */
+static void py_time(long long us, char out[40])
+{
+    time_t t = (time_t)(us / 1000000);
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL || strftime(out, 40, "%Y-%m-%d %H:%M:%S+00:00", &tm) == 0)
+        snprintf(out, 40, "%lld", us);
+}
+
+static long long wall_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A virtual key: looked up (cached) and checked as LiteLLM does. */
+static int check_virtual_key(struct sl_request *req, const char *raw)
+{
+    struct sl_key *k;
+    long long now;
+    int rc;
+
+    sl_keys_display_name(raw, req->principal.display);
+    if (strncmp(raw, "sk-", 3) != 0) {
+        req->err_msg = "Authentication Error, LiteLLM Virtual Key expected. Received=****, "
+                       "expected to start with 'sk-'.";
+        return SL_ERR_AUTH;
+    }
+    if ((k = sl_arena_alloc(req->arena, sizeof(*k))) == NULL)
+        return SL_ERR_NOMEM;
+    if ((rc = sl_keys_lookup(req, k)) != SL_OK) {
+        if (rc == SL_ERR_AUTH)
+            req->err_msg = sl_arena_printf(req->arena,
+                "Authentication Error, Invalid proxy server token passed. Received API Key = %s, "
+                "Key Hash (Token) =%s. Unable to find token in cache or "
+                "`LiteLLM_VerificationTokenTable`", req->principal.display, req->principal.key_hash);
+        else if (rc == SL_ERR_DB_UNAVAILABLE)
+            req->err_msg = "Authentication Error: the key could not be checked because the "
+                           "gateway's database is unavailable; retry later.";
+        return rc;
+    }
+    if (k->blocked) {
+        req->err_msg = "Authentication Error, key is blocked. Update via /key/unblock if "
+                       "you're an admin";
+        return SL_ERR_AUTH;
+    }
+    now = wall_us();
+    if (k->expires_us != 0 && k->expires_us < now) {
+        char exp[40], cur[40];
+
+        py_time(k->expires_us, exp);
+        py_time(now, cur);
+        req->err_msg = sl_arena_printf(req->arena,
+            "Authentication Error - Expired Key. Key Expiry time %s and current time %s", exp, cur);
+        req->err_type = "expired_key";
+        req->err_param = req->principal.display;
+        return SL_ERR_AUTH;
+    }
+    req->principal.role = SL_ROLE_KEY;
+    req->principal.key = k;
+    return SL_OK;
+}
+
 int sl_auth_check(struct sl_request *req)
 {
     const char *key = presented_key(req);
@@ -93,12 +188,67 @@ int sl_auth_check(struct sl_request *req)
             return SL_OK;
         }
     }
+    if (req->cfg->database_url != NULL)
+        return check_virtual_key(req, key);
     req->err_msg = "Authentication Error, Invalid proxy server token passed.";
     return SL_ERR_AUTH;
 }
 
 int sl_auth_may_use_model(const struct sl_request *req, const char *model_name)
 {
-    (void)model_name;
-    return req->principal.role == SL_ROLE_ADMIN;
+    const struct sl_key *k = req->principal.key;
+
+    if (req->principal.role == SL_ROLE_ADMIN)
+        return 1;
+    if (req->principal.role != SL_ROLE_KEY || k == NULL || model_name == NULL)
+        return 0;
+    if (k->n_models == 0)
+        return 1;
+    /* Access groups and "all-team-models" (teams) are not resolved yet: such
+     * entries only match a model group of the same name. */
+    for (size_t i = 0; i < k->n_models; i++)
+        if (strcmp(k->models[i], model_name) == 0 || strcmp(k->models[i], "all-proxy-models") == 0 ||
+            strcmp(k->models[i], "*") == 0)
+            return 1;
+    return 0;
+}
+
+int sl_auth_model_denied(struct sl_request *req, const char *model_name)
+{
+    const struct sl_key *k = req->principal.key;
+    size_t size = 3;
+    char *list, *p;
+
+    for (size_t i = 0; k != NULL && i < k->n_models; i++)
+        size += strlen(k->models[i]) + 4;
+    if ((list = sl_arena_alloc(req->arena, size)) == NULL)
+        return SL_ERR_NOMEM;
+    p = list;
+    *p++ = '[';
+    for (size_t i = 0; k != NULL && i < k->n_models; i++)   /* Python's repr of a list */
+        p += sprintf(p, "%s'%s'", i ? ", " : "", k->models[i]);
+    *p++ = ']';
+    *p = '\0';
+    req->err_msg = sl_arena_printf(req->arena,
+        "key not allowed to access model. This key can only access models=%s. Tried to access %.200s",
+        list, model_name ? model_name : "");
+    req->err_type = "key_model_access_denied";
+    req->err_param = "model";
+    return SL_ERR_AUTH;
+}
+
+int sl_auth_admit(struct sl_request *req)
+{
+    const struct sl_key *k = req->principal.key;
+    char spend[48], budget[48];
+
+    if (req->principal.role != SL_ROLE_KEY || k == NULL || k->max_budget < 0 ||
+        k->spend < k->max_budget)
+        return SL_OK;
+    py_float(k->spend, spend);
+    py_float(k->max_budget, budget);
+    req->err_msg = sl_arena_printf(req->arena,
+        "Budget has been exceeded! Current cost: %s, Max budget: %s", spend, budget);
+    req->err_type = "budget_exceeded";
+    return SL_ERR_BAD_REQUEST;
 }

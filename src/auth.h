@@ -7,6 +7,7 @@
 
 struct sl_request;
 struct sl_deployment;
+struct sl_key;
 
 enum sl_role {
     SL_ROLE_NONE = 0,    /* not authenticated */
@@ -17,14 +18,30 @@ enum sl_role {
 struct sl_principal {
     int  role;               /* enum sl_role */
     char key_hash[65];       /* SHA-256 hex of the presented key (LiteLLM's token) */
+    char display[16];        /* "sk-...wxyz": LiteLLM's abbreviation, for messages */
+    const struct sl_key *key;   /* SL_ROLE_KEY: the key's snapshot (arena); else NULL */
 };
 
-/* Authenticates req from its headers and fills req->principal.
- * SL_OK, or SL_ERR_AUTH with req->err_msg set (never containing the key). */
+/* Authenticates req from its headers and fills req->principal: the master
+ * key (constant-time compare), else, with a database configured, a virtual
+ * key (keys.h: cached lookup). SL_OK; SL_ERR_AUTH with req->err_msg (and
+ * err_type for an expired key) set, never containing the key; or
+ * SL_ERR_DB_UNAVAILABLE when the key cannot be checked (fail closed). */
 int sl_auth_check(struct sl_request *req);
 
-/* Whether the principal may use the given model group. */
+/* Whether the principal may use the given model group: the master key any;
+ * a virtual key with an empty models list any, else the groups listed
+ * ("all-proxy-models" and "*" mean any). */
 int sl_auth_may_use_model(const struct sl_request *req, const char *model_name);
+
+/* Sets LiteLLM's key_model_access_denied error (401, param "model") for
+ * model_name on req and returns SL_ERR_AUTH. */
+int sl_auth_model_denied(struct sl_request *req, const char *model_name);
+
+/* Admission of a request that will be sent upstream: a virtual key over its
+ * max_budget (spend >= max_budget) gets LiteLLM's 400 budget_exceeded.
+ * SL_OK or the error status with req's error fields set. */
+int sl_auth_admit(struct sl_request *req);
 
 /* SHA-256 hex of key into out (65 bytes). */
 void sl_auth_hash_key(const char *key, char out[65]);

@@ -1186,7 +1186,7 @@ static const char *const general_accepted[] = {
     "store_prompts_in_spend_logs", "maximum_spend_logs_retention_period",
     "maximum_spend_logs_retention_interval", "proxy_batch_write_at",
     "proxy_budget_rescheduler_min_time", "proxy_budget_rescheduler_max_time",
-    "disable_reset_budget", "allow_requests_on_db_unavailable", "user_api_key_cache_ttl",
+    "disable_reset_budget", "allow_requests_on_db_unavailable",
     "alerting", "alert_types", "alerting_threshold", "alert_to_webhook_url",
     "max_parallel_requests", "global_max_parallel_requests", "token_rate_limit_type",
     "max_response_size_mb", "background_health_checks", "health_check_interval",
@@ -1458,6 +1458,7 @@ static void load_general(struct ctx *cx, struct node *sec)
         { "max_request_size_mb", F_MB, CFG(max_request_bytes), 0, 4095 },
         { "database_url", F_STR, CFG(database_url), 0, 0 },
         { "memcached_servers", F_SKIP, 0, 0, 0 },
+        { "user_api_key_cache_ttl", F_SECONDS, CFG(key_cache_ttl_ms), 0, 86400 },
         { NULL, 0, 0, 0, 0 }
     };
     static const struct section s = { "general_settings", fields, general_accepted, 0 };
@@ -1874,6 +1875,7 @@ static int new_config(struct ctx *cx, const char *path)
     c->queue_timeout_ms = 1000;
     c->log_level = SL_LOG_INFO;
     c->db_connect_timeout_ms = 2000;
+    c->key_cache_ttl_ms = 5000;
     c->db_read_timeout_ms = 5000;
     c->db_write_timeout_ms = 5000;
     cx->cfg = p;

@@ -68,6 +68,8 @@ struct sl_config {
     struct sl_memcached_server *memcached_servers; /* memcached_servers, else
                                         * $SLUICE_MEMCACHED_SERVERS; in the order given */
     size_t n_memcached_servers;        /* 0: no memcached */
+    long key_cache_ttl_ms;             /* user_api_key_cache_ttl (s): how long a virtual key
+                                        * is cached (process and memcached), default 5 s */
 
     /* litellm_settings */
     int  drop_params;                  /* default 0 */

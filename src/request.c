@@ -10,6 +10,7 @@
 #include <time.h>
 #include <jansson.h>
 
+#include "admin.h"
 #include "arena.h"
 #include "auth.h"
 #include "buf.h"
@@ -136,6 +137,10 @@ static int find_route(struct sl_request *req)
         if (req->endpoint == SL_EP_MESSAGES || req->endpoint == SL_EP_COUNT_TOKENS)
             req->surface = SL_SURFACE_ANTHROPIC;   /* errors in Anthropic's shape from here on */
         return method_ok(req, routes[i].method) ? SL_OK : SL_ERR_METHOD;
+    }
+    if (sl_admin_is_route(req->path)) {
+        req->endpoint = SL_EP_NONE;         /* the management API: admin.c */
+        return SL_OK;
     }
     return find_model_route(req, len);
 }
@@ -324,10 +329,15 @@ static int dispatch(struct sl_request *req)
         return serve_health(req);
     if ((rc = sl_auth_check(req)) != SL_OK)
         return rc;
+    if (req->endpoint == SL_EP_NONE) {
+        if (strcmp(req->method, "POST") == 0 && (rc = read_body(req)) != SL_OK)
+            return rc;
+        return sl_admin_serve(req);
+    }
     if (req->endpoint == SL_EP_MODELS)
         return req->path_model ? serve_one_model(req) : serve_models(req);
     if ((rc = read_body(req)) != SL_OK || (rc = parse_body(req)) != SL_OK ||
-        (rc = sl_router_pick(req)) != SL_OK)
+        (rc = sl_router_pick(req)) != SL_OK || (rc = sl_auth_admit(req)) != SL_OK)
         return rc;
     if (req->endpoint == SL_EP_COUNT_TOKENS) {
         /* The provider's own counter where it has one, else an estimate. */

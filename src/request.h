@@ -77,6 +77,9 @@ struct sl_request {
     double cost;                     /* USD, once usage is known (providers/prices.c) */
     int cost_known;                  /* the price of the model is known */
     char *err_msg;                   /* detail for an error reply (arena) */
+    const char *err_type;            /* NULL, or the error "type" to answer instead of the
+                                      * status's own (LiteLLM's "expired_key", ...) */
+    const char *err_param;           /* NULL, or the error's "param" */
     int   error;                     /* the sl_status answered, SL_OK if none (log line) */
     struct sl_error upstream_err;    /* filled when the upstream failed */
 };

@@ -266,8 +266,9 @@ int sl_respond_error(struct sl_request *req, int status, const char *msg)
     if (msg == NULL)
         msg = status >= 0 && status < SL_STATUS_MAX && table[status].text
                   ? table[status].text : "Internal gateway error.";
-    return send_error(req, sl_respond_http_status(status), sl_respond_error_type(status),
-                      msg, NULL, NULL);
+    return send_error(req, sl_respond_http_status(status),
+                      req->err_type != NULL ? req->err_type : sl_respond_error_type(status),
+                      msg, req->err_param, NULL);
 }
 
 int sl_respond_error_obj(struct sl_request *req, const struct sl_error *e)

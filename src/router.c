@@ -20,11 +20,8 @@ int sl_router_pick(struct sl_request *req)
             req->model);
         return SL_ERR_UNKNOWN_MODEL;
     }
-    if (!sl_auth_may_use_model(req, req->model)) {
-        req->err_msg = sl_arena_printf(req->arena,
-            "key not allowed to access model. Tried to access %.200s", req->model);
-        return SL_ERR_FORBIDDEN;
-    }
+    if (!sl_auth_may_use_model(req, req->model))
+        return sl_auth_model_denied(req, req->model);
     req->dep = dep[0];
     return SL_OK;
 }

@@ -3,6 +3,8 @@
  * rules) and talks to the same MariaDB through db.c. Commands so far:
  *   migrate  apply the pending schema migrations (migrate.c)
  *   status   is the database reachable, which schema version, what is pending
+ *   key ...  create, list, show, block, unblock and delete virtual keys (the
+ *            rows are keystore.c's, shared with the management API)
  * Exit codes are listed in usage() and docs/database.md. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -21,6 +23,7 @@
 #include "buf.h"
 #include "config.h"
 #include "db.h"
+#include "keystore.h"
 #include "log.h"
 #include "migrate.h"
 #include "status.h"
@@ -31,7 +34,8 @@ enum {
     EXIT_USAGE = 2,
     EXIT_CONFIG = 3,      /* the config, the database_url or the schema directory */
     EXIT_CHANGED = 4,     /* an applied migration's file changed since */
-    EXIT_PENDING = 5      /* status: migrations are waiting to be applied */
+    EXIT_PENDING = 5,     /* status: migrations are waiting to be applied */
+    EXIT_NOT_FOUND = 6    /* key: no such key */
 };
 
 #define APPLIED_BY "sluicectl " PACKAGE_VERSION
@@ -42,10 +46,17 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: sluicectl [--config FILE] [--schema-dir DIR] migrate\n"
         "       sluicectl [--config FILE] [--schema-dir DIR] status\n"
+        "       sluicectl [--config FILE] key create [--alias A] [--models m1,m2] [--max-budget X]\n"
+        "                 [--duration D] [--user U] [--team T]\n"
+        "       sluicectl [--config FILE] key list\n"
+        "       sluicectl [--config FILE] key info|block|unblock|delete KEY_OR_TOKEN\n"
         "       sluicectl --version | --help\n"
         "\n"
         "  migrate  apply the pending MariaDB migrations, in order; nothing to do is a success\n"
         "  status   whether the database is reachable, its schema version, what is pending\n"
+        "  key      virtual keys: create prints the new key once (only its SHA-256, the token,\n"
+        "           is stored); the others take the key (sk-...) or its token. D is a\n"
+        "           duration such as 30s, 1h, 1d, 30d, 1mo\n"
         "\n"
         "The config is --config, else $SLUICE_CONFIG, else %s/sluice/config.yaml; the\n"
         "database is its general_settings.database_url, else $DATABASE_URL. The migrations\n"
@@ -54,7 +65,7 @@ static void usage(FILE *f)
         "\n"
         "Exit status: 0 done (status: up to date), 1 database error, 2 usage,\n"
         "3 configuration or schema directory error, 4 an applied migration was changed,\n"
-        "5 (status) migrations are pending.\n", SL_SYSCONFDIR, SL_SCHEMADIR);
+        "5 (status) migrations are pending, 6 (key) no such key.\n", SL_SYSCONFDIR, SL_SCHEMADIR);
 }
 
 static int is_dir(const char *p)
@@ -313,6 +324,213 @@ out:
     return rc;
 }
 
+/* ---- key: virtual keys through keystore.c -------------------------------- */
+
+#define CTL_ACTOR "sluicectl"
+
+static int key_exit(const struct sl_keystore_err *err)
+{
+    fprintf(stderr, "sluicectl: %s\n", err->msg);
+    switch (err->status) {
+    case SL_ERR_BAD_REQUEST: return EXIT_USAGE;
+    case SL_ERR_NOT_FOUND: return EXIT_NOT_FOUND;
+    default: return EXIT_DB;
+    }
+}
+
+static const char *str_or(const json_t *o, const char *name, const char *def)
+{
+    const char *s = json_string_value(json_object_get(o, name));
+
+    return s != NULL ? s : def;
+}
+
+/* key create's options into a /key/generate body (new reference), or NULL
+ * after printing why. */
+static json_t *create_body(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "alias", required_argument, NULL, 'a' },
+        { "models", required_argument, NULL, 'm' },
+        { "max-budget", required_argument, NULL, 'b' },
+        { "duration", required_argument, NULL, 'd' },
+        { "user", required_argument, NULL, 'u' },
+        { "team", required_argument, NULL, 't' },
+        { NULL, 0, NULL, 0 },
+    };
+    json_t *body = json_object(), *models;
+    char *end, *list, *tok, *save = NULL;
+    double d;
+    int c;
+
+    if (body == NULL)
+        return NULL;
+    optind = 0;     /* glibc: start over on the sub-command's own argv */
+    while ((c = getopt_long(argc, argv, "a:m:b:d:u:t:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a': json_object_set_new(body, "key_alias", json_string(optarg)); break;
+        case 'd': json_object_set_new(body, "duration", json_string(optarg)); break;
+        case 'u': json_object_set_new(body, "user_id", json_string(optarg)); break;
+        case 't': json_object_set_new(body, "team_id", json_string(optarg)); break;
+        case 'b':
+            d = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0') {
+                fprintf(stderr, "sluicectl: --max-budget must be a number (USD), not '%s'\n", optarg);
+                goto bad;
+            }
+            json_object_set_new(body, "max_budget", json_real(d));
+            break;
+        case 'm':
+            models = json_array();
+            if (models == NULL || (list = strdup(optarg)) == NULL) {
+                json_decref(models);
+                goto bad;
+            }
+            for (tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save))
+                json_array_append_new(models, json_string(tok));
+            free(list);
+            json_object_set_new(body, "models", models);
+            break;
+        default:
+            goto bad;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "sluicectl: key create: unexpected argument '%s'\n", argv[optind]);
+        goto bad;
+    }
+    return body;
+bad:
+    json_decref(body);
+    return NULL;
+}
+
+static int key_create(struct sl_db *db, const struct sl_config *cfg, int argc, char **argv)
+{
+    struct sl_keystore_err err;
+    json_t *body = create_body(argc, argv), *out = NULL;
+    int rc;
+
+    if (body == NULL) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    rc = sl_keystore_generate(db, cfg, body, CTL_ACTOR, &out, &err);
+    json_decref(body);
+    if (rc != SL_OK)
+        return key_exit(&err);
+    printf("key: %s\ntoken: %s\nkey_name: %s\nkey_alias: %s\nexpires: %s\n",
+           str_or(out, "key", ""), str_or(out, "token", ""), str_or(out, "key_name", ""),
+           str_or(out, "key_alias", "-"), str_or(out, "expires", "never"));
+    fprintf(stderr, "sluicectl: the key is shown this once: only its token is stored\n");
+    json_decref(out);
+    return EXIT_OK;
+}
+
+static int key_list(struct sl_db *db)
+{
+    struct sl_keystore_filter f = { NULL, NULL, NULL, 1, 100, 1 };
+    struct sl_keystore_err err;
+    json_t *out = NULL;
+    long pages = 1;
+
+    printf("token\tkey_name\tkey_alias\tuser_id\tteam_id\tblocked\tspend\tmax_budget\texpires\n");
+    for (; f.page <= pages; f.page++) {
+        const json_t *keys, *k;
+        size_t i;
+
+        if (sl_keystore_list(db, &f, &out, &err) != SL_OK)
+            return key_exit(&err);
+        pages = (long)json_integer_value(json_object_get(out, "total_pages"));
+        keys = json_object_get(out, "keys");
+        json_array_foreach(keys, i, k) {
+            const json_t *mb = json_object_get(k, "max_budget");
+            char budget[32] = "-";
+
+            if (json_is_number(mb))
+                snprintf(budget, sizeof(budget), "%g", json_number_value(mb));
+            printf("%s\t%s\t%s\t%s\t%s\t%s\t%g\t%s\t%s\n", str_or(k, "token", ""),
+                   str_or(k, "key_name", "-"), str_or(k, "key_alias", "-"),
+                   str_or(k, "user_id", "-"), str_or(k, "team_id", "-"),
+                   json_is_true(json_object_get(k, "blocked")) ? "yes" : "no",
+                   json_number_value(json_object_get(k, "spend")), budget,
+                   str_or(k, "expires", "never"));
+        }
+        json_decref(out);
+    }
+    return EXIT_OK;
+}
+
+/* info, block, unblock, delete of one key or token. */
+static int key_one(struct sl_db *db, const struct sl_config *cfg, const char *sub,
+                   const char *key)
+{
+    struct sl_keystore_err err;
+    json_t *out = NULL, *body;
+    char token[65], *text;
+    int rc;
+
+    sl_keystore_token_of(key, token);
+    if (strcmp(sub, "info") == 0) {
+        rc = sl_keystore_get(db, token, &out, &err);
+    } else if (strcmp(sub, "block") == 0 || strcmp(sub, "unblock") == 0) {
+        rc = sl_keystore_set_blocked(db, cfg, token, sub[0] == 'b', &out, &err);
+    } else {
+        body = json_pack("{s:[s]}", "keys", token);
+        rc = body ? sl_keystore_delete(db, cfg, body, &out, &err) : SL_ERR_NOMEM;
+        json_decref(body);
+        if (rc == SL_ERR_NOMEM && body == NULL)
+            snprintf(err.msg, sizeof(err.msg), "out of memory");
+    }
+    if (rc != SL_OK)
+        return key_exit(&err);
+    if (strcmp(sub, "info") == 0) {
+        text = json_dumps(out, JSON_INDENT(2));
+        printf("%s\n", text ? text : "");
+        free(text);
+    } else {
+        printf("%s %s\n", strcmp(sub, "delete") == 0 ? "deleted" : sub[0] == 'b' ? "blocked"
+                                                                              : "unblocked", token);
+    }
+    json_decref(out);
+    return EXIT_OK;
+}
+
+static int cmd_key(const struct sl_config *cfg, int argc, char **argv)
+{
+    struct sl_db_settings s;
+    struct sl_db_error err;
+    struct sl_db *db = NULL;
+    const char *sub = argc > 0 ? argv[0] : "";
+    int rc;
+
+    if (strcmp(sub, "create") != 0 && strcmp(sub, "list") != 0 &&
+        !((strcmp(sub, "info") == 0 || strcmp(sub, "block") == 0 ||
+           strcmp(sub, "unblock") == 0 || strcmp(sub, "delete") == 0) && argc == 2)) {
+        fprintf(stderr, "sluicectl: key: expected create, list, or info|block|unblock|delete "
+                "KEY_OR_TOKEN\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(sub, "list") == 0 && argc != 1) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    sl_db_settings_from_config(cfg, &s);
+    if (sl_db_open(&s, 0, &db, &err) != SL_OK) {
+        print_db_error("key", &err);
+        return EXIT_DB;
+    }
+    if (strcmp(sub, "create") == 0)
+        rc = key_create(db, cfg, argc, argv);
+    else if (strcmp(sub, "list") == 0)
+        rc = key_list(db);
+    else
+        rc = key_one(db, cfg, sub, argv[1]);
+    sl_db_close(db);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -327,7 +545,8 @@ int main(int argc, char **argv)
     struct sl_config *cfg;
     int c, rc;
 
-    while ((c = getopt_long(argc, argv, "c:s:Vh", opts, NULL)) != -1) {
+    /* '+': stop at the command, whose own options (key create) follow it */
+    while ((c = getopt_long(argc, argv, "+c:s:Vh", opts, NULL)) != -1) {
         switch (c) {
         case 'c': path = optarg; break;
         case 's': dir = optarg; break;
@@ -336,12 +555,12 @@ int main(int argc, char **argv)
         default: usage(stderr); return EXIT_USAGE;
         }
     }
-    if (optind != argc - 1) {
+    if (optind >= argc || (optind != argc - 1 && strcmp(argv[optind], "key") != 0)) {
         usage(stderr);
         return EXIT_USAGE;
     }
     cmd = argv[optind];
-    if (strcmp(cmd, "migrate") != 0 && strcmp(cmd, "status") != 0) {
+    if (strcmp(cmd, "migrate") != 0 && strcmp(cmd, "status") != 0 && strcmp(cmd, "key") != 0) {
         fprintf(stderr, "sluicectl: unknown command '%s'\n", cmd);
         usage(stderr);
         return EXIT_USAGE;
@@ -356,7 +575,10 @@ int main(int argc, char **argv)
     sl_log_level = SL_LOG_ERROR;
     if ((cfg = load_config(path)) == NULL)
         return EXIT_CONFIG;
-    rc = strcmp(cmd, "migrate") == 0 ? cmd_migrate(cfg, dir) : cmd_status(cfg, dir);
+    if (strcmp(cmd, "key") == 0)
+        rc = cmd_key(cfg, argc - optind - 1, argv + optind + 1);
+    else
+        rc = strcmp(cmd, "migrate") == 0 ? cmd_migrate(cfg, dir) : cmd_status(cfg, dir);
     sl_config_unref(cfg);
     sl_db_global_cleanup();
     return rc;

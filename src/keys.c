@@ -1,0 +1,642 @@
+/* Virtual keys: generation, display names, and the lookup behind auth.
+ *
+ * A lookup goes process cache → memcached → MariaDB:
+ * - the process cache is a mutex-protected hash table keyed by token, at
+ *   most CACHE_MAX entries; an entry is fresh for user_api_key_cache_ttl
+ *   (default 5 s, so a key blocked in the database stops working within that
+ *   time), an unknown key is remembered for NEG_TTL_US (1 s: blunts guessing
+ *   without hiding a key created a moment ago). A stale entry is kept and used
+ *   only when the database cannot answer (up to STALE_MAX_US), so a database
+ *   outage does not lock out keys that were in use;
+ * - memcached (general_settings.memcached_servers) holds a compact JSON of
+ *   the snapshot under "sluice:key:<token>" for the same TTL, shared by every
+ *   process; any memcached failure is just a miss;
+ * - the database is asked last, with one prepared SELECT by primary key.
+ * Snapshots are copied into the request's arena as one block. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <jansson.h>
+#include <libmemcached/memcached.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "arena.h"
+#include "config.h"
+#include "db.h"
+#include "keys.h"
+#include "log.h"
+#include "request.h"
+#include "status.h"
+
+int sl_keys_generate(char *out, size_t size)
+{
+    static const char b64url[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char r[16];
+    size_t o = 0;
+
+    if (out == NULL || size < 26)
+        return SL_ERR_INTERNAL;
+    if (RAND_bytes(r, (int)sizeof(r)) != 1) {
+        out[0] = '\0';
+        return SL_ERR_INTERNAL;
+    }
+    memcpy(out, "sk-", 3);
+    o = 3;
+    /* base64url without padding, as Python's secrets.token_urlsafe(16). */
+    for (size_t i = 0; i < sizeof(r); i += 3) {
+        unsigned v = (unsigned)r[i] << 16;
+        size_t left = sizeof(r) - i;
+
+        if (left > 1)
+            v |= (unsigned)r[i + 1] << 8;
+        if (left > 2)
+            v |= r[i + 2];
+        out[o++] = b64url[(v >> 18) & 63];
+        out[o++] = b64url[(v >> 12) & 63];
+        if (left > 1)
+            out[o++] = b64url[(v >> 6) & 63];
+        if (left > 2)
+            out[o++] = b64url[v & 63];
+    }
+    out[o] = '\0';
+    OPENSSL_cleanse(r, sizeof(r));
+    return SL_OK;
+}
+
+void sl_keys_display_name(const char *raw, char out[16])
+{
+    size_t n = raw != NULL ? strlen(raw) : 0;
+    const char *tail = n > 4 ? raw + n - 4 : (raw != NULL ? raw : "");
+
+    memcpy(out, "sk-...", 6);
+    memcpy(out + 6, tail, strlen(tail) + 1);
+}
+
+
+/* ---- snapshots ------------------------------------------------------------ */
+
+/* One allocation holding the struct, its strings and its model list: the
+ * process cache owns it with free(), a request with its arena. */
+static size_t str_size(const char *s)
+{
+    return s != NULL ? strlen(s) + 1 : 0;
+}
+
+static size_t key_block_size(const struct sl_key *k)
+{
+    size_t n = sizeof(struct sl_key) + (k->n_models + 1) * sizeof(char *);
+
+    n += str_size(k->key_alias) + str_size(k->user_id) + str_size(k->team_id);
+    for (size_t i = 0; i < k->n_models; i++)
+        n += str_size(k->models[i]);
+    return n;
+}
+
+static const char *put_str(char **p, const char *s)
+{
+    char *d = *p;
+    size_t n;
+
+    if (s == NULL)
+        return NULL;
+    n = strlen(s) + 1;
+    memcpy(d, s, n);
+    *p += n;
+    return d;
+}
+
+/* Lays k out in block (key_block_size(k) bytes, aligned for pointers). */
+static struct sl_key *key_copy_into(void *block, const struct sl_key *k)
+{
+    struct sl_key *d = block;
+    const char **models = (const char **)(void *)(d + 1);
+    char *p = (char *)(models + k->n_models + 1);
+
+    *d = *k;
+    d->key_alias = put_str(&p, k->key_alias);
+    d->user_id = put_str(&p, k->user_id);
+    d->team_id = put_str(&p, k->team_id);
+    for (size_t i = 0; i < k->n_models; i++)
+        models[i] = put_str(&p, k->models[i]);
+    models[k->n_models] = NULL;
+    d->models = models;
+    return d;
+}
+
+static struct sl_key *key_dup_heap(const struct sl_key *k)
+{
+    void *b = malloc(key_block_size(k));
+
+    return b != NULL ? key_copy_into(b, k) : NULL;
+}
+
+static struct sl_key *key_dup_arena(struct sl_arena *a, const struct sl_key *k)
+{
+    void *b = sl_arena_alloc(a, key_block_size(k));
+
+    return b != NULL ? key_copy_into(b, k) : NULL;
+}
+
+/* models as a JSON array text ("[]" or NULL: none) into k (arena). */
+static int models_from_json(struct sl_arena *a, json_t *arr, struct sl_key *k)
+{
+    const char **m;
+    size_t n = 0, i;
+    json_t *v;
+
+    k->models = NULL;
+    k->n_models = 0;
+    if (!json_is_array(arr) || json_array_size(arr) == 0)
+        return SL_OK;
+    if ((m = sl_arena_calloc(a, json_array_size(arr) + 1, sizeof(*m))) == NULL)
+        return SL_ERR_NOMEM;
+    json_array_foreach(arr, i, v) {
+        if (!json_is_string(v))
+            continue;
+        if ((m[n] = sl_arena_strdup(a, json_string_value(v))) == NULL)
+            return SL_ERR_NOMEM;
+        n++;
+    }
+    m[n] = NULL;
+    k->models = m;
+    k->n_models = n;
+    return SL_OK;
+}
+
+static long long wall_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The memcached form: compact JSON, with "f" the wall-clock time the row was
+ * read, so a copy taken from memcached late in its life is not cached for a
+ * whole TTL again. NULL on OOM (malloc'ed). */
+static char *key_to_json(const struct sl_key *k, long long fetched_us)
+{
+    json_t *m = json_array(), *o;
+    char *text;
+
+    if (m == NULL)
+        return NULL;
+    for (size_t i = 0; i < k->n_models; i++)
+        json_array_append_new(m, json_string(k->models[i]));
+    o = json_pack("{s:s, s:s?, s:s?, s:s?, s:o, s:b, s:I, s:f, s:f, s:I, s:I, s:I, s:I}",
+                  "t", k->token, "a", k->key_alias, "u", k->user_id, "tm", k->team_id,
+                  "m", m, "b", k->blocked, "e", (json_int_t)k->expires_us,
+                  "s", k->spend, "mb", k->max_budget, "tpm", (json_int_t)k->tpm_limit,
+                  "rpm", (json_int_t)k->rpm_limit, "mp", (json_int_t)k->max_parallel_requests,
+                  "f", (json_int_t)fetched_us);
+    if (o == NULL)
+        return NULL;
+    text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
+}
+
+static const char *jstr(struct sl_arena *a, json_t *o, const char *name)
+{
+    const char *s = json_string_value(json_object_get(o, name));
+
+    return s != NULL ? sl_arena_strdup(a, s) : NULL;
+}
+
+/* Parses the memcached form into *k (arena) and *fetched_us. SL_OK, or
+ * SL_ERR_BAD_JSON when it is not a snapshot of token (then it is ignored). */
+static int key_from_json(struct sl_arena *a, const char *text, size_t len, const char *token,
+                         struct sl_key *k, long long *fetched_us)
+{
+    json_t *o = json_loadb(text, len, 0, NULL);
+    const char *t;
+    int rc = SL_ERR_BAD_JSON;
+
+    memset(k, 0, sizeof(*k));
+    if (o == NULL)
+        return rc;
+    t = json_string_value(json_object_get(o, "t"));
+    if (t == NULL || strcmp(t, token) != 0 || !json_is_number(json_object_get(o, "s")))
+        goto out;
+    memcpy(k->token, token, 65);
+    *fetched_us = json_integer_value(json_object_get(o, "f"));
+    k->key_alias = jstr(a, o, "a");
+    k->user_id = jstr(a, o, "u");
+    k->team_id = jstr(a, o, "tm");
+    k->blocked = json_is_true(json_object_get(o, "b"));
+    k->expires_us = json_integer_value(json_object_get(o, "e"));
+    k->spend = json_number_value(json_object_get(o, "s"));
+    k->max_budget = json_number_value(json_object_get(o, "mb"));
+    k->tpm_limit = json_integer_value(json_object_get(o, "tpm"));
+    k->rpm_limit = json_integer_value(json_object_get(o, "rpm"));
+    k->max_parallel_requests = (long)json_integer_value(json_object_get(o, "mp"));
+    rc = models_from_json(a, json_object_get(o, "m"), k);
+out:
+    json_decref(o);
+    return rc;
+}
+
+/* ---- the process cache ---------------------------------------------------- */
+
+#define CACHE_BUCKETS 16384u
+#define CACHE_MAX 10000u
+#define NEG_TTL_US 1000000LL
+#define STALE_MAX_US (300LL * 1000000LL)
+
+struct entry {
+    struct entry *next;          /* bucket chain */
+    char token[65];
+    long long fresh_until_us;    /* monotonic */
+    long long stored_us;         /* monotonic */
+    struct sl_key *key;          /* owned (one block); NULL: no such key */
+};
+
+static struct {
+    pthread_mutex_t lock;
+    struct entry *buckets[CACHE_BUCKETS];
+    size_t n;
+    unsigned evict_at;           /* where the next forced eviction looks */
+} cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static unsigned bucket_of(const char *token)
+{
+    unsigned h = 2166136261u;
+
+    for (int i = 0; i < 16 && token[i]; i++)
+        h = (h ^ (unsigned char)token[i]) * 16777619u;
+    return h % CACHE_BUCKETS;
+}
+
+static void entry_free(struct entry *e)
+{
+    free(e->key);
+    free(e);
+}
+
+/* Under the lock: removes entries past any use; if still full, one arbitrary
+ * entry (the next non-empty bucket from a rotating cursor). */
+static void cache_make_room(long long now)
+{
+    for (unsigned b = 0; b < CACHE_BUCKETS; b++) {
+        struct entry **pp = &cache.buckets[b];
+
+        while (*pp != NULL) {
+            struct entry *e = *pp;
+
+            if (e->fresh_until_us < now && (e->key == NULL || now - e->stored_us > STALE_MAX_US)) {
+                *pp = e->next;
+                entry_free(e);
+                cache.n--;
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
+    for (unsigned i = 0; cache.n >= CACHE_MAX && i < CACHE_BUCKETS; i++) {
+        unsigned b = (cache.evict_at + i) % CACHE_BUCKETS;
+        struct entry *e = cache.buckets[b];
+
+        if (e != NULL) {
+            cache.buckets[b] = e->next;
+            entry_free(e);
+            cache.n--;
+            cache.evict_at = b + 1;
+        }
+    }
+}
+
+/* Stores a copy of k (NULL: a negative entry) for ttl_us. */
+static void cache_put(const char *token, const struct sl_key *k, long long ttl_us)
+{
+    long long now = sl_now_us();
+    struct entry *e = calloc(1, sizeof(*e)), **pp;
+    unsigned b = bucket_of(token);
+
+    if (e == NULL)
+        return;
+    if (k != NULL && (e->key = key_dup_heap(k)) == NULL) {
+        free(e);
+        return;
+    }
+    memcpy(e->token, token, 65);
+    e->stored_us = now;
+    e->fresh_until_us = now + ttl_us;
+    pthread_mutex_lock(&cache.lock);
+    for (pp = &cache.buckets[b]; *pp != NULL; pp = &(*pp)->next) {
+        if (strcmp((*pp)->token, token) == 0) {
+            struct entry *old = *pp;
+
+            e->next = old->next;
+            *pp = e;
+            entry_free(old);
+            pthread_mutex_unlock(&cache.lock);
+            return;
+        }
+    }
+    if (cache.n >= CACHE_MAX)
+        cache_make_room(now);
+    e->next = cache.buckets[b];
+    cache.buckets[b] = e;
+    cache.n++;
+    pthread_mutex_unlock(&cache.lock);
+}
+
+enum { MISS, HIT, HIT_NEGATIVE };
+
+/* Looks token up. stale: also accept a positive entry past its TTL (up to
+ * STALE_MAX_US). On HIT *out is an arena copy. */
+static int cache_get(struct sl_arena *a, const char *token, int stale, struct sl_key **out)
+{
+    long long now = sl_now_us();
+    int r = MISS;
+
+    pthread_mutex_lock(&cache.lock);
+    for (struct entry *e = cache.buckets[bucket_of(token)]; e != NULL; e = e->next) {
+        if (strcmp(e->token, token) != 0)
+            continue;
+        if (e->fresh_until_us >= now)
+            r = e->key != NULL ? HIT : HIT_NEGATIVE;
+        else if (stale && e->key != NULL && now - e->stored_us <= STALE_MAX_US)
+            r = HIT;
+        if (r == HIT && (*out = key_dup_arena(a, e->key)) == NULL)
+            r = MISS;
+        break;
+    }
+    pthread_mutex_unlock(&cache.lock);
+    return r;
+}
+
+static void cache_remove(const char *token)
+{
+    pthread_mutex_lock(&cache.lock);
+    for (struct entry **pp = &cache.buckets[bucket_of(token)]; *pp != NULL; pp = &(*pp)->next) {
+        if (strcmp((*pp)->token, token) == 0) {
+            struct entry *e = *pp;
+
+            *pp = e->next;
+            entry_free(e);
+            cache.n--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&cache.lock);
+}
+
+/* ---- memcached -------------------------------------------------------------- */
+
+/* One client for the process, rebuilt when the server list changes; used
+ * under its mutex (libmemcached handles are not thread-safe). Short
+ * time-outs, and a dead server is skipped for a while: memcached must never
+ * slow a request down much. */
+static struct {
+    pthread_mutex_t lock;
+    memcached_st *mc;
+    char *servers;               /* the list mc was built for */
+} mcs = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static char *servers_text(const struct sl_config *cfg)
+{
+    size_t size = 1;
+    char *s, *p;
+
+    for (size_t i = 0; i < cfg->n_memcached_servers; i++)
+        size += strlen(cfg->memcached_servers[i].host) + 16;
+    if ((s = malloc(size)) == NULL)
+        return NULL;
+    p = s;
+    *p = '\0';
+    for (size_t i = 0; i < cfg->n_memcached_servers; i++)
+        p += snprintf(p, size - (size_t)(p - s), "%s%s:%u", i ? "," : "",
+                      cfg->memcached_servers[i].host, cfg->memcached_servers[i].port);
+    return s;
+}
+
+/* Under mcs.lock: the client for cfg, or NULL (none configured, OOM). */
+static memcached_st *mc_get(const struct sl_config *cfg)
+{
+    char *want;
+
+    if (cfg == NULL || cfg->n_memcached_servers == 0)
+        return NULL;
+    if ((want = servers_text(cfg)) == NULL)
+        return NULL;
+    if (mcs.mc != NULL && strcmp(mcs.servers, want) == 0) {
+        free(want);
+        return mcs.mc;
+    }
+    if (mcs.mc != NULL)
+        memcached_free(mcs.mc);
+    free(mcs.servers);
+    mcs.servers = want;
+    if ((mcs.mc = memcached_create(NULL)) == NULL)
+        return NULL;
+    memcached_behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, 200);
+    memcached_behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, 200);
+    memcached_behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_SND_TIMEOUT, 200000);
+    memcached_behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, 200000);
+    memcached_behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 2);
+    memcached_behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
+    for (size_t i = 0; i < cfg->n_memcached_servers; i++) {
+        const struct sl_memcached_server *s = &cfg->memcached_servers[i];
+
+        if (s->port == 0)
+            memcached_server_add_unix_socket(mcs.mc, s->host);
+        else
+            memcached_server_add(mcs.mc, s->host, (in_port_t)s->port);
+    }
+    return mcs.mc;
+}
+
+static void mc_key(const char *token, char out[96])
+{
+    snprintf(out, 96, "sluice:key:%s", token);
+}
+
+/* The snapshot text from memcached (malloc'ed), or NULL. */
+static char *mc_fetch(const struct sl_config *cfg, const char *token, size_t *len)
+{
+    char k[96], *v = NULL;
+    uint32_t flags = 0;
+    memcached_return_t r = MEMCACHED_FAILURE;
+    memcached_st *mc;
+
+    if (cfg->n_memcached_servers == 0)
+        return NULL;
+    mc_key(token, k);
+    pthread_mutex_lock(&mcs.lock);
+    if ((mc = mc_get(cfg)) != NULL)
+        v = memcached_get(mc, k, strlen(k), len, &flags, &r);
+    pthread_mutex_unlock(&mcs.lock);
+    if (v != NULL && r != MEMCACHED_SUCCESS) {
+        free(v);
+        v = NULL;
+    }
+    return v;
+}
+
+static void mc_store(const struct sl_config *cfg, const struct sl_key *key, long long fetched_us,
+                     long ttl_ms)
+{
+    char k[96], *text;
+    memcached_st *mc;
+
+    if (cfg->n_memcached_servers == 0 || (text = key_to_json(key, fetched_us)) == NULL)
+        return;
+    mc_key(key->token, k);
+    pthread_mutex_lock(&mcs.lock);
+    if ((mc = mc_get(cfg)) != NULL)
+        (void)memcached_set(mc, k, strlen(k), text, strlen(text),
+                            (time_t)((ttl_ms + 999) / 1000), 0);
+    pthread_mutex_unlock(&mcs.lock);
+    free(text);
+}
+
+static void mc_delete(const struct sl_config *cfg, const char *token)
+{
+    char k[96];
+    memcached_st *mc;
+
+    if (cfg == NULL || cfg->n_memcached_servers == 0)
+        return;
+    mc_key(token, k);
+    pthread_mutex_lock(&mcs.lock);
+    if ((mc = mc_get(cfg)) != NULL)
+        (void)memcached_delete(mc, k, strlen(k), 0);
+    pthread_mutex_unlock(&mcs.lock);
+}
+
+/* ---- the database ----------------------------------------------------------- */
+
+static const char *col_str(struct sl_request *req, struct sl_db *db, unsigned c)
+{
+    const char *s = sl_db_col_text(db, c, NULL);
+
+    return s != NULL ? sl_arena_strdup(req->arena, s) : NULL;
+}
+
+/* SL_OK with *k filled (arena), SL_ERR_AUTH when there is no such row, or
+ * the database's status. */
+static int db_fetch(struct sl_request *req, const char *token, struct sl_key *k)
+{
+    static const char sql[] =
+        "SELECT key_alias, user_id, team_id, models, blocked, expires, spend, max_budget, "
+        "tpm_limit, rpm_limit, max_parallel_requests "
+        "FROM `LiteLLM_VerificationToken` WHERE token = ? LIMIT 1";
+    struct sl_db_settings set;
+    struct sl_db_param p = sl_db_text(token);
+    struct sl_db *db = NULL;
+    const char *models;
+    json_t *arr;
+    int rc, row = 0;
+
+    sl_db_settings_from_config(req->cfg, &set);
+    if ((rc = sl_db_thread(&set, &db)) != SL_OK)
+        return rc;
+    if ((rc = sl_db_query(db, sql, &p, 1)) != SL_OK) {
+        sl_log(SL_LOG_WARN, req, "key lookup failed: %s", sl_db_last_error(db)->message);
+        return rc;
+    }
+    if ((rc = sl_db_fetch(db, &row)) != SL_OK)
+        goto out;
+    if (!row) {
+        rc = SL_ERR_AUTH;
+        goto out;
+    }
+    memset(k, 0, sizeof(*k));
+    memcpy(k->token, token, 65);
+    k->key_alias = col_str(req, db, 0);
+    k->user_id = col_str(req, db, 1);
+    k->team_id = col_str(req, db, 2);
+    k->blocked = sl_db_col_int(db, 4) != 0;
+    if (!sl_db_col_time_us(db, 5, &k->expires_us))
+        k->expires_us = 0;
+    k->spend = sl_db_col_double(db, 6);
+    k->max_budget = sl_db_col_is_null(db, 7) ? -1 : sl_db_col_double(db, 7);
+    k->tpm_limit = sl_db_col_is_null(db, 8) ? -1 : sl_db_col_int(db, 8);
+    k->rpm_limit = sl_db_col_is_null(db, 9) ? -1 : sl_db_col_int(db, 9);
+    k->max_parallel_requests = sl_db_col_is_null(db, 10) ? -1 : (long)sl_db_col_int(db, 10);
+    models = sl_db_col_text(db, 3, NULL);
+    arr = models != NULL ? json_loads(models, 0, NULL) : NULL;
+    rc = models_from_json(req->arena, arr, k);
+    json_decref(arr);
+out:
+    sl_db_query_end(db);
+    return rc;
+}
+
+/* ---- lookup ----------------------------------------------------------------- */
+
+int sl_keys_lookup(struct sl_request *req, struct sl_key *out)
+{
+    const char *token = req->principal.key_hash;
+    long long ttl_us = (req->cfg->key_cache_ttl_ms > 0 ? req->cfg->key_cache_ttl_ms : 5000) * 1000LL;
+    struct sl_key *hit = NULL, k;
+    long long fetched_us = 0, left_us;
+    char *text;
+    size_t len = 0;
+    int r, rc;
+
+    memset(out, 0, sizeof(*out));
+    r = cache_get(req->arena, token, 0, &hit);
+    if (r == HIT) {
+        *out = *hit;
+        return SL_OK;
+    }
+    if (r == HIT_NEGATIVE)
+        goto unknown;
+    if ((text = mc_fetch(req->cfg, token, &len)) != NULL) {
+        rc = key_from_json(req->arena, text, len, token, &k, &fetched_us);
+        free(text);
+        left_us = fetched_us + ttl_us - wall_us();
+        if (rc == SL_OK && left_us > 0) {
+            cache_put(token, &k, left_us < ttl_us ? left_us : ttl_us);
+            *out = k;
+            return SL_OK;
+        }
+    }
+    fetched_us = wall_us();
+    rc = db_fetch(req, token, &k);
+    if (rc == SL_OK) {
+        cache_put(token, &k, ttl_us);
+        mc_store(req->cfg, &k, fetched_us, req->cfg->key_cache_ttl_ms);
+        *out = k;
+        return SL_OK;
+    }
+    if (rc == SL_ERR_AUTH) {
+        cache_put(token, NULL, NEG_TTL_US < ttl_us ? NEG_TTL_US : ttl_us);
+        goto unknown;
+    }
+    if (rc == SL_ERR_NOMEM)
+        return rc;
+    /* The database cannot answer: a key seen recently still works; any other
+     * key is refused (fail closed). */
+    if (cache_get(req->arena, token, 1, &hit) == HIT) {
+        static long long last_warned_us;   /* one warning per 10 s, not one per request */
+        long long now = sl_now_us(), last = __atomic_load_n(&last_warned_us, __ATOMIC_RELAXED);
+
+        if (now - last > 10000000LL &&
+            __atomic_compare_exchange_n(&last_warned_us, &last, now, 0, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+            sl_log(SL_LOG_WARN, req, "database unavailable: serving cached keys past their TTL");
+        *out = *hit;
+        return SL_OK;
+    }
+    return SL_ERR_DB_UNAVAILABLE;
+unknown:
+    req->err_msg = "Authentication Error, Invalid proxy server token passed.";
+    return SL_ERR_AUTH;
+}
+
+void sl_keys_invalidate(const struct sl_config *cfg, const char *token)
+{
+    if (token == NULL)
+        return;
+    cache_remove(token);
+    mc_delete(cfg, token);
+}

@@ -1,0 +1,49 @@
+/* Virtual keys: what a key may do, looked up by its SHA-256 hash (LiteLLM's
+ * "token") in LiteLLM_VerificationToken, cached per process and in
+ * memcached so the database is not on the hot path. The management API
+ * (admin.c) and sluicectl write keys; after every write they call
+ * sl_keys_invalidate so no process serves a stale key for longer than the
+ * cache's short TTL. */
+#ifndef SL_KEYS_H
+#define SL_KEYS_H
+
+#include <stddef.h>
+
+struct sl_request;
+struct sl_config;
+
+/* What auth and enforcement need of one key; a snapshot, owned by the
+ * request's arena. */
+struct sl_key {
+    char token[65];             /* SHA-256 hex of the raw key */
+    const char *key_alias;      /* NULL if none */
+    const char *user_id;        /* NULL if none */
+    const char *team_id;        /* NULL if none */
+    const char *const *models;  /* NULL-terminated allowlist; NULL or empty: every model */
+    size_t n_models;
+    int blocked;
+    long long expires_us;       /* Unix time in µs; 0: never */
+    double spend, max_budget;   /* max_budget < 0: no budget */
+    long long tpm_limit, rpm_limit;   /* < 0: none */
+    long max_parallel_requests;       /* < 0: none */
+};
+
+/* "sk-" + 16 random bytes from OpenSSL's CSPRNG in base64url (22 chars),
+ * LiteLLM's form, into out (at least 32 bytes). SL_OK or SL_ERR_INTERNAL. */
+int sl_keys_generate(char *out, size_t size);
+
+/* LiteLLM's display name: "sk-..." + the last 4 characters. */
+void sl_keys_display_name(const char *raw, char out[16]);
+
+/* Looks the presented key up (req->principal.key_hash is set): process
+ * cache, then memcached, then the database. SL_OK with *out filled (arena);
+ * SL_ERR_AUTH when there is no such key (req->err_msg set, LiteLLM's words);
+ * SL_ERR_DB_UNAVAILABLE when the key is not cached and the database cannot
+ * answer (fail closed). */
+int sl_keys_lookup(struct sl_request *req, struct sl_key *out);
+
+/* Forgets a key everywhere this process can reach: its own cache and
+ * memcached (other processes then re-read it within their TTL). */
+void sl_keys_invalidate(const struct sl_config *cfg, const char *token);
+
+#endif
