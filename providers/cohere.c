@@ -782,23 +782,9 @@ static int cohere_fast_delta(struct sl_request *req, const struct sl_sse_event *
 }
 
 /* LiteLLM routes both prefixes to v2 chat (cohere/ for its chat models):
- * two names, one adapter. */
+ * cohere/ is an alias of this entry in registry.c. */
 const struct sl_provider sl_provider_cohere_chat = {
     .name = "cohere_chat",
-    .abi = SL_PROVIDER_ABI,
-    .flags = 0,
-    .api_key_env = "COHERE_API_KEY",
-    .default_api_base = COHERE_BASE,
-    .endpoints = SL_EP_BIT(SL_EP_CHAT) | SL_EP_BIT(SL_EP_EMBEDDINGS),
-    .build_request = cohere_build_request,
-    .parse_response = cohere_parse_response,
-    .parse_stream_event = cohere_parse_stream_event,
-    .map_error = cohere_map_error,
-    .fast_delta = cohere_fast_delta,
-};
-
-const struct sl_provider sl_provider_cohere = {
-    .name = "cohere",
     .abi = SL_PROVIDER_ABI,
     .flags = 0,
     .api_key_env = "COHERE_API_KEY",

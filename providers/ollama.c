@@ -698,23 +698,9 @@ static int ollama_fast_delta(struct sl_request *req, const struct sl_sse_event *
 }
 
 /* LiteLLM's two prefixes: ollama/ (its /api/generate route) and ollama_chat/;
- * both are served through /api/chat. */
+ * both are served through /api/chat (ollama/ is an alias in registry.c). */
 const struct sl_provider sl_provider_ollama_chat = {
     .name = "ollama_chat",
-    .abi = SL_PROVIDER_ABI,
-    .flags = 0,
-    .api_key_env = "OLLAMA_API_KEY",
-    .default_api_base = OLLAMA_BASE,
-    .endpoints = SL_EP_BIT(SL_EP_CHAT) | SL_EP_BIT(SL_EP_EMBEDDINGS),
-    .build_request = ollama_build_request,
-    .parse_response = ollama_parse_response,
-    .parse_stream_event = ollama_parse_stream_event,
-    .map_error = ollama_map_error,
-    .fast_delta = ollama_fast_delta,
-};
-
-const struct sl_provider sl_provider_ollama = {
-    .name = "ollama",
     .abi = SL_PROVIDER_ABI,
     .flags = 0,
     .api_key_env = "OLLAMA_API_KEY",

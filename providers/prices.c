@@ -94,7 +94,7 @@ static const struct sl_price table[] = {
 
 /* Providers whose models run on the operator's own hardware. */
 static const char *const free_providers[] = {
-    "mock", "ollama", "ollama_chat", "hosted_vllm", "lm_studio", NULL
+    "mock", "ollama_chat", "hosted_vllm", "lm_studio", NULL
 };
 
 static const struct sl_price *lookup(const char *provider, const char *model, size_t len)

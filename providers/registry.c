@@ -17,8 +17,8 @@ extern const struct sl_provider sl_provider_groq, sl_provider_mistral, sl_provid
     sl_provider_perplexity, sl_provider_hosted_vllm, sl_provider_lm_studio, sl_provider_dashscope,
     sl_provider_moonshot, sl_provider_zai, sl_provider_volcengine, sl_provider_siliconflow,
     sl_provider_minimax;
-extern const struct sl_provider sl_provider_cohere_chat, sl_provider_cohere;
-extern const struct sl_provider sl_provider_ollama_chat, sl_provider_ollama;
+extern const struct sl_provider sl_provider_cohere_chat;
+extern const struct sl_provider sl_provider_ollama_chat;
 extern const struct sl_provider sl_provider_gemini, sl_provider_vertex_ai;
 extern const struct sl_provider sl_provider_bedrock;
 
@@ -32,14 +32,23 @@ static const struct sl_provider *const registry[] = {
     &sl_provider_together_ai, &sl_provider_fireworks_ai, &sl_provider_xai, &sl_provider_perplexity,
     &sl_provider_hosted_vllm, &sl_provider_lm_studio, &sl_provider_dashscope, &sl_provider_moonshot,
     &sl_provider_zai, &sl_provider_volcengine, &sl_provider_siliconflow, &sl_provider_minimax,
-    &sl_provider_cohere_chat, &sl_provider_cohere,
-    &sl_provider_ollama_chat, &sl_provider_ollama,
+    &sl_provider_cohere_chat,
+    &sl_provider_ollama_chat,
     &sl_provider_gemini, &sl_provider_vertex_ai,
     NULL
 };
 
+/* Second names LiteLLM gives the same protocol. */
+static const struct { const char *alias, *name; } aliases[] = {
+    { "cohere", "cohere_chat" },   /* LiteLLM sends cohere/ chat models to v2 chat too */
+    { "ollama", "ollama_chat" },   /* served through /api/chat as well */
+};
+
 const struct sl_provider *sl_provider_find(const char *name)
 {
+    for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+        if (strcmp(aliases[i].alias, name) == 0)
+            name = aliases[i].name;
     for (size_t i = 0; registry[i] != NULL; i++)
         if (strcmp(registry[i]->name, name) == 0)
             return registry[i];
