@@ -23,6 +23,7 @@
 #include <jansson.h>
 #include <libmemcached/memcached.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "arena.h"
@@ -35,10 +36,8 @@
 
 int sl_keys_generate(char *out, size_t size)
 {
-    static const char b64url[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    unsigned char r[16];
-    size_t o = 0;
+    unsigned char r[16], b64[32];
+    int n;
 
     if (out == NULL || size < 26)
         return SL_ERR_INTERNAL;
@@ -46,26 +45,16 @@ int sl_keys_generate(char *out, size_t size)
         out[0] = '\0';
         return SL_ERR_INTERNAL;
     }
-    memcpy(out, "sk-", 3);
-    o = 3;
-    /* base64url without padding, as Python's secrets.token_urlsafe(16). */
-    for (size_t i = 0; i < sizeof(r); i += 3) {
-        unsigned v = (unsigned)r[i] << 16;
-        size_t left = sizeof(r) - i;
-
-        if (left > 1)
-            v |= (unsigned)r[i + 1] << 8;
-        if (left > 2)
-            v |= r[i + 2];
-        out[o++] = b64url[(v >> 18) & 63];
-        out[o++] = b64url[(v >> 12) & 63];
-        if (left > 1)
-            out[o++] = b64url[(v >> 6) & 63];
-        if (left > 2)
-            out[o++] = b64url[v & 63];
-    }
-    out[o] = '\0';
+    /* base64url without padding, as Python's secrets.token_urlsafe(16):
+     * OpenSSL's base64, then the two URL-safe letters, then no '='. */
+    n = EVP_EncodeBlock(b64, r, (int)sizeof(r));
     OPENSSL_cleanse(r, sizeof(r));
+    while (n > 0 && b64[n - 1] == '=')
+        n--;
+    memcpy(out, "sk-", 3);
+    for (int i = 0; i < n; i++)
+        out[3 + i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
+    out[3 + n] = '\0';
     return SL_OK;
 }
 
