@@ -1,7 +1,8 @@
-/* The management API over HTTP: routes LiteLLM's /key/... paths, checks the
- * caller may use them (master key; a virtual key only for /key/info about
- * itself), parses bodies and query strings, and hands the work to
- * keystore.c, whose answers it sends as they are. Without a database every
+/* The management API over HTTP: routes LiteLLM's /key/..., /team/... and
+ * /user/... paths, checks the caller may use them (master key; a virtual key
+ * only for /key/info about itself), parses bodies and query strings, and
+ * hands the work to keystore.c (keys) and teamstore.c (teams, users), whose
+ * answers it sends as they are. Without a database every
  * route answers 503 saying so (LiteLLM answers 500 "DB not connected"; the
  * request cannot be served now, which is what 503 means here). */
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "request.h"
 #include "respond.h"
 #include "status.h"
+#include "teamstore.h"
 #include "upstream.h"
 
 /* created_by of keys made with the master key, as LiteLLM records it. */
@@ -56,6 +58,10 @@ static const char *actor(const struct sl_request *req)
 
 static int do_generate(struct ctx *c, json_t **out)
 {
+    int rc = sl_teamstore_check_key_team(c->db, c->body, &c->err);
+
+    if (rc != SL_OK)
+        return rc;
     return sl_keystore_generate(c->db, c->req->cfg, c->body, actor(c->req), out, &c->err);
 }
 
@@ -176,6 +182,77 @@ static int do_list(struct ctx *c, json_t **out)
     return sl_keystore_list(c->db, &f, out, &c->err);
 }
 
+/* ---- /team/... and /user/...: teamstore.c ------------------------------- */
+
+static int do_team_new(struct ctx *c, json_t **out)
+{
+    return sl_teamstore_team_new(c->db, c->body, out, &c->err);
+}
+
+static int do_team_update(struct ctx *c, json_t **out)
+{
+    return sl_teamstore_team_update(c->db, c->body, out, &c->err);
+}
+
+static int do_team_delete(struct ctx *c, json_t **out)
+{
+    return sl_teamstore_team_delete(c->db, c->req->cfg, c->body, out, &c->err);
+}
+
+static int do_team_info(struct ctx *c, json_t **out)
+{
+    return sl_teamstore_team_info(c->db, query(c->req, "team_id"), out, &c->err);
+}
+
+static int do_team_list(struct ctx *c, json_t **out)
+{
+    return sl_teamstore_team_list(c->db, query(c->req, "user_id"), out, &c->err);
+}
+
+static int do_member_add(struct ctx *c, json_t **out)
+{
+    return sl_teamstore_member_add(c->db, c->body, out, &c->err);
+}
+
+static int do_member_delete(struct ctx *c, json_t **out)
+{
+    return sl_teamstore_member_delete(c->db, c->body, out, &c->err);
+}
+
+static int do_user_new(struct ctx *c, json_t **out)
+{
+    return sl_teamstore_user_new(c->db, c->req->cfg, c->body, actor(c->req), out, &c->err);
+}
+
+static int do_user_update(struct ctx *c, json_t **out)
+{
+    return sl_teamstore_user_update(c->db, c->body, out, &c->err);
+}
+
+static int do_user_delete(struct ctx *c, json_t **out)
+{
+    return sl_teamstore_user_delete(c->db, c->req->cfg, c->body, out, &c->err);
+}
+
+static int do_user_info(struct ctx *c, json_t **out)
+{
+    return sl_teamstore_user_info(c->db, query(c->req, "user_id"), out, &c->err);
+}
+
+/* GET /user/list?page=&page_size=&role=&team= */
+static int do_user_list(struct ctx *c, json_t **out)
+{
+    struct sl_request *req = c->req;
+    long page, size;
+    int rc;
+
+    if ((rc = query_long(req, "page", 1, 1000000, &page)) != SL_OK ||
+        (rc = query_long(req, "page_size", 25, 100, &size)) != SL_OK)
+        return rc;
+    return sl_teamstore_user_list(c->db, query(req, "role"), query(req, "team"), page, size, out,
+                                  &c->err);
+}
+
 static const struct {
     const char *path;
     const char *method;
@@ -189,6 +266,18 @@ static const struct {
     { "/key/regenerate", "POST", do_regenerate },
     { "/key/info", "GET", do_info },
     { "/key/list", "GET", do_list },
+    { "/team/new", "POST", do_team_new },
+    { "/team/update", "POST", do_team_update },
+    { "/team/delete", "POST", do_team_delete },
+    { "/team/info", "GET", do_team_info },
+    { "/team/list", "GET", do_team_list },
+    { "/team/member_add", "POST", do_member_add },
+    { "/team/member_delete", "POST", do_member_delete },
+    { "/user/new", "POST", do_user_new },
+    { "/user/update", "POST", do_user_update },
+    { "/user/delete", "POST", do_user_delete },
+    { "/user/info", "GET", do_user_info },
+    { "/user/list", "GET", do_user_list },
 };
 
 #define REGEN_SUFFIX "/regenerate"
@@ -206,7 +295,8 @@ static const char *regen_key(const char *path, size_t *len)
 
 int sl_admin_is_route(const char *path)
 {
-    return strncmp(path, "/key/", 5) == 0;
+    return strncmp(path, "/key/", 5) == 0 || strncmp(path, "/team/", 6) == 0 ||
+           strncmp(path, "/user/", 6) == 0;
 }
 
 /* The route index of req->path (and c->path_key), or -1. */

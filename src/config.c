@@ -1522,6 +1522,8 @@ static void load_sluice(struct ctx *cx, struct node *sec)
         { "db_connect_timeout_ms", F_MS, CFG(db_connect_timeout_ms), 1, 600000 },
         { "db_read_timeout_ms", F_MS, CFG(db_read_timeout_ms), 1, 600000 },
         { "db_write_timeout_ms", F_MS, CFG(db_write_timeout_ms), 1, 600000 },
+        { "spend_spool_dir", F_STR, CFG(spend_spool_dir), 0, 0 },
+        { "spend_flush_interval_ms", F_MS, CFG(spend_flush_interval_ms), 10, 3600000 },
         { NULL, 0, 0, 0, 0 }
     };
     static const struct section s = { "sluice_settings", fields, NULL, 0 };
@@ -1878,6 +1880,7 @@ static int new_config(struct ctx *cx, const char *path)
     c->key_cache_ttl_ms = 5000;
     c->db_read_timeout_ms = 5000;
     c->db_write_timeout_ms = 5000;
+    c->spend_flush_interval_ms = 1000;
     cx->cfg = p;
     cx->arena = a;
     return SL_OK;

@@ -87,6 +87,9 @@ struct sl_config {
     long db_connect_timeout_ms;        /* MariaDB connect, default 2000 (whole seconds, rounded up) */
     long db_read_timeout_ms;           /* MariaDB reads, default 5000 (idem) */
     long db_write_timeout_ms;          /* MariaDB writes, default 5000 (idem) */
+    const char *spend_spool_dir;       /* spend records the database could not take; NULL:
+                                        * $TMPDIR/sluice-spend, else /var/tmp/sluice-spend */
+    long spend_flush_interval_ms;      /* how often the spend writer flushes, default 1000 */
 
     /* private */
     struct sl_arena *arena;            /* owns every string above */

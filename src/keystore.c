@@ -20,103 +20,37 @@
 #include "keystore.h"
 #include "log.h"
 #include "status.h"
+#include "storeutil.h"
 
 #define TABLE "LiteLLM_VerificationToken"
-#define MAX_PARAMS 48
-#define MAX_TEXT 255              /* VARCHAR(255) columns, in characters */
-#define MAX_MONEY 9999999999.0    /* DECIMAL(20,10) */
 #define MAX_SPAN_US (200LL * 366 * 86400 * 1000000)   /* DATETIME ends in 9999 */
 
 /* The request fields stored as they are, each in the column of its name. */
-enum ftype { F_TEXT, F_MONEY, F_BIGINT, F_INT, F_BOOL, F_LIST, F_OBJ, F_DUR };
 static const struct { const char *name; int type; } fields[] = {
-    { "key_alias", F_TEXT }, { "user_id", F_TEXT }, { "team_id", F_TEXT },
-    { "organization_id", F_TEXT }, { "budget_id", F_TEXT },
-    { "models", F_LIST }, { "allowed_cache_controls", F_LIST }, { "allowed_routes", F_LIST },
-    { "aliases", F_OBJ }, { "config", F_OBJ }, { "metadata", F_OBJ }, { "permissions", F_OBJ },
-    { "model_max_budget", F_OBJ },
-    { "spend", F_MONEY }, { "max_budget", F_MONEY }, { "soft_budget", F_MONEY },
-    { "tpm_limit", F_BIGINT }, { "rpm_limit", F_BIGINT }, { "max_parallel_requests", F_INT },
-    { "blocked", F_BOOL }, { "budget_duration", F_DUR },
+    { "key_alias", SL_F_TEXT }, { "user_id", SL_F_TEXT }, { "team_id", SL_F_TEXT },
+    { "organization_id", SL_F_TEXT }, { "budget_id", SL_F_TEXT },
+    { "models", SL_F_LIST }, { "allowed_cache_controls", SL_F_LIST }, { "allowed_routes", SL_F_LIST },
+    { "aliases", SL_F_OBJ }, { "config", SL_F_OBJ }, { "metadata", SL_F_OBJ }, { "permissions", SL_F_OBJ },
+    { "model_max_budget", SL_F_OBJ },
+    { "spend", SL_F_MONEY }, { "max_budget", SL_F_MONEY }, { "soft_budget", SL_F_MONEY },
+    { "tpm_limit", SL_F_BIGINT }, { "rpm_limit", SL_F_BIGINT }, { "max_parallel_requests", SL_F_INT },
+    { "blocked", SL_F_BOOL }, { "budget_duration", SL_F_DUR },
 };
 
 /* The columns a key object shows, in SELECT order. */
-enum ctype { C_TEXT, C_MONEY, C_INT, C_BOOL, C_JSON, C_TIME };
 static const struct { const char *name; int type; } cols[] = {
-    { "token", C_TEXT }, { "key_name", C_TEXT }, { "key_alias", C_TEXT }, { "spend", C_MONEY },
-    { "expires", C_TIME }, { "models", C_JSON }, { "aliases", C_JSON }, { "config", C_JSON },
-    { "user_id", C_TEXT }, { "team_id", C_TEXT }, { "max_parallel_requests", C_INT },
-    { "metadata", C_JSON }, { "blocked", C_BOOL }, { "tpm_limit", C_INT }, { "rpm_limit", C_INT },
-    { "max_budget", C_MONEY }, { "soft_budget", C_MONEY }, { "budget_duration", C_TEXT },
-    { "budget_reset_at", C_TIME }, { "allowed_cache_controls", C_JSON },
-    { "allowed_routes", C_JSON }, { "permissions", C_JSON }, { "model_spend", C_JSON },
-    { "model_max_budget", C_JSON }, { "budget_id", C_TEXT }, { "organization_id", C_TEXT },
-    { "created_at", C_TIME }, { "created_by", C_TEXT }, { "updated_at", C_TIME },
-    { "updated_by", C_TEXT }, { "last_active", C_TIME }, { "rotation_count", C_INT },
-    { "last_rotation_at", C_TIME },
+    { "token", SL_C_TEXT }, { "key_name", SL_C_TEXT }, { "key_alias", SL_C_TEXT }, { "spend", SL_C_MONEY },
+    { "expires", SL_C_TIME }, { "models", SL_C_JSON }, { "aliases", SL_C_JSON }, { "config", SL_C_JSON },
+    { "user_id", SL_C_TEXT }, { "team_id", SL_C_TEXT }, { "max_parallel_requests", SL_C_INT },
+    { "metadata", SL_C_JSON }, { "blocked", SL_C_BOOL }, { "tpm_limit", SL_C_INT }, { "rpm_limit", SL_C_INT },
+    { "max_budget", SL_C_MONEY }, { "soft_budget", SL_C_MONEY }, { "budget_duration", SL_C_TEXT },
+    { "budget_reset_at", SL_C_TIME }, { "allowed_cache_controls", SL_C_JSON },
+    { "allowed_routes", SL_C_JSON }, { "permissions", SL_C_JSON }, { "model_spend", SL_C_JSON },
+    { "model_max_budget", SL_C_JSON }, { "budget_id", SL_C_TEXT }, { "organization_id", SL_C_TEXT },
+    { "created_at", SL_C_TIME }, { "created_by", SL_C_TEXT }, { "updated_at", SL_C_TIME },
+    { "updated_by", SL_C_TEXT }, { "last_active", SL_C_TIME }, { "rotation_count", SL_C_INT },
+    { "last_rotation_at", SL_C_TIME },
 };
-
-/* Values collected from a body: column names (constants) and parameters. */
-struct vals {
-    const char *col[MAX_PARAMS];
-    struct sl_db_param p[MAX_PARAMS];
-    size_t n;
-    char *owned[MAX_PARAMS];       /* malloc'ed texts the params point into */
-    size_t n_owned;
-};
-
-static void vals_free(struct vals *v)
-{
-    for (size_t i = 0; i < v->n_owned; i++)
-        free(v->owned[i]);
-    v->n_owned = 0;
-}
-
-static void reset(struct sl_keystore_err *err)
-{
-    err->status = SL_OK;
-    err->msg[0] = '\0';
-}
-
-static int fail(struct sl_keystore_err *err, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(struct sl_keystore_err *err, int status, const char *fmt, ...)
-{
-    va_list ap;
-
-    err->status = status;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-    va_end(ap);
-    return status;
-}
-
-/* A failed statement: logged once here with the library's text; the client
- * gets a message without it. */
-static int db_fail(struct sl_db *db, struct sl_keystore_err *err, const char *what)
-{
-    const struct sl_db_error *e = sl_db_last_error(db);
-    int st = sl_db_errkind_status(e->kind);
-
-    sl_log(SL_LOG_ERROR, NULL, "keystore: %s: %s", what, e->message);
-    if (st == SL_OK)
-        st = SL_ERR_INTERNAL;
-    if (e->kind == SL_DB_ERR_SCHEMA)
-        return fail(err, st, "The database has no key tables yet: run `sluicectl migrate`.");
-    if (st == SL_ERR_DB_UNAVAILABLE)
-        return fail(err, st, "The database is unavailable (%s); retry later.",
-                    sl_db_errkind_name(e->kind));
-    return fail(err, st, "A database statement failed while trying to %s.", what);
-}
-
-static long long now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
 
 void sl_keystore_token_of(const char *key_or_token, char out[65])
 {
@@ -181,125 +115,21 @@ void sl_keystore_iso_time(long long us, char out[40])
 
 /* ---- body → parameters -------------------------------------------------- */
 
-static int push(struct vals *v, const char *col, struct sl_db_param p)
-{
-    if (v->n >= MAX_PARAMS)
-        return SL_ERR_INTERNAL;
-    v->col[v->n] = col;
-    v->p[v->n++] = p;
-    return SL_OK;
-}
-
-/* A JSON text for a column; v owns it. */
-static int push_json(struct vals *v, const char *col, const json_t *j)
-{
-    char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-
-    if (s == NULL)
-        return SL_ERR_NOMEM;
-    v->owned[v->n_owned++] = s;
-    return push(v, col, sl_db_text(s));
-}
-
-static size_t utf8_chars(const char *s, size_t len)
-{
-    size_t n = 0;
-
-    for (size_t i = 0; i < len; i++)
-        n += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return n;
-}
-
-static int check_text(const char *name, const json_t *j, struct sl_keystore_err *err)
-{
-    if (!json_is_string(j))
-        return fail(err, SL_ERR_BAD_REQUEST, "%s must be a string.", name);
-    if (strlen(json_string_value(j)) != json_string_length(j))
-        return fail(err, SL_ERR_BAD_REQUEST, "%s must not contain NUL characters.", name);
-    if (utf8_chars(json_string_value(j), json_string_length(j)) > MAX_TEXT)
-        return fail(err, SL_ERR_BAD_REQUEST, "%s is longer than %d characters.", name, MAX_TEXT);
-    return SL_OK;
-}
-
-/* One field of the table above into v. */
-static int take_field(struct vals *v, const char *name, int type, const json_t *j,
+/* One field of the table above into v: the shared rules, and two of keys:
+ * spend may not be null, blocked may. */
+static int take_field(struct sl_store_vals *v, const char *name, int type, const json_t *j,
                       long long now, struct sl_keystore_err *err)
 {
-    char buf[64];
-    long long t;
-    double d;
-    int rc;
-
-    switch (type) {
-    case F_TEXT:
-        if (json_is_null(j))
-            return push(v, name, sl_db_null());
-        if ((rc = check_text(name, j, err)) != SL_OK)
-            return rc;
-        return push(v, name, sl_db_textn(json_string_value(j), json_string_length(j)));
-    case F_MONEY:
-        if (json_is_null(j) && strcmp(name, "spend") != 0)
-            return push(v, name, sl_db_null());
-        d = json_number_value(j);
-        if (!json_is_number(j) || !isfinite(d) || d < 0 || d > MAX_MONEY)
-            return fail(err, SL_ERR_BAD_REQUEST, "%s must be a number from 0 to %.0f.", name,
-                        MAX_MONEY);
-        snprintf(buf, sizeof(buf), "%.10f", d);
-        if ((v->owned[v->n_owned] = strdup(buf)) == NULL)
-            return SL_ERR_NOMEM;
-        return push(v, name, sl_db_text(v->owned[v->n_owned++]));
-    case F_BIGINT:
-    case F_INT:
-        if (json_is_null(j))
-            return push(v, name, sl_db_null());
-        d = json_number_value(j);
-        if (!json_is_number(j) || d != floor(d) || d < 0 ||
-            d > (type == F_INT ? 2147483647.0 : 9.0e15))
-            return fail(err, SL_ERR_BAD_REQUEST, "%s must be a whole number from 0 to %s.", name,
-                        type == F_INT ? "2147483647" : "9000000000000000");
-        return push(v, name, sl_db_int((long long)d));
-    case F_BOOL:
-        if (json_is_null(j))
-            return push(v, name, sl_db_null());
-        if (!json_is_boolean(j))
-            return fail(err, SL_ERR_BAD_REQUEST, "%s must be true or false.", name);
-        return push(v, name, sl_db_int(json_is_true(j)));
-    case F_LIST:
-        if (json_is_null(j))
-            return push(v, name, sl_db_text("[]"));
-        if (!json_is_array(j))
-            return fail(err, SL_ERR_BAD_REQUEST, "%s must be a list of strings.", name);
-        for (size_t i = 0; i < json_array_size(j); i++)
-            if (!json_is_string(json_array_get(j, i)))
-                return fail(err, SL_ERR_BAD_REQUEST, "%s must be a list of strings (item %zu "
-                            "is not a string).", name, i);
-        return push_json(v, name, j);
-    case F_OBJ:
-        if (json_is_null(j))
-            return push(v, name, sl_db_text("{}"));
-        if (!json_is_object(j))
-            return fail(err, SL_ERR_BAD_REQUEST, "%s must be an object.", name);
-        return push_json(v, name, j);
-    case F_DUR:
-        if (json_is_null(j)) {
-            if ((rc = push(v, name, sl_db_null())) != SL_OK)
-                return rc;
-            return push(v, "budget_reset_at", sl_db_null());
-        }
-        if (!json_is_string(j) ||
-            sl_keystore_add_duration(json_string_value(j), now, &t) != SL_OK)
-            return fail(err, SL_ERR_BAD_REQUEST, "%s must be a duration such as \"30s\", "
-                        "\"30m\", \"1h\", \"1d\", \"30d\" or \"1mo\".", name);
-        if ((rc = push(v, name, sl_db_text(json_string_value(j)))) != SL_OK)
-            return rc;
-        return push(v, "budget_reset_at", sl_db_time_us(t));
-    default:
-        return fail(err, SL_ERR_INTERNAL, "unknown field type");
-    }
+    if (json_is_null(j) && type == SL_F_MONEY && strcmp(name, "spend") == 0)
+        return sl_store_fail(err, SL_ERR_BAD_REQUEST, "spend must be a number from 0 to %.0f.",
+                             SL_STORE_MAX_MONEY);
+    if (json_is_null(j) && type == SL_F_BOOL)
+        return sl_store_push(v, name, sl_db_null());
+    return sl_store_take_field(v, name, type, j, now, err);
 }
 
 /* Every known field body has into v, plus duration → expires. */
-static int collect(struct vals *v, const json_t *body, long long now, struct sl_keystore_err *err)
+static int collect(struct sl_store_vals *v, const json_t *body, long long now, struct sl_keystore_err *err)
 {
     const json_t *j;
     long long t;
@@ -309,15 +139,15 @@ static int collect(struct vals *v, const json_t *body, long long now, struct sl_
         if ((j = json_object_get(body, fields[i].name)) == NULL)
             continue;
         if ((rc = take_field(v, fields[i].name, fields[i].type, j, now, err)) != SL_OK)
-            return rc == SL_ERR_NOMEM ? fail(err, rc, "out of memory") : rc;
+            return rc == SL_ERR_NOMEM ? sl_store_fail(err, rc, "out of memory") : rc;
     }
     if ((j = json_object_get(body, "duration")) != NULL) {
         if (json_is_null(j))
-            return push(v, "expires", sl_db_null());
+            return sl_store_push(v, "expires", sl_db_null());
         if (!json_is_string(j) || sl_keystore_add_duration(json_string_value(j), now, &t) != SL_OK)
-            return fail(err, SL_ERR_BAD_REQUEST, "duration must be a duration such as \"30s\", "
+            return sl_store_fail(err, SL_ERR_BAD_REQUEST, "duration must be a duration such as \"30s\", "
                         "\"30m\", \"1h\", \"1d\", \"30d\" or \"1mo\" (or null: never expires).");
-        return push(v, "expires", sl_db_time_us(t));
+        return sl_store_push(v, "expires", sl_db_time_us(t));
     }
     return SL_OK;
 }
@@ -329,11 +159,11 @@ static int check_raw_key(const char *name, const json_t *j, struct sl_keystore_e
 
     if (s == NULL || strncmp(s, "sk-", 3) != 0 || strlen(s) < 8 || strlen(s) > 255 ||
         strlen(s) != json_string_length(j))
-        return fail(err, SL_ERR_BAD_REQUEST, "%s must be a string starting with 'sk-', 8 to 255 "
+        return sl_store_fail(err, SL_ERR_BAD_REQUEST, "%s must be a string starting with 'sk-', 8 to 255 "
                     "characters long.", name);
     for (const char *p = s; *p; p++)
         if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
-            return fail(err, SL_ERR_BAD_REQUEST, "%s may hold only printable ASCII characters "
+            return sl_store_fail(err, SL_ERR_BAD_REQUEST, "%s may hold only printable ASCII characters "
                         "without spaces.", name);
     return SL_OK;
 }
@@ -354,45 +184,9 @@ static void select_sql(char *out, size_t size, const char *tail)
 static json_t *row_json(struct sl_db *db)
 {
     json_t *o = json_object();
-    char iso[40];
 
-    for (unsigned i = 0; o != NULL && i < sizeof(cols) / sizeof(cols[0]); i++) {
-        json_t *v = NULL;
-        long long us;
-        size_t len;
-        const char *s;
-
-        if (sl_db_col_is_null(db, i)) {
-            json_object_set_new(o, cols[i].name, json_null());
-            continue;
-        }
-        switch (cols[i].type) {
-        case C_TEXT:
-            s = sl_db_col_text(db, i, &len);
-            v = json_stringn(s, len);
-            break;
-        case C_MONEY:
-            v = json_real(sl_db_col_double(db, i));
-            break;
-        case C_INT:
-            v = json_integer(sl_db_col_int(db, i));
-            break;
-        case C_BOOL:
-            v = json_boolean(sl_db_col_int(db, i) != 0);
-            break;
-        case C_JSON:
-            s = sl_db_col_text(db, i, &len);
-            v = json_loadb(s, len, JSON_DECODE_ANY, NULL);
-            break;
-        case C_TIME:
-            if (sl_db_col_time_us(db, i, &us)) {
-                sl_keystore_iso_time(us, iso);
-                v = json_string(iso);
-            }
-            break;
-        }
-        json_object_set_new(o, cols[i].name, v != NULL ? v : json_null());
-    }
+    for (unsigned i = 0; o != NULL && i < sizeof(cols) / sizeof(cols[0]); i++)
+        json_object_set_new(o, cols[i].name, sl_store_column(db, i, cols[i].type));
     return o;
 }
 
@@ -404,17 +198,17 @@ int sl_keystore_get(struct sl_db *db, const char *token, json_t **out,
     int row = 0;
 
     *out = NULL;
-    reset(err);
+    sl_store_reset(err);
     select_sql(sql, sizeof(sql), "WHERE token = ? LIMIT 1");
     if (sl_db_query(db, sql, &p, 1) != SL_OK || sl_db_fetch(db, &row) != SL_OK)
-        return db_fail(db, err, "read a key");
+        return sl_store_db_fail(db, err, "keystore", "key tables", "read a key");
     if (!row) {
         sl_db_query_end(db);
-        return fail(err, SL_ERR_NOT_FOUND, "Key not found in database: %.64s", token);
+        return sl_store_fail(err, SL_ERR_NOT_FOUND, "Key not found in database: %.64s", token);
     }
     *out = row_json(db);
     sl_db_query_end(db);
-    return *out != NULL ? SL_OK : fail(err, SL_ERR_NOMEM, "out of memory");
+    return *out != NULL ? SL_OK : sl_store_fail(err, SL_ERR_NOMEM, "out of memory");
 }
 
 /* The key object of token with the raw key added: LiteLLM's generate answer. */
@@ -438,44 +232,44 @@ static int dup_or_db_fail(struct sl_db *db, const json_t *body, struct sl_keysto
     const struct sl_db_error *e = sl_db_last_error(db);
 
     if (e->kind != SL_DB_ERR_DUPLICATE)
-        return db_fail(db, err, what);
+        return sl_store_db_fail(db, err, "keystore", "key tables", what);
     if (strstr(e->message, "uq_key_alias") != NULL)
-        return fail(err, SL_ERR_BAD_REQUEST, "Key with alias '%.300s' already exists. Unique key "
+        return sl_store_fail(err, SL_ERR_BAD_REQUEST, "Key with alias '%.300s' already exists. Unique key "
                     "aliases across all keys are required.",
                     json_string_value(json_object_get(body, "key_alias")) ?: "");
-    return fail(err, SL_ERR_BAD_REQUEST, "This key already exists: choose another key.");
+    return sl_store_fail(err, SL_ERR_BAD_REQUEST, "This key already exists: choose another key.");
 }
 
 int sl_keystore_generate(struct sl_db *db, const struct sl_config *cfg, const json_t *body,
                          const char *actor, json_t **out, struct sl_keystore_err *err)
 {
-    struct vals v;
+    struct sl_store_vals v;
     char raw[256], token[65], name[16], sql[2048];
     const json_t *k = json_object_get(body, "key");
-    long long now = now_us();
+    long long now = sl_store_now_us();
     size_t n;
     int rc;
 
     *out = NULL;
     memset(&v, 0, sizeof(v));
-    reset(err);
+    sl_store_reset(err);
     if (!json_is_object(body))
-        return fail(err, SL_ERR_BAD_REQUEST, "The request body must be a JSON object.");
+        return sl_store_fail(err, SL_ERR_BAD_REQUEST, "The request body must be a JSON object.");
     if (k != NULL && !json_is_null(k)) {
         if ((rc = check_raw_key("key", k, err)) != SL_OK)
             return rc;
         snprintf(raw, sizeof(raw), "%s", json_string_value(k));
     } else if (sl_keys_generate(raw, sizeof(raw)) != SL_OK) {
-        return fail(err, SL_ERR_INTERNAL, "Could not generate a key (no randomness).");
+        return sl_store_fail(err, SL_ERR_INTERNAL, "Could not generate a key (no randomness).");
     }
     sl_auth_hash_key(raw, token);
     sl_keys_display_name(raw, name);
-    if ((rc = push(&v, "token", sl_db_text(token))) != SL_OK ||
-        (rc = push(&v, "key_name", sl_db_text(name))) != SL_OK ||
-        (rc = push(&v, "created_at", sl_db_time_us(now))) != SL_OK ||
-        (rc = push(&v, "updated_at", sl_db_time_us(now))) != SL_OK ||
-        (rc = push(&v, "created_by", sl_db_text(actor))) != SL_OK ||
-        (rc = push(&v, "updated_by", sl_db_text(actor))) != SL_OK ||
+    if ((rc = sl_store_push(&v, "token", sl_db_text(token))) != SL_OK ||
+        (rc = sl_store_push(&v, "key_name", sl_db_text(name))) != SL_OK ||
+        (rc = sl_store_push(&v, "created_at", sl_db_time_us(now))) != SL_OK ||
+        (rc = sl_store_push(&v, "updated_at", sl_db_time_us(now))) != SL_OK ||
+        (rc = sl_store_push(&v, "created_by", sl_db_text(actor))) != SL_OK ||
+        (rc = sl_store_push(&v, "updated_by", sl_db_text(actor))) != SL_OK ||
         (rc = collect(&v, body, now, err)) != SL_OK)
         goto out;
     n = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO " TABLE " (");
@@ -492,13 +286,13 @@ int sl_keystore_generate(struct sl_db *db, const struct sl_config *cfg, const js
     sl_keys_invalidate(cfg, token);     /* a cached "no such key" must go */
     rc = generate_response(db, token, raw, out, err);
 out:
-    vals_free(&v);
+    sl_store_vals_free(&v);
     explicit_bzero(raw, sizeof(raw));
     return rc;
 }
 
 /* UPDATE ... SET <v> WHERE token = where. */
-static int update_row(struct sl_db *db, struct vals *v, const char *where, const json_t *body,
+static int update_row(struct sl_db *db, struct sl_store_vals *v, const char *where, const json_t *body,
                       struct sl_keystore_err *err)
 {
     char sql[2048];
@@ -508,8 +302,8 @@ static int update_row(struct sl_db *db, struct vals *v, const char *where, const
     for (size_t i = 0; i < v->n; i++)
         n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s = ?", i ? ", " : "", v->col[i]);
     snprintf(sql + n, sizeof(sql) - n, " WHERE token = ?");
-    if ((rc = push(v, "token", sl_db_text(where))) != SL_OK)
-        return fail(err, rc, "too many fields");
+    if ((rc = sl_store_push(v, "token", sl_db_text(where))) != SL_OK)
+        return sl_store_fail(err, rc, "too many fields");
     if (sl_db_exec(db, sql, v->p, v->n, NULL) != SL_OK)
         return dup_or_db_fail(db, body, err, "update a key");
     return SL_OK;
@@ -525,10 +319,10 @@ static int body_token(struct sl_db *db, const json_t *body, char token[65],
     int rc;
 
     if (!json_is_object(body))
-        return fail(err, SL_ERR_BAD_REQUEST, "The request body must be a JSON object.");
+        return sl_store_fail(err, SL_ERR_BAD_REQUEST, "The request body must be a JSON object.");
     if (!json_is_string(k) || json_string_length(k) == 0 ||
         strlen(json_string_value(k)) != json_string_length(k))
-        return fail(err, SL_ERR_BAD_REQUEST, "key is required: the key (sk-...) or its token.");
+        return sl_store_fail(err, SL_ERR_BAD_REQUEST, "key is required: the key (sk-...) or its token.");
     sl_keystore_token_of(json_string_value(k), token);
     rc = sl_keystore_get(db, token, &row, err);
     json_decref(row);
@@ -538,18 +332,18 @@ static int body_token(struct sl_db *db, const json_t *body, char token[65],
 int sl_keystore_update(struct sl_db *db, const struct sl_config *cfg, const json_t *body,
                        const char *actor, json_t **out, struct sl_keystore_err *err)
 {
-    struct vals v;
+    struct sl_store_vals v;
     char token[65];
-    long long now = now_us();
+    long long now = sl_store_now_us();
     int rc;
 
     *out = NULL;
     memset(&v, 0, sizeof(v));
-    reset(err);
+    sl_store_reset(err);
     if ((rc = body_token(db, body, token, err)) != SL_OK)
         return rc;
-    if ((rc = push(&v, "updated_at", sl_db_time_us(now))) != SL_OK ||
-        (rc = push(&v, "updated_by", sl_db_text(actor))) != SL_OK ||
+    if ((rc = sl_store_push(&v, "updated_at", sl_db_time_us(now))) != SL_OK ||
+        (rc = sl_store_push(&v, "updated_by", sl_db_text(actor))) != SL_OK ||
         (rc = collect(&v, body, now, err)) != SL_OK ||
         (rc = update_row(db, &v, token, body, err)) != SL_OK)
         goto out;
@@ -557,7 +351,7 @@ int sl_keystore_update(struct sl_db *db, const struct sl_config *cfg, const json
     if ((rc = sl_keystore_get(db, token, out, err)) == SL_OK)
         json_object_set(*out, "key", json_object_get(body, "key"));
 out:
-    vals_free(&v);
+    sl_store_vals_free(&v);
     return rc;
 }
 
@@ -568,9 +362,9 @@ int sl_keystore_set_blocked(struct sl_db *db, const struct sl_config *cfg, const
     int rc;
 
     *out = NULL;
-    reset(err);
+    sl_store_reset(err);
     if (body == NULL)
-        return fail(err, SL_ERR_BAD_REQUEST, "key must be a string.");
+        return sl_store_fail(err, SL_ERR_BAD_REQUEST, "key must be a string.");
     rc = sl_keystore_update(db, cfg, body, NULL, out, err);
     json_decref(body);
     if (rc == SL_OK)
@@ -589,16 +383,16 @@ static int delete_targets(struct sl_db *db, const json_t *body, json_t *toks,
     int row = 0;
 
     if (list == NULL || json_is_null(list))
-        return fail(err, SL_ERR_BAD_REQUEST, "keys or key_aliases is required: a list of keys "
+        return sl_store_fail(err, SL_ERR_BAD_REQUEST, "keys or key_aliases is required: a list of keys "
                     "(sk-... or tokens) or of key aliases.");
     if (!json_is_array(list) || json_array_size(list) == 0 || json_array_size(list) > 1000)
-        return fail(err, SL_ERR_BAD_REQUEST, "%s must be a list of 1 to 1000 strings.", name);
+        return sl_store_fail(err, SL_ERR_BAD_REQUEST, "%s must be a list of 1 to 1000 strings.", name);
     for (size_t i = 0; i < json_array_size(list); i++) {
         const json_t *s = json_array_get(list, i);
         struct sl_db_param p;
 
         if (!json_is_string(s))
-            return fail(err, SL_ERR_BAD_REQUEST, "%s must be a list of strings (item %zu is "
+            return sl_store_fail(err, SL_ERR_BAD_REQUEST, "%s must be a list of strings (item %zu is "
                         "not a string).", name, i);
         if (list == keys) {
             sl_keystore_token_of(json_string_value(s), token);
@@ -609,12 +403,12 @@ static int delete_targets(struct sl_db *db, const json_t *body, json_t *toks,
         if (sl_db_query(db, list == keys ? "SELECT token FROM " TABLE " WHERE token = ?"
                                          : "SELECT token FROM " TABLE " WHERE key_alias = ?",
                         &p, 1) != SL_OK || sl_db_fetch(db, &row) != SL_OK)
-            return db_fail(db, err, "find a key");
+            return sl_store_db_fail(db, err, "keystore", "key tables", "find a key");
         if (row)
             json_array_append_new(toks, json_string(sl_db_col_text(db, 0, NULL)));
         sl_db_query_end(db);
         if (!row)
-            return fail(err, SL_ERR_NOT_FOUND, "Key not found in database: %s %.300s. Nothing "
+            return sl_store_fail(err, SL_ERR_NOT_FOUND, "Key not found in database: %s %.300s. Nothing "
                         "was deleted.", list == keys ? "key" : "key_alias",
                         list == keys ? token : json_string_value(s));
     }
@@ -629,30 +423,30 @@ int sl_keystore_delete(struct sl_db *db, const struct sl_config *cfg, const json
     int rc;
 
     *out = NULL;
-    reset(err);
+    sl_store_reset(err);
     if (toks == NULL)
-        return fail(err, SL_ERR_NOMEM, "out of memory");
+        return sl_store_fail(err, SL_ERR_NOMEM, "out of memory");
     if (!json_is_object(body)) {
-        rc = fail(err, SL_ERR_BAD_REQUEST, "The request body must be a JSON object.");
+        rc = sl_store_fail(err, SL_ERR_BAD_REQUEST, "The request body must be a JSON object.");
         goto out;
     }
     if ((rc = delete_targets(db, body, toks, err)) != SL_OK)
         goto out;
     if (sl_db_begin(db) != SL_OK) {
-        rc = db_fail(db, err, "delete keys");
+        rc = sl_store_db_fail(db, err, "keystore", "key tables", "delete keys");
         goto out;
     }
     for (size_t i = 0; i < json_array_size(toks); i++) {
         struct sl_db_param p = sl_db_text(json_string_value(json_array_get(toks, i)));
 
         if (sl_db_exec(db, "DELETE FROM " TABLE " WHERE token = ?", &p, 1, NULL) != SL_OK) {
-            rc = db_fail(db, err, "delete keys");
+            rc = sl_store_db_fail(db, err, "keystore", "key tables", "delete keys");
             sl_db_rollback(db);
             goto out;
         }
     }
     if (sl_db_commit(db) != SL_OK) {
-        rc = db_fail(db, err, "delete keys");
+        rc = sl_store_db_fail(db, err, "keystore", "key tables", "delete keys");
         sl_db_rollback(db);
         goto out;
     }
@@ -660,7 +454,7 @@ int sl_keystore_delete(struct sl_db *db, const struct sl_config *cfg, const json
         sl_keys_invalidate(cfg, json_string_value(json_array_get(toks, i)));
     *out = json_pack("{s:O}", "deleted_keys",
                      keys != NULL && !json_is_null(keys) ? keys : json_object_get(body, "key_aliases"));
-    rc = *out != NULL ? SL_OK : fail(err, SL_ERR_NOMEM, "out of memory");
+    rc = *out != NULL ? SL_OK : sl_store_fail(err, SL_ERR_NOMEM, "out of memory");
 out:
     json_decref(toks);
     return rc;
@@ -681,12 +475,12 @@ int sl_keystore_list(struct sl_db *db, const struct sl_keystore_filter *f, json_
     int row = 0, rc = SL_OK;
 
     *out = NULL;
-    reset(err);
+    sl_store_reset(err);
     if (keys == NULL)
-        return fail(err, SL_ERR_NOMEM, "out of memory");
+        return sl_store_fail(err, SL_ERR_NOMEM, "out of memory");
     if (sl_db_query(db, "SELECT COUNT(*) FROM " TABLE " " WHERE, p, 6) != SL_OK ||
         sl_db_fetch(db, &row) != SL_OK) {
-        rc = db_fail(db, err, "list keys");
+        rc = sl_store_db_fail(db, err, "keystore", "key tables", "list keys");
         goto out;
     }
     total = row ? sl_db_col_int(db, 0) : 0;
@@ -696,7 +490,7 @@ int sl_keystore_list(struct sl_db *db, const struct sl_keystore_filter *f, json_
     select_sql(sql, sizeof(sql), WHERE " ORDER BY created_at DESC, token LIMIT ? OFFSET ?");
 #undef WHERE
     if (sl_db_query(db, sql, p, 8) != SL_OK) {
-        rc = db_fail(db, err, "list keys");
+        rc = sl_store_db_fail(db, err, "keystore", "key tables", "list keys");
         goto out;
     }
     while ((rc = sl_db_fetch(db, &row)) == SL_OK && row)
@@ -704,14 +498,14 @@ int sl_keystore_list(struct sl_db *db, const struct sl_keystore_filter *f, json_
                                             : json_string(sl_db_col_text(db, 0, NULL)));
     sl_db_query_end(db);
     if (rc != SL_OK) {
-        rc = db_fail(db, err, "list keys");
+        rc = sl_store_db_fail(db, err, "keystore", "key tables", "list keys");
         goto out;
     }
     *out = json_pack("{s:O, s:I, s:I, s:I}", "keys", keys, "total_count", (json_int_t)total,
                      "current_page", (json_int_t)f->page,
                      "total_pages", (json_int_t)((total + f->size - 1) / f->size));
     if (*out == NULL)
-        rc = fail(err, SL_ERR_NOMEM, "out of memory");
+        rc = sl_store_fail(err, SL_ERR_NOMEM, "out of memory");
 out:
     json_decref(keys);
     return rc;
@@ -721,22 +515,22 @@ int sl_keystore_regenerate(struct sl_db *db, const struct sl_config *cfg, const 
                            const json_t *body, const char *actor, json_t **out,
                            struct sl_keystore_err *err)
 {
-    struct vals v;
+    struct sl_store_vals v;
     char old[65], raw[256], token[65], name[16];
     const json_t *nk = json_object_get(body, "new_key"), *gp = json_object_get(body, "grace_period");
     json_t *row = NULL;
-    long long now = now_us(), rotations;
+    long long now = sl_store_now_us(), rotations;
     int rc;
 
     *out = NULL;
     memset(&v, 0, sizeof(v));
-    reset(err);
+    sl_store_reset(err);
     if (!json_is_object(body))
-        return fail(err, SL_ERR_BAD_REQUEST, "The request body must be a JSON object.");
+        return sl_store_fail(err, SL_ERR_BAD_REQUEST, "The request body must be a JSON object.");
     if (key == NULL || *key == '\0')
-        return fail(err, SL_ERR_BAD_REQUEST, "key is required: the key (sk-...) or its token.");
+        return sl_store_fail(err, SL_ERR_BAD_REQUEST, "key is required: the key (sk-...) or its token.");
     if (gp != NULL && !json_is_null(gp))
-        return fail(err, SL_ERR_BAD_REQUEST, "grace_period is not supported: the old key stops "
+        return sl_store_fail(err, SL_ERR_BAD_REQUEST, "grace_period is not supported: the old key stops "
                     "working at once.");
     sl_keystore_token_of(key, old);
     if ((rc = sl_keystore_get(db, old, &row, err)) != SL_OK)
@@ -748,16 +542,16 @@ int sl_keystore_regenerate(struct sl_db *db, const struct sl_config *cfg, const 
             return rc;
         snprintf(raw, sizeof(raw), "%s", json_string_value(nk));
     } else if (sl_keys_generate(raw, sizeof(raw)) != SL_OK) {
-        return fail(err, SL_ERR_INTERNAL, "Could not generate a key (no randomness).");
+        return sl_store_fail(err, SL_ERR_INTERNAL, "Could not generate a key (no randomness).");
     }
     sl_auth_hash_key(raw, token);
     sl_keys_display_name(raw, name);
-    if ((rc = push(&v, "token", sl_db_text(token))) != SL_OK ||
-        (rc = push(&v, "key_name", sl_db_text(name))) != SL_OK ||
-        (rc = push(&v, "last_rotation_at", sl_db_time_us(now))) != SL_OK ||
-        (rc = push(&v, "rotation_count", sl_db_int(rotations))) != SL_OK ||
-        (rc = push(&v, "updated_at", sl_db_time_us(now))) != SL_OK ||
-        (rc = push(&v, "updated_by", sl_db_text(actor))) != SL_OK ||
+    if ((rc = sl_store_push(&v, "token", sl_db_text(token))) != SL_OK ||
+        (rc = sl_store_push(&v, "key_name", sl_db_text(name))) != SL_OK ||
+        (rc = sl_store_push(&v, "last_rotation_at", sl_db_time_us(now))) != SL_OK ||
+        (rc = sl_store_push(&v, "rotation_count", sl_db_int(rotations))) != SL_OK ||
+        (rc = sl_store_push(&v, "updated_at", sl_db_time_us(now))) != SL_OK ||
+        (rc = sl_store_push(&v, "updated_by", sl_db_text(actor))) != SL_OK ||
         (rc = collect(&v, body, now, err)) != SL_OK ||
         (rc = update_row(db, &v, old, body, err)) != SL_OK)
         goto out;
@@ -765,7 +559,7 @@ int sl_keystore_regenerate(struct sl_db *db, const struct sl_config *cfg, const 
     sl_keys_invalidate(cfg, token);
     rc = generate_response(db, token, raw, out, err);
 out:
-    vals_free(&v);
+    sl_store_vals_free(&v);
     explicit_bzero(raw, sizeof(raw));
     return rc;
 }

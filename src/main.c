@@ -41,6 +41,7 @@
 #include "log.h"
 #include "provider.h"
 #include "request.h"
+#include "spend.h"
 #include "status.h"
 #include "upstream.h"
 
@@ -54,6 +55,11 @@
 #define IDLE_EXIT_MS   10000
 
 static volatile sig_atomic_t stopping;
+
+/* How long a stop waits for the spend writer's last flush: 2 s, plus a
+ * connect attempt to a database that is down (then it spools). */
+static long spend_stop_ms = 2000;
+static int spend_busy;   /* the spend writer outlived the stop: keep the libraries */
 
 static struct {
     pthread_mutex_t lock;
@@ -438,6 +444,7 @@ static int run_cgi(void)
         return 1;
     }
     sl_request_run(conn, arena, up);
+    spend_busy = sl_spend_stop(spend_stop_ms) != 0;
     fflush(stdout);
     sl_upstream_thread_free(up);
     sl_arena_free(arena);
@@ -500,6 +507,7 @@ static int serve(const char *path, const char *listen_addr, const char *mode, in
                pool.min, pool.max);
     run_until_stopped(shutdown_ms);
     sl_config_watch_stop();
+    spend_busy = sl_spend_stop(spend_stop_ms) != 0;
     return failed;
 }
 
@@ -583,6 +591,7 @@ int main(int argc, char **argv)
     pool.max = cfg->max_threads > threads ? cfg->max_threads : threads;
     pool.queue_timeout_ms = cfg->queue_timeout_ms;
     pool.body_timeout_ms = cfg->body_timeout_ms;
+    spend_stop_ms = 2000 + cfg->db_connect_timeout_ms;
     sl_config_install(cfg);          /* the process-wide pointer holds our reference now */
     if (listen_addr == NULL && FCGX_IsCGI()) {
         if (getenv("REQUEST_METHOD") != NULL) {
@@ -596,15 +605,16 @@ int main(int argc, char **argv)
         /* Said once per process, not per CGI request. Connections are
          * opened by the requests that need them: a database that is down
          * never stops sluice from starting. */
-        if (cfg->database_url != NULL)
+        if (cfg->database_url != NULL) {
             sl_log(SL_LOG_INFO, NULL, "database: %s (connected on first use)",
                    cfg->database_url_masked);
-        else
+            sl_spend_start();   /* replays a spool left by an earlier run */
+        } else
             sl_log(SL_LOG_INFO, NULL, "no database configured (general_settings.database_url, "
                    "$DATABASE_URL): running with the master key alone");
         rc = serve(path, listen_addr, mode, threads, shutdown_ms);
     }
-    if (pool.total == 0) {
+    if (pool.total == 0 && !spend_busy) {
         /* No worker is left: release what they shared (clean leak checks). */
         sl_config_install(NULL);
         sl_upstream_global_cleanup();

@@ -16,12 +16,14 @@
 #include "buf.h"
 #include "config.h"
 #include "jsonutil.h"
+#include "keys.h"
 #include "log.h"
 #include "messages.h"
 #include "proxy.h"
 #include "request.h"
 #include "respond.h"
 #include "router.h"
+#include "spend.h"
 #include "status.h"
 #include "upstream.h"
 
@@ -356,6 +358,58 @@ static int dispatch(struct sl_request *req)
     return SL_OK;
 }
 
+/* Hands an LLM call (routed to a deployment; chat, messages, embeddings,
+ * streamed or not, success or failure) to the spend writer. */
+static void record_spend(const struct sl_request *req)
+{
+    struct sl_spend_rec r;
+    const struct sl_deployment *d = req->dep;
+    const struct sl_key *k = req->principal.key;
+    const char *end_user = req->in ? json_string_value(json_object_get(req->in, "user")) : NULL;
+    struct timespec ts;
+    long long mono = sl_now_us(), real;
+
+    if (req->cfg == NULL || req->cfg->database_url == NULL || d == NULL ||
+        req->principal.role == SL_ROLE_NONE ||
+        (req->endpoint != SL_EP_CHAT && req->endpoint != SL_EP_EMBEDDINGS))
+        return;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    real = (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+    memset(&r, 0, sizeof(r));
+    sl_spend_copy(r.request_id, sizeof(r.request_id), req->id, 0);
+    if (req->principal.role == SL_ROLE_KEY) {
+        sl_spend_copy(r.api_key, sizeof(r.api_key), req->principal.key_hash, 0);
+        if (k != NULL) {
+            sl_spend_copy(r.key_alias, sizeof(r.key_alias), k->key_alias, 0);
+            sl_spend_copy(r.team_id, sizeof(r.team_id), k->team_id, 0);
+            sl_spend_copy(r.user_id, sizeof(r.user_id), k->user_id, 0);
+        }
+    }
+    sl_spend_copy(r.end_user, sizeof(r.end_user), end_user, 0);
+    sl_spend_copy(r.model_group, sizeof(r.model_group), req->model ? req->model : d->model_name, 0);
+    sl_spend_copy(r.model, sizeof(r.model), d->upstream_model, 0);
+    sl_spend_copy(r.model_id, sizeof(r.model_id), d->id, 0);
+    sl_spend_copy(r.provider, sizeof(r.provider), d->provider ? d->provider->name : NULL, 0);
+    sl_spend_copy(r.api_base, sizeof(r.api_base),
+                  d->api_base ? d->api_base : d->provider ? d->provider->default_api_base : NULL, 1);
+    sl_spend_copy(r.call_type, sizeof(r.call_type),
+                  req->endpoint == SL_EP_EMBEDDINGS ? "aembedding" : "acompletion", 0);
+    r.http_status = req->http_status;
+    sl_spend_copy(r.status, sizeof(r.status),
+                  req->error == SL_OK && req->http_status < 400 ? "success" : "failure", 0);
+    r.prompt_tokens = req->usage.prompt_tokens;
+    r.completion_tokens = req->usage.completion_tokens;
+    r.total_tokens = req->usage.total_tokens ? req->usage.total_tokens
+                                             : req->usage.prompt_tokens + req->usage.completion_tokens;
+    r.cached_tokens = req->usage.cached_tokens;
+    r.cache_write_tokens = req->usage.cache_write_tokens;
+    r.spend_units = req->cost_known ? sl_spend_units(req->cost) : 0;
+    r.start_us = real - (mono - req->t_start_us);
+    r.end_us = real;
+    r.first_token_us = req->t_first_byte_us ? real - (mono - req->t_first_byte_us) : 0;
+    sl_spend_record(&r);
+}
+
 static void log_request(const struct sl_request *req)
 {
     long long now = sl_now_us();
@@ -408,6 +462,7 @@ void sl_request_run(struct sl_conn conn, struct sl_arena *arena,
     if (rc != SL_OK)
         sl_respond_error(&req, rc, NULL);
     req.stage = "done";
+    record_spend(&req);
     if (req.cfg != NULL && sl_log_level >= SL_LOG_INFO)
         log_request(&req);
     sl_config_unref(req.cfg);

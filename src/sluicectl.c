@@ -5,6 +5,7 @@
  *   status   is the database reachable, which schema version, what is pending
  *   key ...  create, list, show, block, unblock and delete virtual keys (the
  *            rows are keystore.c's, shared with the management API)
+ *   team ..., user ...  create and list teams and users (teamstore.c)
  * Exit codes are listed in usage() and docs/database.md. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -27,6 +28,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "status.h"
+#include "teamstore.h"
 
 enum {
     EXIT_OK = 0,
@@ -35,7 +37,7 @@ enum {
     EXIT_CONFIG = 3,      /* the config, the database_url or the schema directory */
     EXIT_CHANGED = 4,     /* an applied migration's file changed since */
     EXIT_PENDING = 5,     /* status: migrations are waiting to be applied */
-    EXIT_NOT_FOUND = 6    /* key: no such key */
+    EXIT_NOT_FOUND = 6    /* key: no such key; user create --team: no such team */
 };
 
 #define APPLIED_BY "sluicectl " PACKAGE_VERSION
@@ -50,6 +52,12 @@ static void usage(FILE *f)
         "                 [--duration D] [--user U] [--team T]\n"
         "       sluicectl [--config FILE] key list\n"
         "       sluicectl [--config FILE] key info|block|unblock|delete KEY_OR_TOKEN\n"
+        "       sluicectl [--config FILE] team create [--id ID] [--alias A] [--models m1,m2]\n"
+        "                 [--max-budget X]\n"
+        "       sluicectl [--config FILE] team list\n"
+        "       sluicectl [--config FILE] user create [--id ID] [--email E] [--role R]\n"
+        "                 [--models m1,m2] [--max-budget X] [--team T]\n"
+        "       sluicectl [--config FILE] user list\n"
         "       sluicectl --version | --help\n"
         "\n"
         "  migrate  apply the pending MariaDB migrations, in order; nothing to do is a success\n"
@@ -57,6 +65,8 @@ static void usage(FILE *f)
         "  key      virtual keys: create prints the new key once (only its SHA-256, the token,\n"
         "           is stored); the others take the key (sk-...) or its token. D is a\n"
         "           duration such as 30s, 1h, 1d, 30d, 1mo\n"
+        "  team     teams: create prints the team id (generated when --id is not given)\n"
+        "  user     users: create prints the user id; it makes no key (use key create --user)\n"
         "\n"
         "The config is --config, else $SLUICE_CONFIG, else %s/sluice/config.yaml; the\n"
         "database is its general_settings.database_url, else $DATABASE_URL. The migrations\n"
@@ -65,7 +75,8 @@ static void usage(FILE *f)
         "\n"
         "Exit status: 0 done (status: up to date), 1 database error, 2 usage,\n"
         "3 configuration or schema directory error, 4 an applied migration was changed,\n"
-        "5 (status) migrations are pending, 6 (key) no such key.\n", SL_SYSCONFDIR, SL_SCHEMADIR);
+        "5 (status) migrations are pending, 6 (key, team, user) no such key or team.\n",
+        SL_SYSCONFDIR, SL_SCHEMADIR);
 }
 
 static int is_dir(const char *p)
@@ -531,6 +542,150 @@ static int cmd_key(const struct sl_config *cfg, int argc, char **argv)
     return rc;
 }
 
+/* ---- team, user: through teamstore.c ------------------------------------ */
+
+/* team/user create's options into a /team/new or /user/new body (new
+ * reference), or NULL after printing why. */
+static json_t *team_user_body(const char *cmd, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "id", required_argument, NULL, 'i' },
+        { "alias", required_argument, NULL, 'a' },
+        { "email", required_argument, NULL, 'e' },
+        { "role", required_argument, NULL, 'r' },
+        { "models", required_argument, NULL, 'm' },
+        { "max-budget", required_argument, NULL, 'b' },
+        { "team", required_argument, NULL, 't' },
+        { NULL, 0, NULL, 0 },
+    };
+    int team = strcmp(cmd, "team") == 0, c;
+    json_t *body = json_object(), *models;
+    char *end, *list, *tok, *save = NULL;
+    double d;
+
+    if (body == NULL)
+        return NULL;
+    if (!team)
+        json_object_set_new(body, "auto_create_key", json_false());
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "i:a:e:r:m:b:t:", opts, NULL)) != -1) {
+        if ((team && (c == 'e' || c == 'r' || c == 't')) || (!team && c == 'a'))
+            c = '?';
+        switch (c) {
+        case 'i':
+            json_object_set_new(body, team ? "team_id" : "user_id", json_string(optarg));
+            break;
+        case 'a': json_object_set_new(body, "team_alias", json_string(optarg)); break;
+        case 'e': json_object_set_new(body, "user_email", json_string(optarg)); break;
+        case 'r': json_object_set_new(body, "user_role", json_string(optarg)); break;
+        case 't': json_object_set_new(body, "teams", json_pack("[s]", optarg)); break;
+        case 'b':
+            d = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0') {
+                fprintf(stderr, "sluicectl: --max-budget must be a number (USD), not '%s'\n",
+                        optarg);
+                goto bad;
+            }
+            json_object_set_new(body, "max_budget", json_real(d));
+            break;
+        case 'm':
+            models = json_array();
+            if (models == NULL || (list = strdup(optarg)) == NULL) {
+                json_decref(models);
+                goto bad;
+            }
+            for (tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save))
+                json_array_append_new(models, json_string(tok));
+            free(list);
+            json_object_set_new(body, "models", models);
+            break;
+        default:
+            fprintf(stderr, "sluicectl: %s create: unknown option\n", cmd);
+            goto bad;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "sluicectl: %s create: unexpected argument '%s'\n", cmd, argv[optind]);
+        goto bad;
+    }
+    return body;
+bad:
+    json_decref(body);
+    return NULL;
+}
+
+static void print_rows(const json_t *list, const char *const *names, size_t n)
+{
+    const json_t *o;
+    size_t i;
+
+    for (size_t k = 0; k < n; k++)
+        printf("%s%s", k ? "\t" : "", names[k]);
+    printf("\n");
+    json_array_foreach(list, i, o) {
+        for (size_t k = 0; k < n; k++) {
+            const json_t *v = json_object_get(o, names[k]);
+            char *text = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+            printf("%s%s", k ? "\t" : "", json_is_string(v) ? json_string_value(v)
+                                          : json_is_null(v) || text == NULL ? "-" : text);
+            free(text);
+        }
+        printf("\n");
+    }
+}
+
+static int cmd_team_user(const struct sl_config *cfg, const char *cmd, int argc, char **argv)
+{
+    static const char *const team_cols[] = { "team_id", "team_alias", "models", "max_budget",
+                                             "spend", "blocked", "members_with_roles" };
+    static const char *const user_cols[] = { "user_id", "user_email", "user_role", "models",
+                                             "max_budget", "spend", "teams" };
+    struct sl_db_settings s;
+    struct sl_db_error dberr;
+    struct sl_keystore_err err;
+    struct sl_db *db = NULL;
+    const char *sub = argc > 0 ? argv[0] : "";
+    int team = strcmp(cmd, "team") == 0, rc = SL_OK;
+    json_t *body = NULL, *out = NULL;
+
+    if (!(strcmp(sub, "create") == 0 || (strcmp(sub, "list") == 0 && argc == 1))) {
+        fprintf(stderr, "sluicectl: %s: expected create or list\n", cmd);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(sub, "create") == 0 && (body = team_user_body(cmd, argc, argv)) == NULL) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    sl_db_settings_from_config(cfg, &s);
+    if (sl_db_open(&s, 0, &db, &dberr) != SL_OK) {
+        print_db_error(cmd, &dberr);
+        json_decref(body);
+        return EXIT_DB;
+    }
+    if (body != NULL)
+        rc = team ? sl_teamstore_team_new(db, body, &out, &err)
+                  : sl_teamstore_user_new(db, cfg, body, CTL_ACTOR, &out, &err);
+    else if (team)
+        rc = sl_teamstore_team_list(db, NULL, &out, &err);
+    else
+        rc = sl_teamstore_user_list(db, NULL, NULL, 1, 100, &out, &err);
+    json_decref(body);
+    sl_db_close(db);
+    if (rc != SL_OK)
+        return key_exit(&err);
+    if (strcmp(sub, "create") == 0)
+        printf("%s\n", json_string_value(json_object_get(out, team ? "team_id" : "user_id")));
+    else if (team)
+        print_rows(out, team_cols, sizeof(team_cols) / sizeof(team_cols[0]));
+    else
+        print_rows(json_object_get(out, "users"), user_cols,
+                   sizeof(user_cols) / sizeof(user_cols[0]));
+    json_decref(out);
+    return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -555,12 +710,15 @@ int main(int argc, char **argv)
         default: usage(stderr); return EXIT_USAGE;
         }
     }
-    if (optind >= argc || (optind != argc - 1 && strcmp(argv[optind], "key") != 0)) {
+    if (optind >= argc ||
+        (optind != argc - 1 && strcmp(argv[optind], "key") != 0 &&
+         strcmp(argv[optind], "team") != 0 && strcmp(argv[optind], "user") != 0)) {
         usage(stderr);
         return EXIT_USAGE;
     }
     cmd = argv[optind];
-    if (strcmp(cmd, "migrate") != 0 && strcmp(cmd, "status") != 0 && strcmp(cmd, "key") != 0) {
+    if (strcmp(cmd, "migrate") != 0 && strcmp(cmd, "status") != 0 && strcmp(cmd, "key") != 0 &&
+        strcmp(cmd, "team") != 0 && strcmp(cmd, "user") != 0) {
         fprintf(stderr, "sluicectl: unknown command '%s'\n", cmd);
         usage(stderr);
         return EXIT_USAGE;
@@ -577,6 +735,8 @@ int main(int argc, char **argv)
         return EXIT_CONFIG;
     if (strcmp(cmd, "key") == 0)
         rc = cmd_key(cfg, argc - optind - 1, argv + optind + 1);
+    else if (strcmp(cmd, "team") == 0 || strcmp(cmd, "user") == 0)
+        rc = cmd_team_user(cfg, cmd, argc - optind - 1, argv + optind + 1);
     else
         rc = strcmp(cmd, "migrate") == 0 ? cmd_migrate(cfg, dir) : cmd_status(cfg, dir);
     sl_config_unref(cfg);

@@ -89,6 +89,7 @@ describe('key management API (/key/*) and sluicectl key, on MariaDB', () => {
 
     it('generate: LiteLLM response fields, the raw key once, only its hash stored', async () => {
         const t0 = Date.now();
+        ok(await post('/team/new', { team_id: 't-1' }), 'the team the key names (/key/generate checks it exists)');
         const r = await post('/key/generate', {
             key_alias: 'team-a-key', models: ['gpt-4o-mini', 'mock-gpt'], max_budget: 12.5, soft_budget: 10,
             budget_duration: '30d', duration: '1h', metadata: { owner: 'alice', n: 3 }, user_id: 'u-1',

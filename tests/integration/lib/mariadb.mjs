@@ -98,14 +98,15 @@ export async function startMariaDB({
     const rootSQL = (query, db) => run(BINS.client, ['--no-defaults', `--socket=${files.socket}`, '-uroot',
         '--batch', '--skip-column-names', ...(db ? [db] : [])], { input: query });
 
+    const serverArgs = (p) => [...common, `--socket=${files.socket}`, `--port=${p}`,
+        '--bind-address=127.0.0.1', `--pid-file=${files.pidfile}`, `--log-error=${files.errorlog}`,
+        '--innodb-flush-log-at-trx-commit=2', '--max-connections=300'];
     let child = null;
     let port = 0;
     let lastErr = null;
     for (let attempt = 0; attempt < 3 && !child; attempt++) {
         port = await freePort();
-        const c = spawnLogged(BINS.mariadbd, [...common, `--socket=${files.socket}`, `--port=${port}`,
-            '--bind-address=127.0.0.1', `--pid-file=${files.pidfile}`, `--log-error=${files.errorlog}`,
-            '--innodb-flush-log-at-trx-commit=2', '--max-connections=300'], { logFile: files.stderr, cwd: dir });
+        const c = spawnLogged(BINS.mariadbd, serverArgs(port), { logFile: files.stderr, cwd: dir });
         let exited = null;
         c.exited.then((x) => { exited = x; });
         try {
@@ -143,7 +144,19 @@ export async function startMariaDB({
             await m.sql(`CREATE DATABASE IF NOT EXISTS \`${db}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin;\n` +
                 `GRANT ALL ON \`${db}\`.* TO ${sqlString(user)}@'127.0.0.1', ${sqlString(user)}@'localhost';`, '');
         },
-        stop: () => stopChild(child, 20000),
+        stop: () => stopChild(m.child, 20000),
+        /* Starts the stopped server again: same data directory, same port
+         * (the URL stays valid). */
+        async restart() {
+            const c = spawnLogged(BINS.mariadbd, serverArgs(port), { logFile: files.stderr, cwd: dir });
+            let exited = null;
+            c.exited.then((x) => { exited = x; });
+            await waitFor(async () => {
+                if (exited) throw Object.assign(new Error(`mariadbd exited: ${JSON.stringify(exited)}`), { fatal: true });
+                return (await rootSQL('SELECT 1')).code === 0;
+            }, { timeoutMs: readyTimeoutMs, intervalMs: 100, describe: () => `mariadbd restart on port ${port}\n${errorLog()}` });
+            m.child = c;
+        },
     };
     await m.sql(`CREATE USER ${sqlString(user)}@'127.0.0.1' IDENTIFIED BY ${sqlString(password)};\n` +
         `CREATE USER ${sqlString(user)}@'localhost' IDENTIFIED BY ${sqlString(password)};`, '');
