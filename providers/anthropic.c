@@ -54,11 +54,6 @@ static struct anth *state(struct sl_request *req)
     return req->pstate;
 }
 
-static const char *str(const json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
-}
-
 /* ---- request ---- */
 
 static const char *const supported[] = {
@@ -71,7 +66,7 @@ static const char *const supported[] = {
 static json_t *image_block(struct sl_request *req, const json_t *part, int *rc)
 {
     const json_t *iu = json_object_get(part, "image_url");
-    const char *url = json_is_string(iu) ? json_string_value(iu) : str(iu, "url");
+    const char *url = json_is_string(iu) ? json_string_value(iu) : sl_tr_str(iu, "url");
     const char *mime, *data;
 
     if (url == NULL) {
@@ -90,7 +85,7 @@ static json_t *image_block(struct sl_request *req, const json_t *part, int *rc)
 /* A "file" part with base64 file_data (a PDF) -> a document block. */
 static json_t *file_block(struct sl_request *req, const json_t *part, int *rc)
 {
-    const char *fd = str(json_object_get(part, "file"), "file_data"), *mime, *data;
+    const char *fd = sl_tr_str(json_object_get(part, "file"), "file_data"), *mime, *data;
 
     if (fd != NULL && sl_tr_data_url(req, fd, &mime, &data))
         return json_pack("{s:s, s:{s:s, s:s, s:s}}", "type", "document", "source",
@@ -118,7 +113,7 @@ static int add_content(struct sl_request *req, json_t *blocks, const json_t *con
     if (!json_is_array(content))
         return sl_tr_bad(req, "message content must be a string or an array of parts.");
     json_array_foreach(content, i, part) {
-        const char *type = str(part, "type");
+        const char *type = sl_tr_str(part, "type");
 
         b = NULL;
         if (type == NULL)
@@ -156,7 +151,7 @@ static int add_tool_uses(struct sl_request *req, json_t *blocks, const json_t *c
 
     json_array_foreach(calls, i, c) {
         const json_t *fn = json_object_get(c, "function");
-        const char *name = str(fn, "name"), *args = str(fn, "arguments"), *id = str(c, "id");
+        const char *name = sl_tr_str(fn, "name"), *args = sl_tr_str(fn, "arguments"), *id = sl_tr_str(c, "id");
         json_t *input, *b;
 
         if (name == NULL || id == NULL)
@@ -182,7 +177,7 @@ static int add_tool_uses(struct sl_request *req, json_t *blocks, const json_t *c
 
 static int add_tool_result(struct sl_request *req, json_t *blocks, const json_t *m, size_t mi)
 {
-    const char *id = str(m, "tool_call_id");
+    const char *id = sl_tr_str(m, "tool_call_id");
     const json_t *content = json_object_get(m, "content");
     json_t *b, *inner;
     int rc;
@@ -214,7 +209,7 @@ static int convert_messages(struct sl_request *req, const json_t *in, json_t *bo
         json_object_set_new(body, "system", system) != 0)
         return SL_ERR_NOMEM;
     json_array_foreach(msgs, i, m) {
-        const char *role = str(m, "role"), *turn_role = "user";
+        const char *role = sl_tr_str(m, "role"), *turn_role = "user";
         const json_t *content = json_object_get(m, "content");
 
         if (role == NULL)
@@ -261,7 +256,7 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *body,
 {
     const json_t *tools = json_object_get(in, "tools"), *tc = json_object_get(in, "tool_choice");
     const json_t *rf = json_object_get(in, "response_format");
-    const char *rft = str(rf, "type");
+    const char *rft = sl_tr_str(rf, "type");
     json_t *out = json_array(), *t, *choice = NULL;
     size_t i;
 
@@ -271,16 +266,16 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *body,
         const json_t *fn = json_object_get(t, "function"), *params = json_object_get(fn, "parameters");
         json_t *tool, *schema;
 
-        if (!json_is_string(json_object_get(t, "type")) || strcmp(str(t, "type"), "function") != 0 ||
-            str(fn, "name") == NULL)
+        if (!json_is_string(json_object_get(t, "type")) || strcmp(sl_tr_str(t, "type"), "function") != 0 ||
+            sl_tr_str(fn, "name") == NULL)
             return sl_tr_bad(req, "tools[%zu]: anthropic takes tools of type function with a name.", i);
         schema = json_is_object(params) ? json_incref((json_t *)params)
                                         : json_pack("{s:s, s:{}}", "type", "object", "properties");
 
-        tool = json_pack("{s:s, s:o}", "name", str(fn, "name"), "input_schema", schema);
+        tool = json_pack("{s:s, s:o}", "name", sl_tr_str(fn, "name"), "input_schema", schema);
         if (tool == NULL)
             return SL_ERR_NOMEM;
-        if (str(fn, "description") != NULL)
+        if (sl_tr_str(fn, "description") != NULL)
             json_object_set(tool, "description", json_object_get(fn, "description"));
         if (json_object_get(t, "cache_control") != NULL)
             json_object_set(tool, "cache_control", json_object_get(t, "cache_control"));
@@ -313,7 +308,7 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *body,
         if (choice == NULL && strcmp(s, "none") != 0)
             return SL_ERR_NOMEM;
     } else if (json_is_object(tc)) {
-        const char *name = str(json_object_get(tc, "function"), "name");
+        const char *name = sl_tr_str(json_object_get(tc, "function"), "name");
 
         if (name == NULL)
             return sl_tr_bad(req, "tool_choice needs function.name.");
@@ -323,7 +318,7 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *body,
     if (json_is_false(json_object_get(in, "parallel_tool_calls")) && json_array_size(out) > 0) {
         if (choice == NULL && (choice = json_pack("{s:s}", "type", "auto")) == NULL)
             return SL_ERR_NOMEM;
-        if (strcmp(str(choice, "type"), "none") != 0)
+        if (strcmp(sl_tr_str(choice, "type"), "none") != 0)
             json_object_set_new(choice, "disable_parallel_tool_use", json_true());
     }
     if (choice != NULL && json_object_set_new(body, "tool_choice", choice) != 0)
@@ -336,7 +331,7 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *body,
 /* reasoning_effort -> extended thinking, with LiteLLM's budgets. */
 static long thinking_budget(struct sl_request *req, const json_t *in, int *rc)
 {
-    const char *e = str(in, "reasoning_effort");
+    const char *e = sl_tr_str(in, "reasoning_effort");
 
     *rc = SL_OK;
     if (e == NULL || strcmp(e, "none") == 0)
@@ -421,7 +416,7 @@ static int anthropic_build_request(struct sl_request *req, const json_t *in,
             json_object_get(body, key) == NULL)
             json_object_set(body, key, v);
 
-    version = str(req->dep->litellm_params, "anthropic_version");
+    version = sl_tr_str(req->dep->litellm_params, "anthropic_version");
     out->url = messages_url(req);
     out->headers[out->n_headers++] = "Content-Type: application/json";
     out->headers[out->n_headers++] = sl_arena_printf(req->arena, "anthropic-version: %s",
@@ -509,32 +504,32 @@ static int anthropic_parse_response(struct sl_request *req, const char *text, si
     msg = json_pack("{s:s}", "role", "assistant");
     calls = json_array();
     thinking = json_array();
-    if (msg == NULL || calls == NULL || thinking == NULL || sl_tr_ids_init(req, &st->ids, str(v, "id")) != SL_OK)
+    if (msg == NULL || calls == NULL || thinking == NULL || sl_tr_ids_init(req, &st->ids, sl_tr_str(v, "id")) != SL_OK)
         goto out;
     sl_buf_init(&joined, SL_MAX_UPSTREAM_BODY);
     json_array_foreach(content, i, b) {
-        const char *type = str(b, "type");
+        const char *type = sl_tr_str(b, "type");
 
         if (type == NULL)
             continue;
-        if (strcmp(type, "text") == 0 && str(b, "text") != NULL) {
-            if (sl_buf_append(&joined, str(b, "text"), strlen(str(b, "text"))) != SL_OK)
+        if (strcmp(type, "text") == 0 && sl_tr_str(b, "text") != NULL) {
+            if (sl_buf_append(&joined, sl_tr_str(b, "text"), strlen(sl_tr_str(b, "text"))) != SL_OK)
                 goto out;
             any_text = 1;
-        } else if (strcmp(type, "tool_use") == 0 && str(b, "name") != NULL) {
+        } else if (strcmp(type, "tool_use") == 0 && sl_tr_str(b, "name") != NULL) {
             const json_t *input = json_object_get(b, "input");
             size_t n = 2;
             char *args = input ? sl_json_dump(req->arena, input, &n) : "{}";
 
             if (args == NULL)
                 goto out;
-            if (st->json_mode && strcmp(str(b, "name"), JSON_TOOL) == 0) {
+            if (st->json_mode && strcmp(sl_tr_str(b, "name"), JSON_TOOL) == 0) {
                 if (sl_buf_append(&joined, args, n) != SL_OK)
                     goto out;
                 any_text = 1;
             } else if (json_array_append_new(calls, json_pack("{s:s?, s:s, s:{s:s, s:s}}",
-                           "id", str(b, "id"), "type", "function", "function",
-                           "name", str(b, "name"), "arguments", args)) != 0) {
+                           "id", sl_tr_str(b, "id"), "type", "function", "function",
+                           "name", sl_tr_str(b, "name"), "arguments", args)) != 0) {
                 goto out;
             }
         } else if (strcmp(type, "thinking") == 0 || strcmp(type, "redacted_thinking") == 0) {
@@ -550,8 +545,8 @@ static int anthropic_parse_response(struct sl_request *req, const char *text, si
 
         sl_buf_init(&r, SL_MAX_UPSTREAM_BODY);
         json_array_foreach(thinking, i, b)
-            if (str(b, "thinking") != NULL)
-                sl_buf_append(&r, str(b, "thinking"), strlen(str(b, "thinking")));
+            if (sl_tr_str(b, "thinking") != NULL)
+                sl_buf_append(&r, sl_tr_str(b, "thinking"), strlen(sl_tr_str(b, "thinking")));
         json_object_set_new(msg, "reasoning_content", json_stringn(r.data ? r.data : "", r.len));
         sl_buf_free(&r);
         json_object_set(msg, "thinking_blocks", thinking);
@@ -559,7 +554,7 @@ static int anthropic_parse_response(struct sl_request *req, const char *text, si
     if (json_array_size(calls) > 0)
         json_object_set(msg, "tool_calls", calls);
     read_usage(st, json_object_get(v, "usage"));
-    *out = sl_tr_completion(req, &st->ids, msg, finish_reason(str(v, "stop_reason"), st->json_mode),
+    *out = sl_tr_completion(req, &st->ids, msg, finish_reason(sl_tr_str(v, "stop_reason"), st->json_mode),
                             usage(st));
     msg = NULL;
     rc = *out != NULL ? SL_OK : SL_ERR_NOMEM;
@@ -575,7 +570,7 @@ out:
 /* Anthropic's error object -> OpenAI's shape. */
 static void map_error_obj(struct sl_request *req, long status, const json_t *err, struct sl_error *e)
 {
-    const char *type = str(err, "type"), *msg = str(err, "message");
+    const char *type = sl_tr_str(err, "type"), *msg = sl_tr_str(err, "message");
     int st = (int)status;
     const char *code = NULL;
 
@@ -609,7 +604,7 @@ static int start_chunk(struct sl_request *req, struct anth *st, json_t **out)
 
 static int block_start(struct sl_request *req, struct anth *st, const json_t *b, json_t **out)
 {
-    const char *type = str(b, "type");
+    const char *type = sl_tr_str(b, "type");
 
     st->block = B_NONE;
     if (type == NULL)
@@ -618,31 +613,31 @@ static int block_start(struct sl_request *req, struct anth *st, const json_t *b,
         st->block = B_TEXT;
     } else if (strcmp(type, "thinking") == 0) {
         st->block = B_THINKING;
-    } else if (strcmp(type, "tool_use") == 0 && str(b, "name") != NULL) {
-        if (st->json_mode && strcmp(str(b, "name"), JSON_TOOL) == 0) {
+    } else if (strcmp(type, "tool_use") == 0 && sl_tr_str(b, "name") != NULL) {
+        if (st->json_mode && strcmp(sl_tr_str(b, "name"), JSON_TOOL) == 0) {
             st->block = B_JSON;
             return SL_OK;
         }
         st->block = B_TOOL;
         st->tool_index = st->n_tools++;
         return sl_tr_emit(out, sl_tr_chunk(req, &st->ids, json_pack("{s:[{s:i, s:s?, s:s, s:{s:s, s:s}}]}",
-                              "tool_calls", "index", st->tool_index, "id", str(b, "id"), "type", "function",
-                              "function", "name", str(b, "name"), "arguments", ""), NULL));
+                              "tool_calls", "index", st->tool_index, "id", sl_tr_str(b, "id"), "type", "function",
+                              "function", "name", sl_tr_str(b, "name"), "arguments", ""), NULL));
     }
     return SL_OK;
 }
 
 static int block_delta(struct sl_request *req, struct anth *st, const json_t *d, json_t **out)
 {
-    const char *type = str(d, "type");
+    const char *type = sl_tr_str(d, "type");
     json_t *delta = NULL;
 
     if (type == NULL)
         return SL_OK;
-    if (strcmp(type, "text_delta") == 0 && str(d, "text") != NULL) {
+    if (strcmp(type, "text_delta") == 0 && sl_tr_str(d, "text") != NULL) {
         delta = json_pack("{s:O}", "content", json_object_get(d, "text"));
-    } else if (strcmp(type, "input_json_delta") == 0 && str(d, "partial_json") != NULL) {
-        if (*str(d, "partial_json") == '\0')
+    } else if (strcmp(type, "input_json_delta") == 0 && sl_tr_str(d, "partial_json") != NULL) {
+        if (*sl_tr_str(d, "partial_json") == '\0')
             return SL_OK;
         if (st->block == B_JSON)
             delta = json_pack("{s:O}", "content", json_object_get(d, "partial_json"));
@@ -651,7 +646,7 @@ static int block_delta(struct sl_request *req, struct anth *st, const json_t *d,
                               "function", "arguments", json_object_get(d, "partial_json"));
         else
             return SL_OK;
-    } else if (strcmp(type, "thinking_delta") == 0 && str(d, "thinking") != NULL) {
+    } else if (strcmp(type, "thinking_delta") == 0 && sl_tr_str(d, "thinking") != NULL) {
         delta = json_pack("{s:O}", "reasoning_content", json_object_get(d, "thinking"));
     } else {
         return SL_OK;    /* signature_delta, citations_delta, future types */
@@ -673,12 +668,12 @@ static int anthropic_parse_stream_event(struct sl_request *req, const struct sl_
     if (ev->data_len == 0)
         return SL_OK;
     v = sl_json_parse(ev->data, ev->data_len, &why);
-    if (!json_is_object(v) || (type = str(v, "type")) == NULL) {
+    if (!json_is_object(v) || (type = sl_tr_str(v, "type")) == NULL) {
         json_decref(v);
         return SL_ERR_UPSTREAM_BAD;
     }
     if (st->ids.id == NULL && strcmp(type, "error") != 0 &&
-        sl_tr_ids_init(req, &st->ids, str(json_object_get(v, "message"), "id")) != SL_OK) {
+        sl_tr_ids_init(req, &st->ids, sl_tr_str(json_object_get(v, "message"), "id")) != SL_OK) {
         json_decref(v);
         return SL_ERR_NOMEM;
     }
@@ -695,7 +690,7 @@ static int anthropic_parse_stream_event(struct sl_request *req, const struct sl_
         st->block = B_NONE;
     } else if (strcmp(type, "message_delta") == 0) {
         read_usage(st, json_object_get(v, "usage"));
-        st->finish = finish_reason(str(json_object_get(v, "delta"), "stop_reason"), st->json_mode);
+        st->finish = finish_reason(sl_tr_str(json_object_get(v, "delta"), "stop_reason"), st->json_mode);
         if ((rc = start_chunk(req, st, out)) == SL_OK && st->finish != NULL)
             rc = sl_tr_emit(out, sl_tr_chunk(req, &st->ids, json_object(), st->finish));
     } else if (strcmp(type, "message_stop") == 0) {
@@ -719,7 +714,7 @@ static int anthropic_build_count_tokens(struct sl_request *req, const json_t *in
         "messages", "system", "tools", "tool_choice", "thinking", "cache_control",
         "context_management", "mcp_servers", NULL
     };
-    const char *version = str(req->dep->litellm_params, "anthropic_version"), *url = messages_url(req);
+    const char *version = sl_tr_str(req->dep->litellm_params, "anthropic_version"), *url = messages_url(req);
     json_t *body = json_pack("{s:s}", "model", req->dep->upstream_model), *v;
 
     if (body == NULL || sl_arena_defer(req->arena, sl_json_decref_cb, body) != SL_OK) {

@@ -68,15 +68,10 @@ static struct bedrock *state(struct sl_request *req)
     return req->pstate;
 }
 
-static const char *str(const json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
-}
-
 /* A non-empty string from litellm_params, else NULL. */
 static const char *param(const struct sl_request *req, const char *key)
 {
-    const char *v = str(req->dep->litellm_params, key);
+    const char *v = sl_tr_str(req->dep->litellm_params, key);
 
     return v != NULL && *v != '\0' ? v : NULL;
 }
@@ -159,7 +154,7 @@ static const char *image_format(const char *t)
 static json_t *image_block(struct sl_request *req, const json_t *part, int *rc)
 {
     const json_t *iu = json_object_get(part, "image_url");
-    const char *url = json_is_string(iu) ? json_string_value(iu) : str(iu, "url");
+    const char *url = json_is_string(iu) ? json_string_value(iu) : sl_tr_str(iu, "url");
     const char *mime, *data, *fmt, *dot;
 
     if (url == NULL) {
@@ -199,7 +194,7 @@ static json_t *file_block(struct sl_request *req, const json_t *part, int n, int
         { "application/vnd.ms-excel", "xls" },
         { "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx" },
     };
-    const char *fd = str(json_object_get(part, "file"), "file_data"), *mime, *data;
+    const char *fd = sl_tr_str(json_object_get(part, "file"), "file_data"), *mime, *data;
 
     if (fd == NULL || !sl_tr_data_url(req, fd, &mime, &data)) {
         *rc = sl_tr_bad(req, "file parts need file_data as a base64 data URL for bedrock.");
@@ -229,7 +224,7 @@ static int add_content(struct sl_request *req, json_t *blocks, const json_t *con
     if (!json_is_array(content))
         return sl_tr_bad(req, "message content must be a string or an array of parts.");
     json_array_foreach(content, i, part) {
-        const char *type = str(part, "type");
+        const char *type = sl_tr_str(part, "type");
 
         b = NULL;
         if (type == NULL)
@@ -268,12 +263,12 @@ static int add_thinking(json_t *blocks, const json_t *tb)
     json_t *b;
 
     json_array_foreach(tb, i, b) {
-        const char *type = str(b, "type");
+        const char *type = sl_tr_str(b, "type");
         json_t *r;
 
-        if (type != NULL && strcmp(type, "redacted_thinking") == 0 && str(b, "data") != NULL)
+        if (type != NULL && strcmp(type, "redacted_thinking") == 0 && sl_tr_str(b, "data") != NULL)
             r = json_pack("{s:{s:O}}", "reasoningContent", "redactedContent", json_object_get(b, "data"));
-        else if (type != NULL && strcmp(type, "thinking") == 0 && str(b, "thinking") != NULL)
+        else if (type != NULL && strcmp(type, "thinking") == 0 && sl_tr_str(b, "thinking") != NULL)
             r = json_pack("{s:{s:{s:O, s:O*}}}", "reasoningContent", "reasoningText",
                           "text", json_object_get(b, "thinking"), "signature", json_object_get(b, "signature"));
         else
@@ -291,7 +286,7 @@ static int add_tool_uses(struct sl_request *req, json_t *blocks, const json_t *c
 
     json_array_foreach(calls, i, c) {
         const json_t *fn = json_object_get(c, "function");
-        const char *name = str(fn, "name"), *args = str(fn, "arguments"), *id = str(c, "id");
+        const char *name = sl_tr_str(fn, "name"), *args = sl_tr_str(fn, "arguments"), *id = sl_tr_str(c, "id");
         json_t *input;
 
         if (name == NULL || id == NULL)
@@ -317,7 +312,7 @@ static int add_tool_uses(struct sl_request *req, json_t *blocks, const json_t *c
 
 static int add_tool_result(struct sl_request *req, json_t *blocks, const json_t *m, size_t mi)
 {
-    const char *id = str(m, "tool_call_id");
+    const char *id = sl_tr_str(m, "tool_call_id");
     const json_t *content = json_object_get(m, "content");
     json_t *inner;
     int rc;
@@ -344,7 +339,7 @@ static int add_tool_result(struct sl_request *req, json_t *blocks, const json_t 
 static int message_blocks(struct sl_request *req, const json_t *m, size_t i, json_t *blocks,
                           const char **turn_role, int *tool_blocks)
 {
-    const char *role = str(m, "role");
+    const char *role = sl_tr_str(m, "role");
     const json_t *content = json_object_get(m, "content");
     int rc;
 
@@ -384,7 +379,7 @@ static int convert_messages(struct sl_request *req, const json_t *in, json_t *bo
         json_object_set_new(body, "system", system) != 0)
         return SL_ERR_NOMEM;
     json_array_foreach(msgs, i, m) {
-        const char *role = str(m, "role");
+        const char *role = sl_tr_str(m, "role");
 
         if (role == NULL)
             return sl_tr_bad(req, "messages[%zu] needs a role.", i);
@@ -435,13 +430,13 @@ static int convert_tool_list(struct sl_request *req, const json_t *tools, json_t
         json_t *empty = NULL;
         int rc;
 
-        if (!json_is_string(json_object_get(t, "type")) || strcmp(str(t, "type"), "function") != 0 ||
-            str(fn, "name") == NULL)
+        if (!json_is_string(json_object_get(t, "type")) || strcmp(sl_tr_str(t, "type"), "function") != 0 ||
+            sl_tr_str(fn, "name") == NULL)
             return sl_tr_bad(req, "tools[%zu]: bedrock takes tools of type function with a name.", i);
         if (!json_is_object(params) && (params = empty = json_pack("{s:s, s:{}}", "type", "object",
                                                                    "properties")) == NULL)
             return SL_ERR_NOMEM;
-        rc = append(out, tool_spec(str(fn, "name"), str(fn, "description"), params));
+        rc = append(out, tool_spec(sl_tr_str(fn, "name"), sl_tr_str(fn, "description"), params));
         json_decref(empty);
         if (rc == SL_OK && json_object_get(t, "cache_control") != NULL)
             rc = cache_point(out);
@@ -455,7 +450,7 @@ static int convert_tool_list(struct sl_request *req, const json_t *tools, json_t
 static int json_tool(struct sl_request *req, const json_t *in, json_t *tools, int *added)
 {
     const json_t *rf = json_object_get(in, "response_format");
-    const char *rft = str(rf, "type");
+    const char *rft = sl_tr_str(rf, "type");
     const json_t *schema = json_object_get(json_object_get(rf, "json_schema"), "schema");
     json_t *dflt = NULL;
     int rc;
@@ -507,7 +502,7 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *body,
             return sl_tr_bad(req, "tool_choice must be auto, required, none or a function.");
         }
     } else if (json_is_object(tc)) {
-        const char *name = str(json_object_get(tc, "function"), "name");
+        const char *name = sl_tr_str(json_object_get(tc, "function"), "name");
 
         if (name == NULL)
             return sl_tr_bad(req, "tool_choice needs function.name.");
@@ -525,7 +520,7 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *body,
 /* reasoning_effort -> Claude's thinking budget (LiteLLM's budgets). */
 static long thinking_budget(struct sl_request *req, const json_t *in, int *rc)
 {
-    const char *e = str(in, "reasoning_effort");
+    const char *e = sl_tr_str(in, "reasoning_effort");
 
     *rc = SL_OK;
     if (e == NULL || strcmp(e, "none") == 0 || !is_claude(req))
@@ -642,7 +637,7 @@ static int chat_body(struct sl_request *req, const json_t *in, json_t *body, str
 static int embed_body(struct sl_request *req, const json_t *in, json_t *body, struct bedrock *st)
 {
     json_t *input = json_object_get(in, "input"), *dims = json_object_get(in, "dimensions"), *v;
-    const char *m = model_id(req), *fmt = str(in, "encoding_format"), *key;
+    const char *m = model_id(req), *fmt = sl_tr_str(in, "encoding_format"), *key;
     size_t i;
 
     st->base64 = fmt != NULL && strcmp(fmt, "base64") == 0;
@@ -912,40 +907,40 @@ struct answer {
 static int answer_block(struct sl_request *req, struct bedrock *st, const json_t *b, struct answer *a)
 {
     const json_t *tu = json_object_get(b, "toolUse"), *rc = json_object_get(b, "reasoningContent");
-    const char *t = str(b, "text");
+    const char *t = sl_tr_str(b, "text");
 
     if (t != NULL) {
         a->any_text = 1;
         return sl_buf_append(&a->text, t, strlen(t));
     }
-    if (json_is_object(tu) && str(tu, "name") != NULL) {
+    if (json_is_object(tu) && sl_tr_str(tu, "name") != NULL) {
         const json_t *input = json_object_get(tu, "input");
         size_t n = 2;
         char *args = input ? sl_json_dump(req->arena, input, &n) : "{}";
 
         if (args == NULL)
             return SL_ERR_NOMEM;
-        if (st->json_mode && strcmp(str(tu, "name"), JSON_TOOL) == 0) {
+        if (st->json_mode && strcmp(sl_tr_str(tu, "name"), JSON_TOOL) == 0) {
             a->any_text = 1;
             return sl_buf_append(&a->text, args, n);
         }
         a->other_tools = 1;
-        return append(a->calls, json_pack("{s:s?, s:s, s:{s:s, s:s}}", "id", str(tu, "toolUseId"),
-                                          "type", "function", "function", "name", str(tu, "name"),
+        return append(a->calls, json_pack("{s:s?, s:s, s:{s:s, s:s}}", "id", sl_tr_str(tu, "toolUseId"),
+                                          "type", "function", "function", "name", sl_tr_str(tu, "name"),
                                           "arguments", args));
     }
     if (json_is_object(rc)) {
         const json_t *rt = json_object_get(rc, "reasoningText");
 
-        if (str(rt, "text") != NULL) {
+        if (sl_tr_str(rt, "text") != NULL) {
             a->any_reasoning = 1;
-            if (sl_buf_append(&a->reasoning, str(rt, "text"), strlen(str(rt, "text"))) != SL_OK)
+            if (sl_buf_append(&a->reasoning, sl_tr_str(rt, "text"), strlen(sl_tr_str(rt, "text"))) != SL_OK)
                 return SL_ERR_NOMEM;
             return append(a->thinking, json_pack("{s:s, s:O, s:O*}", "type", "thinking", "thinking",
                                                  json_object_get(rt, "text"), "signature",
                                                  json_object_get(rt, "signature")));
         }
-        if (str(rc, "redactedContent") != NULL)
+        if (sl_tr_str(rc, "redactedContent") != NULL)
             return append(a->thinking, json_pack("{s:s, s:O}", "type", "redacted_thinking", "data",
                                                  json_object_get(rc, "redactedContent")));
     }
@@ -993,7 +988,7 @@ static int chat_response(struct sl_request *req, struct bedrock *st, const json_
     if ((msg = answer_message(&a)) == NULL)
         goto out;
     read_usage(st, json_object_get(v, "usage"));
-    *out = sl_tr_completion(req, &st->ids, msg, finish_reason(str(v, "stopReason"), !a.other_tools),
+    *out = sl_tr_completion(req, &st->ids, msg, finish_reason(sl_tr_str(v, "stopReason"), !a.other_tools),
                             usage(st));
     rc = *out != NULL ? SL_OK : SL_ERR_NOMEM;
 out:
@@ -1129,9 +1124,9 @@ static void map_status(struct sl_request *req, int status, const char *msg, stru
 static int bedrock_map_error(struct sl_request *req, long http_status, const json_t *body,
                              struct sl_error *out)
 {
-    const char *msg = str(body, "message");
+    const char *msg = sl_tr_str(body, "message");
 
-    map_status(req, (int)http_status, msg ? msg : str(body, "Message"), out);
+    map_status(req, (int)http_status, msg ? msg : sl_tr_str(body, "Message"), out);
     return SL_OK;
 }
 
@@ -1153,7 +1148,7 @@ static int stream_exception(struct sl_request *req, const struct sl_sse_event *e
             status = map[i].status;
     if (ev->id != NULL && strcmp(ev->id, "exception") == 0) {
         v = ev->data_len ? sl_json_parse(ev->data, ev->data_len, &why) : NULL;
-        msg = str(v, "message") ? str(v, "message") : str(v, "Message");
+        msg = sl_tr_str(v, "message") ? sl_tr_str(v, "message") : sl_tr_str(v, "Message");
     } else if (ev->data_len > 0) {
         msg = ev->data;    /* an error message: the text of :error-message */
     }
@@ -1178,7 +1173,7 @@ static int start_chunk(struct sl_request *req, struct bedrock *st, json_t **out)
 static int block_start(struct sl_request *req, struct bedrock *st, const json_t *v, json_t **out)
 {
     const json_t *tu = json_object_get(json_object_get(v, "start"), "toolUse");
-    const char *name = str(tu, "name");
+    const char *name = sl_tr_str(tu, "name");
 
     if (name == NULL)
         return SL_OK;
@@ -1190,7 +1185,7 @@ static int block_start(struct sl_request *req, struct bedrock *st, const json_t 
     st->block = B_TOOL;
     st->tool_index = st->n_tools++;
     return sl_tr_emit(out, sl_tr_chunk(req, &st->ids, json_pack("{s:[{s:i, s:s?, s:s, s:{s:s, s:s}}]}",
-                          "tool_calls", "index", st->tool_index, "id", str(tu, "toolUseId"),
+                          "tool_calls", "index", st->tool_index, "id", sl_tr_str(tu, "toolUseId"),
                           "type", "function", "function", "name", name, "arguments", ""), NULL));
 }
 
@@ -1255,7 +1250,7 @@ static int bedrock_parse_stream_event(struct sl_request *req, const struct sl_ss
             st->block = B_NONE;
     } else if (strcmp(type, "messageStop") == 0) {
         /* JSON mode answers through its tool: that is a plain stop. */
-        const char *fr = finish_reason(str(v, "stopReason"), st->n_tools == 0);
+        const char *fr = finish_reason(sl_tr_str(v, "stopReason"), st->n_tools == 0);
 
         if ((rc = start_chunk(req, st, out)) == SL_OK && fr != NULL)
             rc = sl_tr_emit(out, sl_tr_chunk(req, &st->ids, json_object(), fr));

@@ -48,11 +48,6 @@ static struct cohere *state(struct sl_request *req)
     return req->pstate;
 }
 
-static const char *str(const json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
-}
-
 /* ---- request ---- */
 
 /* "user" and "parallel_tool_calls" are accepted and ignored: the first is
@@ -69,7 +64,7 @@ static const char *const supported[] = {
 static json_t *image_part(struct sl_request *req, const json_t *part, int *rc)
 {
     const json_t *iu = json_object_get(part, "image_url");
-    const char *url = json_is_string(iu) ? json_string_value(iu) : str(iu, "url");
+    const char *url = json_is_string(iu) ? json_string_value(iu) : sl_tr_str(iu, "url");
     json_t *out;
 
     if (url == NULL) {
@@ -82,7 +77,7 @@ static json_t *image_part(struct sl_request *req, const json_t *part, int *rc)
         return NULL;
     }
     out = json_pack("{s:s, s:{s:s}}", "type", "image_url", "image_url", "url", url);
-    if (out != NULL && str(iu, "detail") != NULL)
+    if (out != NULL && sl_tr_str(iu, "detail") != NULL)
         json_object_set(json_object_get(out, "image_url"), "detail", json_object_get(iu, "detail"));
     return out;
 }
@@ -107,7 +102,7 @@ static json_t *content(struct sl_request *req, const json_t *c, int allow_images
     if ((out = json_array()) == NULL)
         return NULL;
     json_array_foreach(c, i, part) {
-        const char *type = str(part, "type");
+        const char *type = sl_tr_str(part, "type");
 
         if (type != NULL && strcmp(type, "text") == 0 && json_is_string(json_object_get(part, "text"))) {
             p = json_pack("{s:s, s:O}", "type", "text", "text", json_object_get(part, "text"));
@@ -136,7 +131,7 @@ static json_t *tool_calls(struct sl_request *req, const json_t *calls, size_t mi
         return NULL;
     json_array_foreach(calls, i, c) {
         const json_t *fn = json_object_get(c, "function");
-        const char *name = str(fn, "name"), *args = str(fn, "arguments"), *id = str(c, "id");
+        const char *name = sl_tr_str(fn, "name"), *args = sl_tr_str(fn, "arguments"), *id = sl_tr_str(c, "id");
 
         if (name == NULL || id == NULL) {
             *rc = sl_tr_bad(req, "messages[%zu].tool_calls[%zu] needs an id and function.name.", mi, i);
@@ -156,7 +151,7 @@ static json_t *tool_calls(struct sl_request *req, const json_t *calls, size_t mi
 /* One OpenAI message -> one Cohere message (new reference, or NULL with *rc). */
 static json_t *message(struct sl_request *req, const json_t *m, size_t mi, int *rc)
 {
-    const char *role = str(m, "role");
+    const char *role = sl_tr_str(m, "role");
     const json_t *c = json_object_get(m, "content"), *calls = json_object_get(m, "tool_calls");
     json_t *out, *v;
 
@@ -176,13 +171,13 @@ static json_t *message(struct sl_request *req, const json_t *m, size_t mi, int *
         return json_pack("{s:s, s:o}", "role", "system", "content", v);
     }
     if (strcmp(role, "tool") == 0) {
-        if (str(m, "tool_call_id") == NULL) {
+        if (sl_tr_str(m, "tool_call_id") == NULL) {
             *rc = sl_tr_bad(req, "messages[%zu]: a tool message needs tool_call_id.", mi);
             return NULL;
         }
         if ((v = content(req, c, 0, mi, rc)) == NULL)
             return NULL;
-        return json_pack("{s:s, s:s, s:o}", "role", "tool", "tool_call_id", str(m, "tool_call_id"), "content", v);
+        return json_pack("{s:s, s:s, s:o}", "role", "tool", "tool_call_id", sl_tr_str(m, "tool_call_id"), "content", v);
     }
     if (strcmp(role, "assistant") != 0) {
         *rc = sl_tr_bad(req, "messages[%zu]: cohere does not support the role %.40s.", mi, role);
@@ -249,7 +244,7 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *body)
         else if (strcmp(s, "auto") != 0)
             return sl_tr_bad(req, "tool_choice must be auto, required, none or a function.");
     } else if (json_is_object(tc)) {
-        if ((only = str(json_object_get(tc, "function"), "name")) == NULL)
+        if ((only = sl_tr_str(json_object_get(tc, "function"), "name")) == NULL)
             return sl_tr_bad(req, "tool_choice needs function.name.");
         choice = "REQUIRED";
     }
@@ -262,10 +257,10 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *body)
         return SL_ERR_NOMEM;
     json_array_foreach(tools, i, t) {
         const json_t *fn = json_object_get(t, "function");
-        const char *name = str(fn, "name");
+        const char *name = sl_tr_str(fn, "name");
         json_t *tool, *params;
 
-        if (str(t, "type") == NULL || strcmp(str(t, "type"), "function") != 0 || name == NULL)
+        if (sl_tr_str(t, "type") == NULL || strcmp(sl_tr_str(t, "type"), "function") != 0 || name == NULL)
             return sl_tr_bad(req, "tools[%zu]: cohere takes tools of type function with a name.", i);
         if (only != NULL && strcmp(name, only) != 0)
             continue;
@@ -276,7 +271,7 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *body)
                          "parameters", params);
         if (tool == NULL)
             return SL_ERR_NOMEM;
-        if (str(fn, "description") != NULL)
+        if (sl_tr_str(fn, "description") != NULL)
             json_object_set(json_object_get(tool, "function"), "description", json_object_get(fn, "description"));
         strict |= json_is_true(json_object_get(fn, "strict"));
         if (json_array_append_new(out, tool) != 0)
@@ -294,7 +289,7 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *body)
 static int convert_format(struct sl_request *req, const json_t *in, json_t *body)
 {
     const json_t *rf = json_object_get(in, "response_format"), *schema;
-    const char *type = str(rf, "type");
+    const char *type = sl_tr_str(rf, "type");
     json_t *f;
 
     if (rf == NULL || json_is_null(rf) || (type != NULL && strcmp(type, "text") == 0))
@@ -496,10 +491,10 @@ static json_t *reply_tool_calls(struct sl_request *req, const json_t *calls, int
         return NULL;
     json_array_foreach(calls, i, c) {
         const json_t *fn = json_object_get(c, "function"), *args = json_object_get(fn, "arguments");
-        const char *a = json_string_value(args), *id = str(c, "id");
+        const char *a = json_string_value(args), *id = sl_tr_str(c, "id");
         size_t n;
 
-        if (str(fn, "name") == NULL) {
+        if (sl_tr_str(fn, "name") == NULL) {
             *rc = SL_ERR_UPSTREAM_BAD;
             break;
         }
@@ -508,7 +503,7 @@ static json_t *reply_tool_calls(struct sl_request *req, const json_t *calls, int
         if (id == NULL && (id = sl_arena_printf(req->arena, "call_%s_%zu", req->id, i)) == NULL)
             break;
         if (json_array_append_new(out, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type", "function",
-                                                 "function", "name", str(fn, "name"), "arguments", a)) != 0)
+                                                 "function", "name", sl_tr_str(fn, "name"), "arguments", a)) != 0)
             break;
     }
     if (i < json_array_size(calls)) {
@@ -523,7 +518,7 @@ static int chat_reply(struct sl_request *req, struct cohere *st, const json_t *v
 {
     const json_t *m = json_object_get(v, "message"), *parts = json_object_get(m, "content"), *p;
     struct sl_buf text = { 0 }, thinking = { 0 };
-    const char *fr = str(v, "finish_reason"), *finish = finish_reason(fr);
+    const char *fr = sl_tr_str(v, "finish_reason"), *finish = finish_reason(fr);
     json_t *msg = NULL, *calls;
     size_t i;
     int rc = SL_ERR_NOMEM;
@@ -540,13 +535,13 @@ static int chat_reply(struct sl_request *req, struct cohere *st, const json_t *v
     if (json_is_string(parts) && sl_buf_puts(&text, json_string_value(parts)) != SL_OK)
         goto out;
     json_array_foreach(parts, i, p) {
-        const char *type = str(p, "type");
+        const char *type = sl_tr_str(p, "type");
 
-        if (type != NULL && strcmp(type, "text") == 0 && str(p, "text") != NULL) {
-            if (sl_buf_puts(&text, str(p, "text")) != SL_OK)
+        if (type != NULL && strcmp(type, "text") == 0 && sl_tr_str(p, "text") != NULL) {
+            if (sl_buf_puts(&text, sl_tr_str(p, "text")) != SL_OK)
                 goto out;
-        } else if (type != NULL && strcmp(type, "thinking") == 0 && str(p, "thinking") != NULL) {
-            if (sl_buf_puts(&thinking, str(p, "thinking")) != SL_OK)
+        } else if (type != NULL && strcmp(type, "thinking") == 0 && sl_tr_str(p, "thinking") != NULL) {
+            if (sl_buf_puts(&thinking, sl_tr_str(p, "thinking")) != SL_OK)
                 goto out;
         }
     }
@@ -564,7 +559,7 @@ static int chat_reply(struct sl_request *req, struct cohere *st, const json_t *v
         json_object_set_new(msg, "tool_calls", calls);
     if (thinking.len > 0)
         json_object_set_new(msg, "reasoning_content", json_stringn(thinking.data, thinking.len));
-    if (sl_tr_ids_init(req, &st->ids, str(v, "id")) != SL_OK)
+    if (sl_tr_ids_init(req, &st->ids, sl_tr_str(v, "id")) != SL_OK)
         goto out;
     *out = sl_tr_completion(req, &st->ids, msg, finish, usage(json_object_get(v, "usage")));
     msg = NULL;
@@ -627,11 +622,11 @@ static void map_message(struct sl_request *req, long status, const char *msg, st
 static int cohere_map_error(struct sl_request *req, long http_status, const json_t *body,
                             struct sl_error *out)
 {
-    const char *msg = str(body, "message");
+    const char *msg = sl_tr_str(body, "message");
 
     if (msg == NULL)
-        msg = json_is_string(json_object_get(body, "error")) ? str(body, "error")
-                                                             : str(json_object_get(body, "error"), "message");
+        msg = json_is_string(json_object_get(body, "error")) ? sl_tr_str(body, "error")
+                                                             : sl_tr_str(json_object_get(body, "error"), "message");
     map_message(req, http_status, msg, out);
     return SL_OK;
 }
@@ -648,7 +643,7 @@ static int start_chunk(struct sl_request *req, struct cohere *st, json_t **out)
 /* content-start / content-delta: {"text": ...} or {"thinking": ...}. */
 static int content_delta(struct sl_request *req, struct cohere *st, const json_t *c, json_t **out)
 {
-    const char *text = str(c, "text"), *thinking = str(c, "thinking");
+    const char *text = sl_tr_str(c, "text"), *thinking = sl_tr_str(c, "thinking");
 
     if (text != NULL && *text != '\0')
         return sl_tr_emit(out, sl_tr_chunk(req, &st->ids, json_pack("{s:s}", "content", text), NULL));
@@ -664,7 +659,7 @@ static int content_delta(struct sl_request *req, struct cohere *st, const json_t
 static int tool_start(struct sl_request *req, struct cohere *st, const json_t *tc, json_t **out)
 {
     const json_t *fn = json_object_get(tc, "function");
-    const char *name = str(fn, "name"), *args = str(fn, "arguments"), *id = str(tc, "id");
+    const char *name = sl_tr_str(fn, "name"), *args = sl_tr_str(fn, "arguments"), *id = sl_tr_str(tc, "id");
     int rc;
 
     if (name == NULL)
@@ -684,7 +679,7 @@ static int tool_start(struct sl_request *req, struct cohere *st, const json_t *t
 
 static int tool_delta(struct sl_request *req, struct cohere *st, const json_t *tc, json_t **out)
 {
-    const char *args = str(json_object_get(tc, "function"), "arguments");
+    const char *args = sl_tr_str(json_object_get(tc, "function"), "arguments");
 
     if (!st->tool_open || args == NULL || *args == '\0')
         return SL_OK;
@@ -696,12 +691,12 @@ static int tool_delta(struct sl_request *req, struct cohere *st, const json_t *t
  * or TIMEOUT is an in-band upstream error. */
 static int message_end(struct sl_request *req, struct cohere *st, const json_t *d, json_t **out, int *done)
 {
-    const char *fr = str(d, "finish_reason"), *finish = finish_reason(fr);
+    const char *fr = sl_tr_str(d, "finish_reason"), *finish = finish_reason(fr);
     const json_t *err = json_object_get(d, "error");
     int rc;
 
     if (finish == NULL || (err != NULL && !json_is_null(err))) {
-        const char *msg = json_is_string(err) ? json_string_value(err) : str(err, "message");
+        const char *msg = json_is_string(err) ? json_string_value(err) : sl_tr_str(err, "message");
 
         map_message(req, 500, msg ? msg : sl_arena_printf(req->arena, "cohere ended the stream with "
                                                           "finish_reason %.40s.", fr ? fr : "(none)"),
@@ -730,12 +725,12 @@ static int cohere_parse_stream_event(struct sl_request *req, const struct sl_sse
     if (ev->data_len == 0)
         return SL_OK;
     v = sl_json_parse(ev->data, ev->data_len, &why);
-    type = str(v, "type") ? str(v, "type") : ev->event;
+    type = sl_tr_str(v, "type") ? sl_tr_str(v, "type") : ev->event;
     if (!json_is_object(v) || type == NULL) {
         json_decref(v);
         return SL_ERR_UPSTREAM_BAD;
     }
-    if (st->ids.id == NULL && sl_tr_ids_init(req, &st->ids, str(v, "id")) != SL_OK) {
+    if (st->ids.id == NULL && sl_tr_ids_init(req, &st->ids, sl_tr_str(v, "id")) != SL_OK) {
         json_decref(v);
         return SL_ERR_NOMEM;
     }

@@ -70,11 +70,6 @@ static struct gem *state(struct sl_request *req)
     return req->pstate;
 }
 
-static const char *str(const json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
-}
-
 /* ---- request: content ---- */
 
 static const char *const supported[] = {
@@ -124,7 +119,7 @@ static json_t *media_part(struct sl_request *req, const char *url, const char *m
 /* One OpenAI content part -> one Gemini part; *skip for an empty text. */
 static json_t *content_part(struct sl_request *req, const json_t *part, int *rc, int *skip)
 {
-    const char *type = str(part, "type");
+    const char *type = sl_tr_str(part, "type");
 
     *skip = 0;
     if (type == NULL) {
@@ -143,27 +138,27 @@ static json_t *content_part(struct sl_request *req, const json_t *part, int *rc,
     }
     if (strcmp(type, "image_url") == 0) {
         const json_t *iu = json_object_get(part, "image_url");
-        const char *url = json_is_string(iu) ? json_string_value(iu) : str(iu, "url");
+        const char *url = json_is_string(iu) ? json_string_value(iu) : sl_tr_str(iu, "url");
 
         if (url == NULL) {
             *rc = sl_tr_bad(req, "image_url parts need a url.");
             return NULL;
         }
-        return media_part(req, url, str(iu, "format"), rc);
+        return media_part(req, url, sl_tr_str(iu, "format"), rc);
     }
     if (strcmp(type, "file") == 0) {
         const json_t *f = json_object_get(part, "file");
-        const char *url = str(f, "file_data") ? str(f, "file_data") : str(f, "file_id");
+        const char *url = sl_tr_str(f, "file_data") ? sl_tr_str(f, "file_data") : sl_tr_str(f, "file_id");
 
         if (url == NULL) {
             *rc = sl_tr_bad(req, "file parts need file_data (a base64 data URL) or file_id (a URL).");
             return NULL;
         }
-        return media_part(req, url, str(f, "format"), rc);
+        return media_part(req, url, sl_tr_str(f, "format"), rc);
     }
     if (strcmp(type, "input_audio") == 0) {
         const json_t *a = json_object_get(part, "input_audio");
-        const char *data = str(a, "data"), *fmt = str(a, "format");
+        const char *data = sl_tr_str(a, "data"), *fmt = sl_tr_str(a, "format");
 
         if (data == NULL || fmt == NULL) {
             *rc = sl_tr_bad(req, "input_audio parts need data and format.");
@@ -195,7 +190,7 @@ static int add_content(struct sl_request *req, json_t *parts, const json_t *cont
     if (!json_is_array(content))
         return sl_tr_bad(req, "message content must be a string or an array of parts.");
     json_array_foreach(content, i, part) {
-        if (text_only && (str(part, "type") == NULL || strcmp(str(part, "type"), "text") != 0))
+        if (text_only && (sl_tr_str(part, "type") == NULL || strcmp(sl_tr_str(part, "type"), "text") != 0))
             return sl_tr_bad(req, "gemini takes only text in system messages.");
         p = content_part(req, part, &rc, &skip);
         if (skip)
@@ -217,7 +212,7 @@ static int add_calls(struct sl_request *req, json_t *parts, const json_t *calls,
 
     json_array_foreach(calls, i, c) {
         const json_t *fn = json_object_get(c, "function");
-        const char *name = str(fn, "name"), *args = str(fn, "arguments"), *id = str(c, "id"), *sig;
+        const char *name = sl_tr_str(fn, "name"), *args = sl_tr_str(fn, "arguments"), *id = sl_tr_str(c, "id"), *sig;
         json_t *obj, *p;
 
         if (name == NULL)
@@ -250,14 +245,14 @@ static const char *call_name(const json_t *msgs, size_t before, const char *id)
 {
     for (size_t j = before; j-- > 0;) {
         const json_t *m = json_array_get(msgs, j), *c;
-        const char *role = str(m, "role");
+        const char *role = sl_tr_str(m, "role");
         size_t i;
 
         if (role == NULL || strcmp(role, "assistant") != 0)
             continue;
         json_array_foreach(json_object_get(m, "tool_calls"), i, c)
-            if (str(c, "id") != NULL && strcmp(str(c, "id"), id) == 0)
-                return str(json_object_get(c, "function"), "name");
+            if (sl_tr_str(c, "id") != NULL && strcmp(sl_tr_str(c, "id"), id) == 0)
+                return sl_tr_str(json_object_get(c, "function"), "name");
     }
     return NULL;
 }
@@ -267,12 +262,12 @@ static const char *call_name(const json_t *msgs, size_t before, const char *id)
 static int add_tool_result(struct sl_request *req, json_t *parts, const json_t *msgs, size_t mi)
 {
     const json_t *m = json_array_get(msgs, mi);
-    const char *id = str(m, "tool_call_id"), *name, *text, *why;
+    const char *id = sl_tr_str(m, "tool_call_id"), *name, *text, *why;
     json_t *value = NULL, *p;
 
     if (id == NULL)
         return sl_tr_bad(req, "messages[%zu]: a tool message needs tool_call_id.", mi);
-    if ((name = call_name(msgs, mi, id)) == NULL && (name = str(m, "name")) == NULL)
+    if ((name = call_name(msgs, mi, id)) == NULL && (name = sl_tr_str(m, "name")) == NULL)
         return sl_tr_bad(req, "messages[%zu]: tool_call_id %.80s matches no earlier assistant tool call.", mi, id);
     text = sl_json_content_text(req->arena, json_object_get(m, "content"));
     if (text == NULL)
@@ -298,7 +293,7 @@ static int convert_messages(struct sl_request *req, const json_t *in, json_t *bo
         json_object_set_new(body, "systemInstruction", json_pack("{s:o}", "parts", system)) != 0)
         return SL_ERR_NOMEM;
     json_array_foreach(msgs, i, m) {
-        const char *role = str(m, "role"), *turn_role = "user";
+        const char *role = sl_tr_str(m, "role"), *turn_role = "user";
         const json_t *content = json_object_get(m, "content");
 
         if (role == NULL)
@@ -460,7 +455,7 @@ static int clean_any_of(struct schema_ctx *cx, json_t *out, const json_t *branch
             rc = cx->rc;
             goto out;
         }
-        if (json_object_size(c) == 1 && str(c, "type") != NULL && strcmp(str(c, "type"), "null") == 0) {
+        if (json_object_size(c) == 1 && sl_tr_str(c, "type") != NULL && strcmp(sl_tr_str(c, "type"), "null") == 0) {
             json_object_set_new(out, "nullable", json_true());
             json_decref(c);
         } else if (json_array_append_new(list, c) != 0) {
@@ -498,7 +493,7 @@ static int clean_properties(struct schema_ctx *cx, json_t *out, const json_t *pr
 static int finish_schema(struct schema_ctx *cx, json_t *out, const json_t *s)
 {
     const json_t *props = json_object_get(out, "properties"), *req = json_object_get(s, "required"), *v;
-    const char *type = str(out, "type"), *fmt = str(s, "format"), *name;
+    const char *type = sl_tr_str(out, "type"), *fmt = sl_tr_str(s, "format"), *name;
     json_t *list;
     size_t i;
 
@@ -539,7 +534,7 @@ static int finish_schema(struct schema_ctx *cx, json_t *out, const json_t *s)
 /* A JSON Schema -> Gemini's Schema: a new reference, or NULL with cx->rc. */
 static json_t *clean_schema(struct schema_ctx *cx, const json_t *s, int depth)
 {
-    const char *key, *ref = str(s, "$ref");
+    const char *key, *ref = sl_tr_str(s, "$ref");
     json_t *out, *v, *c;
     int rc = SL_OK;
 
@@ -555,7 +550,7 @@ static json_t *clean_schema(struct schema_ctx *cx, const json_t *s, int depth)
             cx->rc = sl_tr_bad(cx->req, "the JSON schema reference %.100s cannot be resolved.", ref);
             return NULL;
         }
-        if ((out = clean_schema(cx, target, depth + 1)) != NULL && str(s, "description") != NULL)
+        if ((out = clean_schema(cx, target, depth + 1)) != NULL && sl_tr_str(s, "description") != NULL)
             json_object_set(out, "description", json_object_get(s, "description"));
         return out;
     }
@@ -619,11 +614,11 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *body)
         const json_t *fn = json_object_get(t, "function"), *params = json_object_get(fn, "parameters");
         json_t *decl;
 
-        if (str(t, "type") == NULL || strcmp(str(t, "type"), "function") != 0 || str(fn, "name") == NULL)
+        if (sl_tr_str(t, "type") == NULL || strcmp(sl_tr_str(t, "type"), "function") != 0 || sl_tr_str(fn, "name") == NULL)
             return sl_tr_bad(req, "tools[%zu]: gemini takes tools of type function with a name.", i);
-        if ((decl = json_pack("{s:s}", "name", str(fn, "name"))) == NULL || json_array_append_new(decls, decl) != 0)
+        if ((decl = json_pack("{s:s}", "name", sl_tr_str(fn, "name"))) == NULL || json_array_append_new(decls, decl) != 0)
             return SL_ERR_NOMEM;
-        if (str(fn, "description") != NULL)
+        if (sl_tr_str(fn, "description") != NULL)
             json_object_set(decl, "description", json_object_get(fn, "description"));
         if (json_is_object(params)) {
             struct schema_ctx cx = { .req = req, .root = params };
@@ -634,7 +629,7 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *body)
             /* An object without properties is refused ("should be non-empty
              * for OBJECT type"): a function without parameters says it. */
             if (json_object_size(json_object_get(p, "properties")) == 0 &&
-                (str(p, "type") == NULL || strcasecmp(str(p, "type"), "object") == 0))
+                (sl_tr_str(p, "type") == NULL || strcasecmp(sl_tr_str(p, "type"), "object") == 0))
                 json_decref(p);
             else if (json_object_set_new(decl, "parameters", p) != 0)
                 return SL_ERR_NOMEM;
@@ -656,7 +651,7 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *body)
         else
             return sl_tr_bad(req, "tool_choice must be auto, required, none or a function.");
     } else if (json_is_object(tc)) {
-        const char *name = str(json_object_get(tc, "function"), "name");
+        const char *name = sl_tr_str(json_object_get(tc, "function"), "name");
 
         if (name == NULL)
             return sl_tr_bad(req, "tool_choice needs function.name.");
@@ -675,7 +670,7 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *body)
 static int thinking_config(struct sl_request *req, const json_t *in, json_t *gen)
 {
     const json_t *re = json_object_get(in, "reasoning_effort"), *th = json_object_get(in, "thinking");
-    const char *e = json_is_string(re) ? json_string_value(re) : str(re, "effort");
+    const char *e = json_is_string(re) ? json_string_value(re) : sl_tr_str(re, "effort");
     int gemini3 = strstr(req->dep->upstream_model, "gemini-3") != NULL, off;
     json_t *tc = NULL;
     long budget;
@@ -699,7 +694,7 @@ static int thinking_config(struct sl_request *req, const json_t *in, json_t *gen
     }
     if (json_is_object(th)) {
         const json_t *bt = json_object_get(th, "budget_tokens");
-        int on = str(th, "type") != NULL && strcmp(str(th, "type"), "enabled") == 0;
+        int on = sl_tr_str(th, "type") != NULL && strcmp(sl_tr_str(th, "type"), "enabled") == 0;
 
         json_decref(tc);
         tc = json_pack("{s:b}", "includeThoughts", on && !(json_is_integer(bt) && json_integer_value(bt) == 0));
@@ -714,7 +709,7 @@ static int thinking_config(struct sl_request *req, const json_t *in, json_t *gen
 static int response_format(struct sl_request *req, const json_t *in, json_t *gen)
 {
     const json_t *rf = json_object_get(in, "response_format");
-    const char *type = str(rf, "type");
+    const char *type = sl_tr_str(rf, "type");
     const json_t *schema = json_object_get(json_object_get(rf, "json_schema"), "schema");
 
     if (type == NULL || strcmp(type, "text") == 0)
@@ -805,7 +800,7 @@ static int build_chat(struct sl_request *req, const json_t *in, json_t *body)
 static int build_embed(struct sl_request *req, const json_t *in, json_t *body, struct gem *st)
 {
     const json_t *input = json_object_get(in, "input"), *dims = json_object_get(in, "dimensions"), *v;
-    const char *fmt = str(in, "encoding_format"), *task = str(in, "task_type");
+    const char *fmt = sl_tr_str(in, "encoding_format"), *task = sl_tr_str(in, "task_type");
     json_t *list = json_array(), *one, *texts;
     size_t i;
 
@@ -857,10 +852,10 @@ static const char *env(const char *name)
 static const char *param(const struct sl_request *req, const char *name, const char *alias,
                          const char *env_name)
 {
-    const char *v = str(req->dep->litellm_params, name);
+    const char *v = sl_tr_str(req->dep->litellm_params, name);
 
     if ((v == NULL || *v == '\0') && alias != NULL)
-        v = str(req->dep->litellm_params, alias);
+        v = sl_tr_str(req->dep->litellm_params, alias);
     if ((v == NULL || *v == '\0') && env_name != NULL)
         v = env(env_name);
     return v != NULL && *v != '\0' ? v : NULL;
@@ -901,7 +896,7 @@ static int vertex_auth(struct sl_request *req, struct gem *st, const char **proj
         if (sl_arena_defer(req->arena, sl_json_decref_cb, creds) != SL_OK)
             return SL_ERR_NOMEM;
         if (*project == NULL)
-            *project = str(creds, "project_id");
+            *project = sl_tr_str(creds, "project_id");
     }
     if (*project == NULL) {
         req->err_msg = "vertex_ai: no project: set vertex_project (or VERTEXAI_PROJECT).";
@@ -1076,7 +1071,7 @@ static json_t *usage(const struct gem *st)
 /* A tool call id of ours, with the call's thoughtSignature when it has one. */
 static const char *call_id(struct sl_request *req, struct gem *st, const json_t *part)
 {
-    const char *sig = str(part, "thoughtSignature");
+    const char *sig = sl_tr_str(part, "thoughtSignature");
     int n = st->n_ids++;
 
     return sig != NULL && *sig ? sl_arena_printf(req->arena, "call_%.8s_%d" THOUGHT_SEP "%s", req->id, n, sig)
@@ -1095,7 +1090,7 @@ static json_t *tool_call(struct sl_request *req, struct gem *st, const json_t *p
     if (id == NULL || text == NULL)
         return NULL;
     c = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type", "function", "function",
-                  "name", str(fc, "name"), "arguments", text);
+                  "name", sl_tr_str(fc, "name"), "arguments", text);
     if (c != NULL && index >= 0 && json_object_set_new(c, "index", json_integer(index)) != 0) {
         json_decref(c);
         return NULL;
@@ -1105,7 +1100,7 @@ static json_t *tool_call(struct sl_request *req, struct gem *st, const json_t *p
 
 static int is_call(const json_t *part)
 {
-    return str(json_object_get(part, "functionCall"), "name") != NULL;
+    return sl_tr_str(json_object_get(part, "functionCall"), "name") != NULL;
 }
 
 /* One candidate -> an OpenAI message (new reference) and its finish_reason. */
@@ -1121,7 +1116,7 @@ static json_t *candidate_message(struct sl_request *req, struct gem *st, const j
     sl_buf_init(&text, SL_MAX_UPSTREAM_BODY);
     sl_buf_init(&reasoning, SL_MAX_UPSTREAM_BODY);
     json_array_foreach(parts, i, p) {
-        const char *t = str(p, "text");
+        const char *t = sl_tr_str(p, "text");
 
         if (!ok)
             break;
@@ -1145,7 +1140,7 @@ static json_t *candidate_message(struct sl_request *req, struct gem *st, const j
         ok = json_object_set(msg, "tool_calls", calls) == 0;
     sl_buf_free(&text);
     sl_buf_free(&reasoning);
-    *finish = finish_reason(str(cand, "finishReason"), json_array_size(calls) > 0);
+    *finish = finish_reason(sl_tr_str(cand, "finishReason"), json_array_size(calls) > 0);
     if (*finish == NULL)
         *finish = json_array_size(calls) > 0 ? "tool_calls" : "stop";
     json_decref(calls);
@@ -1178,11 +1173,11 @@ static int blocked(struct sl_request *req, const char *reason)
 static int chat_response(struct sl_request *req, struct gem *st, const json_t *v, json_t **out)
 {
     const json_t *cands = json_object_get(v, "candidates"), *cand;
-    const char *reason = str(json_object_get(v, "promptFeedback"), "blockReason"), *finish = "stop";
+    const char *reason = sl_tr_str(json_object_get(v, "promptFeedback"), "blockReason"), *finish = "stop";
     json_t *msg, *choices;
     size_t i;
 
-    if (sl_tr_ids_init(req, &st->ids, str(v, "responseId")) != SL_OK)
+    if (sl_tr_ids_init(req, &st->ids, sl_tr_str(v, "responseId")) != SL_OK)
         return SL_ERR_NOMEM;
     read_usage(st, json_object_get(v, "usageMetadata"));
     if (json_array_size(cands) == 0) {
@@ -1297,7 +1292,7 @@ static void map_google_error(struct sl_request *req, long http, const json_t *er
         { "RESOURCE_EXHAUSTED", 429 }, { "CANCELLED", 499 }, { "INTERNAL", 500 },
         { "UNAVAILABLE", 503 }, { "DEADLINE_EXCEEDED", 504 },
     };
-    const char *status = str(err, "status"), *msg = str(err, "message"), *code = NULL;
+    const char *status = sl_tr_str(err, "status"), *msg = sl_tr_str(err, "message"), *code = NULL;
     int st = (int)http;
 
     if (st < 400 && json_is_integer(json_object_get(err, "code")))
@@ -1360,7 +1355,7 @@ static int stream_candidate(struct sl_request *req, struct gem *st, const json_t
                             json_t **out, int *finished)
 {
     const json_t *parts = json_object_get(json_object_get(cand, "content"), "parts"), *p;
-    const char *reason = str(cand, "finishReason");
+    const char *reason = sl_tr_str(cand, "finishReason");
     long idx = candidate_index(cand, pos);
     size_t i;
     int rc;
@@ -1418,13 +1413,13 @@ static int gemini_parse_stream_event(struct sl_request *req, const struct sl_sse
         json_decref(v);
         return SL_ERR_UPSTREAM_STATUS;
     }
-    if (st->ids.id == NULL && sl_tr_ids_init(req, &st->ids, str(v, "responseId")) != SL_OK) {
+    if (st->ids.id == NULL && sl_tr_ids_init(req, &st->ids, sl_tr_str(v, "responseId")) != SL_OK) {
         json_decref(v);
         return SL_ERR_NOMEM;
     }
     read_usage(st, json_object_get(v, "usageMetadata"));
     cands = json_object_get(v, "candidates");
-    reason = str(json_object_get(v, "promptFeedback"), "blockReason");
+    reason = sl_tr_str(json_object_get(v, "promptFeedback"), "blockReason");
     if (json_array_size(cands) == 0 && reason != NULL && !st->finished[0]) {
         /* A blocked prompt: the stream has begun, so it ends as filtered. */
         if ((rc = start_choice(req, st, 0, out)) == SL_OK)

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "request.h"
 #include "status.h"
+#include "translate.h"
 #include "upstream.h"
 
 #define KEY_FILE_MAX (64 * 1024)     /* a key file is ~2.3 KiB */
@@ -30,11 +31,6 @@
 #define CACHE_MAX 64                 /* accounts; one per configured key in practice */
 
 /* ---- the key file ---- */
-
-static const char *str(const json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
-}
 
 static char *read_small_file(const char *path, size_t *len)
 {
@@ -83,8 +79,8 @@ int sl_google_auth_load(struct sl_request *req, const json_t *src, json_t **out)
             return req->err_msg != NULL ? SL_ERR_AUTH : SL_ERR_NOMEM;
         }
     }
-    if (!json_is_object(v) || str(v, "client_email") == NULL || str(v, "private_key") == NULL ||
-        (str(v, "type") != NULL && strcmp(str(v, "type"), "service_account") != 0)) {
+    if (!json_is_object(v) || sl_tr_str(v, "client_email") == NULL || sl_tr_str(v, "private_key") == NULL ||
+        (sl_tr_str(v, "type") != NULL && strcmp(sl_tr_str(v, "type"), "service_account") != 0)) {
         json_decref(v);
         req->err_msg = "vertex_ai: the credentials are not a service account key "
                        "(JSON with type service_account, client_email and private_key).";
@@ -260,7 +256,7 @@ oom:
 
 static const char *token_uri_of(const json_t *creds)
 {
-    const char *uri = str(creds, "token_uri");
+    const char *uri = sl_tr_str(creds, "token_uri");
 
     return uri != NULL && *uri ? uri : SL_GOOGLE_TOKEN_URI;
 }
@@ -274,14 +270,14 @@ static int read_token_reply(struct sl_request *req, long status, const struct sl
     int rc = SL_ERR_AUTH;
 
     if (status != 200) {
-        const char *err = str(v, "error"), *desc = str(v, "error_description");
+        const char *err = sl_tr_str(v, "error"), *desc = sl_tr_str(v, "error_description");
 
         req->err_msg = sl_arena_printf(req->arena, "vertex_ai: the OAuth2 token endpoint refused the "
                                        "service account (HTTP %ld%s%.40s%s%.200s).", status,
                                        err ? ": " : "", err ? err : "", desc ? ", " : "", desc ? desc : "");
         goto out;
     }
-    t = str(v, "access_token");
+    t = sl_tr_str(v, "access_token");
     if (t == NULL || *t == '\0' || strlen(t) > TOKEN_MAX || strpbrk(t, " \t\r\n") != NULL) {
         req->err_msg = "vertex_ai: the OAuth2 token endpoint answered without a usable access_token.";
         goto out;
@@ -305,8 +301,8 @@ static int fetch(struct sl_request *req, const json_t *creds, long timeout_ms,
     long status = 0;
     int rc;
 
-    jwt = sl_google_auth_jwt(req->arena, str(creds, "private_key"), str(creds, "private_key_id"),
-                             str(creds, "client_email"), SL_GOOGLE_SCOPE, uri, (long long)time(NULL), &why);
+    jwt = sl_google_auth_jwt(req->arena, sl_tr_str(creds, "private_key"), sl_tr_str(creds, "private_key_id"),
+                             sl_tr_str(creds, "client_email"), SL_GOOGLE_SCOPE, uri, (long long)time(NULL), &why);
     if (jwt == NULL) {
         req->err_msg = sl_arena_printf(req->arena, "vertex_ai: cannot sign the service account's "
                                        "token request: %s.", why);
@@ -328,7 +324,7 @@ static int fetch(struct sl_request *req, const json_t *creds, long timeout_ms,
     sl_buf_free(&reply);
     if (rc == SL_ERR_AUTH)   /* the account and endpoint are not secrets; the key and token are */
         sl_log(SL_LOG_WARN, req, "vertex_ai token request for %s at %s failed: %s",
-               str(creds, "client_email"), uri, req->err_msg);
+               sl_tr_str(creds, "client_email"), uri, req->err_msg);
     return rc;
 }
 
@@ -351,7 +347,7 @@ static long long mono_us(void)
 int sl_google_auth_token(struct sl_request *req, const json_t *creds, long timeout_ms,
                          const char **token)
 {
-    const char *email = str(creds, "client_email"), *uri = token_uri_of(creds);
+    const char *email = sl_tr_str(creds, "client_email"), *uri = token_uri_of(creds);
     long long deadline = mono_us() + timeout_ms * 1000LL, now;
     struct entry *e;
     char *fresh = NULL;
@@ -422,7 +418,7 @@ int sl_google_auth_token(struct sl_request *req, const json_t *creds, long timeo
 
 void sl_google_auth_forget(const json_t *creds, const char *token)
 {
-    const char *email = str(creds, "client_email"), *uri = token_uri_of(creds);
+    const char *email = sl_tr_str(creds, "client_email"), *uri = token_uri_of(creds);
     struct entry *e;
 
     if (email == NULL || token == NULL)

@@ -48,11 +48,6 @@ static struct ollama *state(struct sl_request *req)
     return req->pstate;
 }
 
-static const char *str(const json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
-}
-
 /* ---- request ---- */
 
 /* "user" and "parallel_tool_calls" are accepted and ignored (attribution is
@@ -81,11 +76,11 @@ static int user_parts(struct sl_request *req, const json_t *parts, size_t mi, co
 
     sl_buf_init(&b, SL_MAX_UPSTREAM_BODY);
     json_array_foreach(parts, i, part) {
-        const char *type = str(part, "type"), *url, *mime, *data;
+        const char *type = sl_tr_str(part, "type"), *url, *mime, *data;
         const json_t *iu;
 
-        if (type != NULL && strcmp(type, "text") == 0 && str(part, "text") != NULL) {
-            if ((rc = sl_buf_puts(&b, str(part, "text"))) != SL_OK)
+        if (type != NULL && strcmp(type, "text") == 0 && sl_tr_str(part, "text") != NULL) {
+            if ((rc = sl_buf_puts(&b, sl_tr_str(part, "text"))) != SL_OK)
                 break;
             continue;
         }
@@ -95,7 +90,7 @@ static int user_parts(struct sl_request *req, const json_t *parts, size_t mi, co
             break;
         }
         iu = json_object_get(part, "image_url");
-        url = json_is_string(iu) ? json_string_value(iu) : str(iu, "url");
+        url = json_is_string(iu) ? json_string_value(iu) : sl_tr_str(iu, "url");
         if (url == NULL || !sl_tr_data_url(req, url, &mime, &data)) {
             rc = sl_tr_bad(req, "messages[%zu].content[%zu]: ollama needs images as base64 data URLs "
                            "(it takes the image bytes, not a URL).", mi, i);
@@ -123,7 +118,7 @@ static json_t *tool_calls(struct sl_request *req, const json_t *calls, size_t mi
         return NULL;
     json_array_foreach(calls, i, c) {
         const json_t *fn = json_object_get(c, "function");
-        const char *name = str(fn, "name"), *a = str(fn, "arguments"), *why;
+        const char *name = sl_tr_str(fn, "name"), *a = sl_tr_str(fn, "arguments"), *why;
 
         if (name == NULL) {
             *rc = sl_tr_bad(req, "messages[%zu].tool_calls[%zu] needs function.name.", mi, i);
@@ -155,11 +150,11 @@ static const char *tool_name(const json_t *msgs, size_t mi, const char *id)
         const json_t *m = json_array_get(msgs, mi), *c;
         size_t i;
 
-        if (str(m, "role") == NULL || strcmp(str(m, "role"), "assistant") != 0)
+        if (sl_tr_str(m, "role") == NULL || strcmp(sl_tr_str(m, "role"), "assistant") != 0)
             continue;
         json_array_foreach(json_object_get(m, "tool_calls"), i, c)
-            if (str(c, "id") != NULL && strcmp(str(c, "id"), id) == 0)
-                return str(json_object_get(c, "function"), "name");
+            if (sl_tr_str(c, "id") != NULL && strcmp(sl_tr_str(c, "id"), id) == 0)
+                return sl_tr_str(json_object_get(c, "function"), "name");
     }
     return NULL;
 }
@@ -168,7 +163,7 @@ static const char *tool_name(const json_t *msgs, size_t mi, const char *id)
 static json_t *message(struct sl_request *req, const json_t *msgs, size_t mi, int *rc)
 {
     const json_t *m = json_array_get(msgs, mi), *c = json_object_get(m, "content"), *calls;
-    const char *role = str(m, "role"), *text;
+    const char *role = sl_tr_str(m, "role"), *text;
     json_t *out, *images, *v;
 
     *rc = SL_ERR_NOMEM;
@@ -208,7 +203,7 @@ static json_t *message(struct sl_request *req, const json_t *msgs, size_t mi, in
             ((v = tool_calls(req, calls, mi, rc)) == NULL || json_object_set_new(out, "tool_calls", v) != 0))
             goto fail;
     } else if (strcmp(role, "tool") == 0) {
-        const char *id = str(m, "tool_call_id"), *name = str(m, "name");
+        const char *id = sl_tr_str(m, "tool_call_id"), *name = sl_tr_str(m, "name");
 
         if (name == NULL && id != NULL)
             name = tool_name(msgs, mi, id);
@@ -262,7 +257,7 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *body)
         if (strcmp(s, "auto") != 0 && strcmp(s, "required") != 0)
             return sl_tr_bad(req, "tool_choice must be auto, required, none or a function.");
     } else if (json_is_object(tc)) {
-        const char *name = str(json_object_get(tc, "function"), "name");
+        const char *name = sl_tr_str(json_object_get(tc, "function"), "name");
 
         if ((rc = sl_tr_drop_value(req, "tool_choice", name ? name : "(function)")) != SL_OK)
             return rc;
@@ -270,8 +265,8 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *body)
     if (json_array_size(tools) == 0)
         return SL_OK;
     json_array_foreach(tools, i, t)
-        if (str(t, "type") == NULL || strcmp(str(t, "type"), "function") != 0 ||
-            str(json_object_get(t, "function"), "name") == NULL)
+        if (sl_tr_str(t, "type") == NULL || strcmp(sl_tr_str(t, "type"), "function") != 0 ||
+            sl_tr_str(json_object_get(t, "function"), "name") == NULL)
             return sl_tr_bad(req, "tools[%zu]: ollama takes tools of type function with a name.", i);
     return json_object_set(body, "tools", (json_t *)tools) == 0 ? SL_OK : SL_ERR_NOMEM;
 }
@@ -280,7 +275,7 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *body)
 static int convert_format(struct sl_request *req, const json_t *in, json_t *body)
 {
     const json_t *rf = json_object_get(in, "response_format"), *schema;
-    const char *type = str(rf, "type");
+    const char *type = sl_tr_str(rf, "type");
 
     if (rf == NULL || json_is_null(rf) || (type != NULL && strcmp(type, "text") == 0))
         return SL_OK;
@@ -299,7 +294,7 @@ static int convert_format(struct sl_request *req, const json_t *in, json_t *body
  * ("low", "medium", "high"; a boolean is ignored by them), others true. */
 static int convert_think(struct sl_request *req, const json_t *in, json_t *body)
 {
-    const char *e = str(in, "reasoning_effort");
+    const char *e = sl_tr_str(in, "reasoning_effort");
     json_t *think;
 
     if (e == NULL)
@@ -465,7 +460,7 @@ static json_t *usage(const json_t *v)
 
 static const char *finish_reason(const json_t *v, int tools)
 {
-    const char *r = str(v, "done_reason");
+    const char *r = sl_tr_str(v, "done_reason");
 
     if (tools)
         return "tool_calls";   /* Ollama says "stop" after tool calls */
@@ -477,7 +472,7 @@ static const char *finish_reason(const json_t *v, int tools)
 static json_t *one_call(struct sl_request *req, const json_t *c, int index, int with_index, int *rc)
 {
     const json_t *fn = json_object_get(c, "function"), *args = json_object_get(fn, "arguments");
-    const char *name = str(fn, "name"), *id = str(c, "id"), *a = json_string_value(args);
+    const char *name = sl_tr_str(fn, "name"), *id = sl_tr_str(c, "id"), *a = json_string_value(args);
     size_t n;
     json_t *out;
 
@@ -503,7 +498,7 @@ static json_t *one_call(struct sl_request *req, const json_t *c, int index, int 
 static int chat_reply(struct sl_request *req, struct ollama *st, const json_t *v, json_t **out)
 {
     const json_t *m = json_object_get(v, "message"), *calls = json_object_get(m, "tool_calls"), *c;
-    const char *text = str(m, "content"), *thinking = str(m, "thinking");
+    const char *text = sl_tr_str(m, "content"), *thinking = sl_tr_str(m, "thinking");
     json_t *msg, *oc = NULL, *call;
     size_t i;
     int rc;
@@ -581,7 +576,7 @@ static int ollama_map_error(struct sl_request *req, long http_status, const json
 {
     const json_t *err = json_object_get(body, "error");
 
-    map_message(req, http_status, json_is_string(err) ? json_string_value(err) : str(err, "message"), out);
+    map_message(req, http_status, json_is_string(err) ? json_string_value(err) : sl_tr_str(err, "message"), out);
     return SL_OK;
 }
 
@@ -598,7 +593,7 @@ static int start_chunk(struct sl_request *req, struct ollama *st, json_t **out)
  * delta (Ollama never splits a call). */
 static int line_deltas(struct sl_request *req, struct ollama *st, const json_t *m, json_t **out)
 {
-    const char *text = str(m, "content"), *thinking = str(m, "thinking");
+    const char *text = sl_tr_str(m, "content"), *thinking = sl_tr_str(m, "thinking");
     const json_t *calls = json_object_get(m, "tool_calls"), *c;
     json_t *call;
     size_t i;
@@ -639,7 +634,7 @@ static int ollama_parse_stream_event(struct sl_request *req, const struct sl_sse
         return SL_ERR_UPSTREAM_BAD;
     }
     if ((err = json_object_get(v, "error")) != NULL && !json_is_null(err)) {
-        map_message(req, 500, json_is_string(err) ? json_string_value(err) : str(err, "message"),
+        map_message(req, 500, json_is_string(err) ? json_string_value(err) : sl_tr_str(err, "message"),
                     &req->upstream_err);
         if (req->upstream_err.message == NULL)
             req->upstream_err.message = "ollama reported an error in the stream.";

@@ -13,6 +13,12 @@
 
 struct sl_request;
 
+/* The string member key of o, or NULL (o may be NULL or not an object). */
+static inline const char *sl_tr_str(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
 /* ---- the client's request ---- */
 
 /* Body fields that steer LiteLLM itself and never reach a provider: the

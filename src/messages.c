@@ -28,11 +28,6 @@
 #include "status.h"
 #include "translate.h"
 
-static const char *str(const json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
-}
-
 int sl_messages_validate(struct sl_request *req)
 {
     const json_t *msgs = json_object_get(req->in, "messages");
@@ -47,7 +42,7 @@ int sl_messages_validate(struct sl_request *req)
     else if (!json_is_integer(mt) || json_integer_value(mt) < 0)
         return sl_tr_bad(req, "max_tokens: Field required (a non-negative integer).");
     json_array_foreach(msgs, i, m) {
-        const char *role = str(m, "role");
+        const char *role = sl_tr_str(m, "role");
         const json_t *c = json_object_get(m, "content");
 
         if (role == NULL || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0))
@@ -69,11 +64,11 @@ static int is_anthropic(const struct sl_request *req)
 static json_t *media_part(struct sl_request *req, const json_t *b, const char *type, int *rc)
 {
     const json_t *src = json_object_get(b, "source");
-    const char *st = str(src, "type");
+    const char *st = sl_tr_str(src, "type");
 
     *rc = SL_OK;
-    if (st != NULL && strcmp(st, "base64") == 0 && str(src, "media_type") && str(src, "data")) {
-        char *url = sl_arena_printf(req->arena, "data:%s;base64,%s", str(src, "media_type"), str(src, "data"));
+    if (st != NULL && strcmp(st, "base64") == 0 && sl_tr_str(src, "media_type") && sl_tr_str(src, "data")) {
+        char *url = sl_arena_printf(req->arena, "data:%s;base64,%s", sl_tr_str(src, "media_type"), sl_tr_str(src, "data"));
 
         if (url == NULL)
             return NULL;
@@ -81,8 +76,8 @@ static json_t *media_part(struct sl_request *req, const json_t *b, const char *t
             return json_pack("{s:s, s:{s:s}}", "type", "image_url", "image_url", "url", url);
         return json_pack("{s:s, s:{s:s}}", "type", "file", "file", "file_data", url);
     }
-    if (st != NULL && strcmp(st, "url") == 0 && str(src, "url") && strcmp(type, "image") == 0)
-        return json_pack("{s:s, s:{s:s}}", "type", "image_url", "image_url", "url", str(src, "url"));
+    if (st != NULL && strcmp(st, "url") == 0 && sl_tr_str(src, "url") && strcmp(type, "image") == 0)
+        return json_pack("{s:s, s:{s:s}}", "type", "image_url", "image_url", "url", sl_tr_str(src, "url"));
     *rc = sl_tr_bad(req, "%s blocks need a base64 source%s.", type, strcmp(type, "image") == 0 ? " or a url" : "");
     return NULL;
 }
@@ -99,7 +94,7 @@ static int parts_of(struct sl_request *req, const json_t *content, json_t *parts
         return json_array_append_new(parts, json_pack("{s:s, s:O}", "type", "text", "text", content))
                ? SL_ERR_NOMEM : SL_OK;
     json_array_foreach(content, i, b) {
-        const char *type = str(b, "type");
+        const char *type = sl_tr_str(b, "type");
 
         if (type == NULL)
             return sl_tr_bad(req, "content blocks need a type.");
@@ -153,9 +148,9 @@ static int user_turn(struct sl_request *req, const json_t *content, json_t *out)
     if (parts == NULL)
         return SL_ERR_NOMEM;
     json_array_foreach(json_is_array(content) ? content : NULL, i, b) {
-        if (str(b, "type") == NULL || strcmp(str(b, "type"), "tool_result") != 0)
+        if (sl_tr_str(b, "type") == NULL || strcmp(sl_tr_str(b, "type"), "tool_result") != 0)
             continue;
-        if (str(b, "tool_use_id") == NULL) {
+        if (sl_tr_str(b, "tool_use_id") == NULL) {
             json_decref(parts);
             return sl_tr_bad(req, "tool_result blocks need a tool_use_id.");
         }
@@ -164,7 +159,7 @@ static int user_turn(struct sl_request *req, const json_t *content, json_t *out)
             return rc != SL_OK ? rc : SL_ERR_NOMEM;
         }
         if (json_array_append_new(out, json_pack("{s:s, s:s, s:o}", "role", "tool", "tool_call_id",
-                                                 str(b, "tool_use_id"), "content", c)) != 0) {
+                                                 sl_tr_str(b, "tool_use_id"), "content", c)) != 0) {
             json_decref(parts);
             return SL_ERR_NOMEM;
         }
@@ -197,26 +192,26 @@ static int assistant_turn(struct sl_request *req, const json_t *content, json_t 
             goto out;
     }
     json_array_foreach(json_is_array(content) ? content : NULL, i, b) {
-        const char *type = str(b, "type");
+        const char *type = sl_tr_str(b, "type");
 
         if (type == NULL)
             continue;
-        if (strcmp(type, "text") == 0 && str(b, "text") != NULL) {
+        if (strcmp(type, "text") == 0 && sl_tr_str(b, "text") != NULL) {
             any_text = 1;
-            if (sl_buf_puts(&text, str(b, "text")) != SL_OK)
+            if (sl_buf_puts(&text, sl_tr_str(b, "text")) != SL_OK)
                 goto out;
         } else if (strcmp(type, "tool_use") == 0) {
             char *args;
             size_t n;
 
-            if (str(b, "id") == NULL || str(b, "name") == NULL) {
+            if (sl_tr_str(b, "id") == NULL || sl_tr_str(b, "name") == NULL) {
                 rc = sl_tr_bad(req, "tool_use blocks need an id and a name.");
                 goto out;
             }
             args = json_object_get(b, "input") ? sl_json_dump(req->arena, json_object_get(b, "input"), &n)
                                                 : "{}";
             if (args == NULL || json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s}}",
-                    "id", str(b, "id"), "type", "function", "function", "name", str(b, "name"),
+                    "id", sl_tr_str(b, "id"), "type", "function", "function", "name", sl_tr_str(b, "name"),
                     "arguments", args)) != 0)
                 goto out;
         } else if (strcmp(type, "thinking") == 0 || strcmp(type, "redacted_thinking") == 0) {
@@ -250,26 +245,26 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *out)
         if ((list = json_array()) == NULL || json_object_set_new(out, "tools", list) != 0)
             return SL_ERR_NOMEM;
         json_array_foreach(tools, i, t) {
-            const char *type = str(t, "type");
+            const char *type = sl_tr_str(t, "type");
             const json_t *schema = json_object_get(t, "input_schema");
             json_t *fn;
 
             if (type != NULL && strcmp(type, "custom") != 0)
                 return sl_tr_bad(req, "tools.%zu: server tools (type %.60s) are not supported by this gateway.", i, type);
-            if (str(t, "name") == NULL)
+            if (sl_tr_str(t, "name") == NULL)
                 return sl_tr_bad(req, "tools.%zu.name: Field required.", i);
             if (!json_is_object(schema))
                 return sl_tr_bad(req, "tools.%zu.input_schema: Field required.", i);
-            if ((fn = json_pack("{s:s, s:O}", "name", str(t, "name"), "parameters", schema)) == NULL)
+            if ((fn = json_pack("{s:s, s:O}", "name", sl_tr_str(t, "name"), "parameters", schema)) == NULL)
                 return SL_ERR_NOMEM;
-            if (str(t, "description") != NULL)
+            if (sl_tr_str(t, "description") != NULL)
                 json_object_set(fn, "description", json_object_get(t, "description"));
             if (json_array_append_new(list, json_pack("{s:s, s:o}", "type", "function", "function", fn)) != 0)
                 return SL_ERR_NOMEM;
         }
     }
     if (json_is_object(tc)) {
-        const char *type = str(tc, "type");
+        const char *type = sl_tr_str(tc, "type");
         json_t *choice;
 
         if (type == NULL)
@@ -280,8 +275,8 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *out)
             choice = json_string("required");
         else if (strcmp(type, "none") == 0)
             choice = json_string("none");
-        else if (strcmp(type, "tool") == 0 && str(tc, "name") != NULL)
-            choice = json_pack("{s:s, s:{s:s}}", "type", "function", "function", "name", str(tc, "name"));
+        else if (strcmp(type, "tool") == 0 && sl_tr_str(tc, "name") != NULL)
+            choice = json_pack("{s:s, s:{s:s}}", "type", "function", "function", "name", sl_tr_str(tc, "name"));
         else
             return sl_tr_bad(req, "tool_choice: type must be auto, any, tool (with a name) or none.");
         if (choice == NULL || json_object_set_new(out, "tool_choice", choice) != 0)
@@ -322,7 +317,7 @@ static int convert_rest(struct sl_request *req, const json_t *in, json_t *out)
         fail |= json_object_set(out, "temperature", v);
     if (json_is_number(v = json_object_get(in, "top_p")))
         fail |= json_object_set(out, "top_p", v);
-    if ((user = str(json_object_get(in, "metadata"), "user_id")) != NULL)
+    if ((user = sl_tr_str(json_object_get(in, "metadata"), "user_id")) != NULL)
         fail |= json_object_set_new(out, "user", json_string(user));
     if (req->stream) {
         fail |= json_object_set_new(out, "stream", json_true());
@@ -341,13 +336,13 @@ static int convert_rest(struct sl_request *req, const json_t *in, json_t *out)
         /* Anthropic's structured output is OpenAI's json_schema. */
         const json_t *fmt = json_object_get(json_object_get(in, "output_config"), "format");
 
-        if (str(fmt, "type") != NULL && strcmp(str(fmt, "type"), "json_schema") == 0 &&
+        if (sl_tr_str(fmt, "type") != NULL && strcmp(sl_tr_str(fmt, "type"), "json_schema") == 0 &&
             json_is_object(json_object_get(fmt, "schema")))
             fail |= json_object_set_new(out, "response_format",
                                         json_pack("{s:s, s:{s:s, s:O}}", "type", "json_schema", "json_schema",
                                                   "name", "output", "schema", json_object_get(fmt, "schema")));
     }
-    if (!is_anthropic(req) && str(thinking, "type") != NULL && strcmp(str(thinking, "type"), "disabled") != 0) {
+    if (!is_anthropic(req) && sl_tr_str(thinking, "type") != NULL && strcmp(sl_tr_str(thinking, "type"), "disabled") != 0) {
         /* Elsewhere a thinking budget is a reasoning effort. */
         json_int_t budget = json_integer_value(json_object_get(thinking, "budget_tokens"));
 
@@ -388,7 +383,7 @@ int sl_messages_to_openai(struct sl_request *req)
     json_array_foreach(json_object_get(in, "messages"), i, m) {
         const json_t *content = json_object_get(m, "content");
 
-        rc = strcmp(str(m, "role"), "user") == 0 ? user_turn(req, content, messages)
+        rc = strcmp(sl_tr_str(m, "role"), "user") == 0 ? user_turn(req, content, messages)
                                                  : assistant_turn(req, content, messages);
         if (rc != SL_OK)
             return rc;
@@ -477,7 +472,7 @@ int sl_messages_send_completion(struct sl_request *req, const json_t *completion
     const json_t *choice = json_array_get(json_object_get(completion, "choices"), 0);
     const json_t *msg = json_object_get(choice, "message"), *tb = json_object_get(msg, "thinking_blocks"), *c;
     json_t *content = json_array(), *out;
-    const char *text = str(msg, "content"), *reasoning = str(msg, "reasoning_content");
+    const char *text = sl_tr_str(msg, "content"), *reasoning = sl_tr_str(msg, "reasoning_content");
     size_t i;
     int rc;
 
@@ -494,12 +489,12 @@ int sl_messages_send_completion(struct sl_request *req, const json_t *completion
         const json_t *fn = json_object_get(c, "function");
 
         json_array_append_new(content, json_pack("{s:s, s:s, s:s, s:o}", "type", "tool_use",
-            "id", str(c, "id") ? str(c, "id") : sl_arena_printf(req->arena, "toolu_%s_%zu", req->id, i),
-            "name", str(fn, "name") ? str(fn, "name") : "", "input", tool_input(str(fn, "arguments"))));
+            "id", sl_tr_str(c, "id") ? sl_tr_str(c, "id") : sl_arena_printf(req->arena, "toolu_%s_%zu", req->id, i),
+            "name", sl_tr_str(fn, "name") ? sl_tr_str(fn, "name") : "", "input", tool_input(sl_tr_str(fn, "arguments"))));
     }
     out = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:n, s:o}", "id", message_id(req), "type", "message",
                     "role", "assistant", "model", req->model, "content", content,
-                    "stop_reason", stop_reason(str(choice, "finish_reason")), "stop_sequence",
+                    "stop_reason", stop_reason(sl_tr_str(choice, "finish_reason")), "stop_sequence",
                     "usage", usage_json(req));
     if (out == NULL)
         return SL_ERR_NOMEM;
@@ -582,13 +577,13 @@ static int delta(struct sl_request *req, struct msg_stream *s, json_t *d)
 static int tool_delta(struct sl_request *req, struct msg_stream *s, const json_t *tc)
 {
     const json_t *fn = json_object_get(tc, "function");
-    const char *args = str(fn, "arguments");
+    const char *args = sl_tr_str(fn, "arguments");
     int idx = (int)json_integer_value(json_object_get(tc, "index")), rc;
 
-    if (str(tc, "id") != NULL || str(fn, "name") != NULL) {
+    if (sl_tr_str(tc, "id") != NULL || sl_tr_str(fn, "name") != NULL) {
         rc = open_block(req, s, K_TOOL, json_pack("{s:s, s:s, s:s, s:{}}", "type", "tool_use",
-            "id", str(tc, "id") ? str(tc, "id") : sl_arena_printf(req->arena, "toolu_%s_%d", req->id, idx),
-            "name", str(fn, "name") ? str(fn, "name") : "", "input"));
+            "id", sl_tr_str(tc, "id") ? sl_tr_str(tc, "id") : sl_arena_printf(req->arena, "toolu_%s_%d", req->id, idx),
+            "name", sl_tr_str(fn, "name") ? sl_tr_str(fn, "name") : "", "input"));
         if (rc != SL_OK)
             return rc;
         s->tool = idx;
@@ -604,7 +599,7 @@ int sl_messages_send_chunk(struct sl_request *req, const json_t *chunk)
 {
     const json_t *choice = json_array_get(json_object_get(chunk, "choices"), 0);
     const json_t *d = json_object_get(choice, "delta"), *tc;
-    const char *text = str(d, "content"), *reasoning = str(d, "reasoning_content");
+    const char *text = sl_tr_str(d, "content"), *reasoning = sl_tr_str(d, "reasoning_content");
     struct msg_stream *s = stream_state(req);
     size_t i;
     int rc = SL_OK;
@@ -629,8 +624,8 @@ int sl_messages_send_chunk(struct sl_request *req, const json_t *chunk)
     json_array_foreach(json_object_get(d, "tool_calls"), i, tc)
         if (rc == SL_OK)
             rc = tool_delta(req, s, tc);
-    if (rc == SL_OK && str(choice, "finish_reason") != NULL)
-        s->finish = sl_arena_strdup(req->arena, str(choice, "finish_reason"));
+    if (rc == SL_OK && sl_tr_str(choice, "finish_reason") != NULL)
+        s->finish = sl_arena_strdup(req->arena, sl_tr_str(choice, "finish_reason"));
     return rc;
 }
 
