@@ -18,6 +18,7 @@
 #include "keystore.h"
 #include "request.h"
 #include "respond.h"
+#include "spendstore.h"
 #include "status.h"
 #include "teamstore.h"
 #include "upstream.h"
@@ -253,6 +254,40 @@ static int do_user_list(struct ctx *c, json_t **out)
                                   &c->err);
 }
 
+/* ---- reports: spendstore.c --------------------------------------------- */
+
+/* GET /spend/logs?api_key=&user_id=&request_id=&start_date=&end_date=&limit= */
+static int do_spend_logs(struct ctx *c, json_t **out)
+{
+    struct sl_request *req = c->req;
+    struct sl_spendstore_filter f;
+    int rc;
+
+    memset(&f, 0, sizeof(f));
+    if ((rc = query_long(req, "limit", SL_SPEND_LOGS_LIMIT, SL_SPEND_LOGS_MAX, &f.limit)) != SL_OK)
+        return rc;
+    f.api_key = query(req, "api_key");
+    f.user_id = query(req, "user_id");
+    f.request_id = query(req, "request_id");
+    f.start_date = query(req, "start_date");
+    f.end_date = query(req, "end_date");
+    return sl_spendstore_logs(c->db, &f, out, &c->err);
+}
+
+/* GET /global/spend/report?start_date=&end_date=&group_by= */
+static int do_spend_report(struct ctx *c, json_t **out)
+{
+    return sl_spendstore_report(c->db, query(c->req, "start_date"), query(c->req, "end_date"),
+                                query(c->req, "group_by"), out, &c->err);
+}
+
+/* GET /model/info: from the config alone, no database. */
+static int do_model_info(struct ctx *c, json_t **out)
+{
+    *out = sl_spendstore_model_info(c->req->cfg);
+    return *out != NULL ? SL_OK : SL_ERR_NOMEM;
+}
+
 static const struct {
     const char *path;
     const char *method;
@@ -278,6 +313,10 @@ static const struct {
     { "/user/delete", "POST", do_user_delete },
     { "/user/info", "GET", do_user_info },
     { "/user/list", "GET", do_user_list },
+    { "/spend/logs", "GET", do_spend_logs },
+    { "/global/spend/report", "GET", do_spend_report },
+    { "/model/info", "GET", do_model_info },
+    { "/v1/model/info", "GET", do_model_info },
 };
 
 #define REGEN_SUFFIX "/regenerate"
@@ -296,7 +335,9 @@ static const char *regen_key(const char *path, size_t *len)
 int sl_admin_is_route(const char *path)
 {
     return strncmp(path, "/key/", 5) == 0 || strncmp(path, "/team/", 6) == 0 ||
-           strncmp(path, "/user/", 6) == 0;
+           strncmp(path, "/user/", 6) == 0 || strcmp(path, "/spend/logs") == 0 ||
+           strcmp(path, "/global/spend/report") == 0 || strcmp(path, "/model/info") == 0 ||
+           strcmp(path, "/v1/model/info") == 0;
 }
 
 /* The route index of req->path (and c->path_key), or -1. */
@@ -362,6 +403,13 @@ int sl_admin_serve(struct sl_request *req)
     if (req->principal.role != SL_ROLE_ADMIN && routes[i].fn != do_info) {
         req->err_msg = "Admin-only endpoint. Not allowed to access this.";
         return SL_ERR_FORBIDDEN;
+    }
+    if (routes[i].fn == do_model_info) {   /* the config only: no database needed */
+        if ((rc = do_model_info(&c, &out)) != SL_OK)
+            return rc;
+        rc = sl_respond_json(req, 200, out);
+        json_decref(out);
+        return rc;
     }
     if (req->cfg->database_url == NULL) {
         req->err_msg = "DB not connected: the key management API needs a database "
