@@ -13,6 +13,7 @@
  *   process; any memcached failure is just a miss;
  * - the database is asked last, with one prepared SELECT by primary key.
  * Snapshots are copied into the request's arena as one block. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -379,6 +380,47 @@ static void cache_remove(const char *token)
 
 /* ---- memcached -------------------------------------------------------------- */
 
+/* libmemcached is C++ inside: linking it would map libstdc++ and libm into
+ * every process (1.2 MB of RSS) whether memcached is configured or not. So
+ * it is loaded the first time a memcached server is configured, and its
+ * functions are called through this table (typed from its own header). */
+static struct {
+    __typeof__(memcached_create) *create;
+    __typeof__(memcached_free) *free;
+    __typeof__(memcached_behavior_set) *behavior_set;
+    __typeof__(memcached_server_add) *server_add;
+    __typeof__(memcached_server_add_unix_socket) *server_add_unix_socket;
+    __typeof__(memcached_get) *get;
+    __typeof__(memcached_set) *set;
+    __typeof__(memcached_delete) *del;
+    int ok;
+} mcl;
+static pthread_once_t mcl_once = PTHREAD_ONCE_INIT;
+
+#define MCL_LIB "libmemcached.so.11"
+
+static void mcl_load(void)
+{
+    void *h = dlopen(MCL_LIB, RTLD_NOW | RTLD_LOCAL);
+
+    if (h != NULL) {
+        *(void **)&mcl.create = dlsym(h, "memcached_create");
+        *(void **)&mcl.free = dlsym(h, "memcached_free");
+        *(void **)&mcl.behavior_set = dlsym(h, "memcached_behavior_set");
+        *(void **)&mcl.server_add = dlsym(h, "memcached_server_add");
+        *(void **)&mcl.server_add_unix_socket = dlsym(h, "memcached_server_add_unix_socket");
+        *(void **)&mcl.get = dlsym(h, "memcached_get");
+        *(void **)&mcl.set = dlsym(h, "memcached_set");
+        *(void **)&mcl.del = dlsym(h, "memcached_delete");
+        mcl.ok = mcl.create && mcl.free && mcl.behavior_set && mcl.server_add &&
+                 mcl.server_add_unix_socket && mcl.get && mcl.set && mcl.del;
+    }
+    if (!mcl.ok)
+        sl_log(SL_LOG_WARN, NULL, "memcached_servers is set but %s cannot be loaded (%s): keys are "
+               "cached per process only (install the Debian package libmemcached11)",
+               MCL_LIB, h ? "missing symbols" : dlerror());
+}
+
 /* One client for the process, rebuilt when the server list changes; used
  * under its mutex (libmemcached handles are not thread-safe). Short
  * time-outs, and a dead server is skipped for a while: memcached must never
@@ -413,31 +455,32 @@ static memcached_st *mc_get(const struct sl_config *cfg)
 
     if (cfg == NULL || cfg->n_memcached_servers == 0)
         return NULL;
-    if ((want = servers_text(cfg)) == NULL)
+    pthread_once(&mcl_once, mcl_load);
+    if (!mcl.ok || (want = servers_text(cfg)) == NULL)
         return NULL;
     if (mcs.mc != NULL && strcmp(mcs.servers, want) == 0) {
         free(want);
         return mcs.mc;
     }
     if (mcs.mc != NULL)
-        memcached_free(mcs.mc);
+        mcl.free(mcs.mc);
     free(mcs.servers);
     mcs.servers = want;
-    if ((mcs.mc = memcached_create(NULL)) == NULL)
+    if ((mcs.mc = mcl.create(NULL)) == NULL)
         return NULL;
-    memcached_behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, 200);
-    memcached_behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, 200);
-    memcached_behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_SND_TIMEOUT, 200000);
-    memcached_behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, 200000);
-    memcached_behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 2);
-    memcached_behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
+    mcl.behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, 200);
+    mcl.behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, 200);
+    mcl.behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_SND_TIMEOUT, 200000);
+    mcl.behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, 200000);
+    mcl.behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 2);
+    mcl.behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
     for (size_t i = 0; i < cfg->n_memcached_servers; i++) {
         const struct sl_memcached_server *s = &cfg->memcached_servers[i];
 
         if (s->port == 0)
-            memcached_server_add_unix_socket(mcs.mc, s->host);
+            mcl.server_add_unix_socket(mcs.mc, s->host);
         else
-            memcached_server_add(mcs.mc, s->host, (in_port_t)s->port);
+            mcl.server_add(mcs.mc, s->host, (in_port_t)s->port);
     }
     return mcs.mc;
 }
@@ -460,7 +503,7 @@ static char *mc_fetch(const struct sl_config *cfg, const char *token, size_t *le
     mc_key(token, k);
     pthread_mutex_lock(&mcs.lock);
     if ((mc = mc_get(cfg)) != NULL)
-        v = memcached_get(mc, k, strlen(k), len, &flags, &r);
+        v = mcl.get(mc, k, strlen(k), len, &flags, &r);
     pthread_mutex_unlock(&mcs.lock);
     if (v != NULL && r != MEMCACHED_SUCCESS) {
         free(v);
@@ -480,7 +523,7 @@ static void mc_store(const struct sl_config *cfg, const struct sl_key *key, long
     mc_key(key->token, k);
     pthread_mutex_lock(&mcs.lock);
     if ((mc = mc_get(cfg)) != NULL)
-        (void)memcached_set(mc, k, strlen(k), text, strlen(text),
+        (void)mcl.set(mc, k, strlen(k), text, strlen(text),
                             (time_t)((ttl_ms + 999) / 1000), 0);
     pthread_mutex_unlock(&mcs.lock);
     free(text);
@@ -496,7 +539,7 @@ static void mc_delete(const struct sl_config *cfg, const char *token)
     mc_key(token, k);
     pthread_mutex_lock(&mcs.lock);
     if ((mc = mc_get(cfg)) != NULL)
-        (void)memcached_delete(mc, k, strlen(k), 0);
+        (void)mcl.del(mc, k, strlen(k), 0);
     pthread_mutex_unlock(&mcs.lock);
 }
 
