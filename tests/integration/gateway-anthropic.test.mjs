@@ -7,7 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { startHarness, FAKE_UPSTREAM_KEY } from './lib/harness.mjs';
-import { user, collect, textOf } from './lib/chat.mjs';
+import { user, collect, textOf, chatFaultTests, streamFaultTests } from './lib/chat.mjs';
 
 let h;
 let client;
@@ -216,27 +216,10 @@ describe('anthropic/ errors', () => {
         ['claude-fault-400', 400, OpenAI.BadRequestError, null],
         ['claude-badkey', 401, OpenAI.AuthenticationError, null],
     ];
-    for (const [model, status, cls, code] of cases) {
-        it(`${model} → ${status}`, async () => {
-            const c = new OpenAI({ apiKey: h.masterKey, baseURL: h.baseURL, maxRetries: 0 });
-            await assert.rejects(c.chat.completions.create({ model, messages: user('x') }), (e) => {
-                assert.ok(e instanceof cls, `${model}: ${e.constructor.name} ${e.status} ${e.message}`);
-                assert.equal(e.status, status);
-                assert.equal(typeof e.error.message, 'string');
-                assert.ok(e.error.message.length > 0);
-                if (code) assert.equal(e.code, code);
-                return true;
-            });
-        });
-    }
+    chatFaultTests(() => new OpenAI({ apiKey: h.masterKey, baseURL: h.baseURL, maxRetries: 0 }), cases);
 
-    for (const model of ['claude-stream-error', 'claude-drop-mid-stream', 'claude-bad-event']) {
-        it(`${model}: the stream ends in an error the SDK raises`, async () => {
-            const stream = await client.chat.completions.create({ model, messages: user('one two three'),
-                stream: true });
-            await assert.rejects(collect(stream), (e) => e instanceof OpenAI.APIError, model);
-        });
-    }
+    streamFaultTests(() => client, ['claude-stream-error', 'claude-drop-mid-stream', 'claude-bad-event'],
+        OpenAI.APIError);
 
     it('the gateway is fine afterwards', async () => {
         const r = await client.chat.completions.create({ model: 'claude', messages: user('still here') });

@@ -13,7 +13,7 @@ import { fakeEmbedding } from '../fakes/openai.mjs';
 import {
     ACCESS_KEY_ID, SECRET_ACCESS_KEY, SESSION_ACCESS_KEY_ID, SESSION_SECRET_ACCESS_KEY, SESSION_TOKEN,
 } from '../fakes/providers/bedrock.mjs';
-import { user, collect, textOf } from './lib/chat.mjs';
+import { user, collect, textOf, chatFaultTests, streamFaultTests } from './lib/chat.mjs';
 
 const HAIKU = 'anthropic.claude-3-haiku-20240307-v1:0';
 const FAULTS = ['overloaded', 'context-too-long', 'content-filter', 'fault-429', 'fault-500', 'fault-400',
@@ -342,19 +342,7 @@ describe('bedrock/ errors', () => {
         ['bedrock-unknown-key', 401, OpenAI.AuthenticationError, null],
         ['bedrock-session-no-token', 401, OpenAI.AuthenticationError, null],
     ];
-    for (const [model, status, cls, code] of cases) {
-        it(`${model} → ${status}`, async () => {
-            const c = new OpenAI({ apiKey: h.masterKey, baseURL: h.baseURL, maxRetries: 0 });
-            await assert.rejects(c.chat.completions.create({ model, messages: user('x') }), (e) => {
-                assert.ok(e instanceof cls, `${model}: ${e.constructor.name} ${e.status} ${e.message}`);
-                assert.equal(e.status, status);
-                assert.equal(typeof e.error.message, 'string');
-                assert.ok(e.error.message.length > 0);
-                if (code) assert.equal(e.code, code);
-                return true;
-            });
-        });
-    }
+    chatFaultTests(() => new OpenAI({ apiKey: h.masterKey, baseURL: h.baseURL, maxRetries: 0 }), cases);
 
     it('the throttled status keeps retry-after', async () => {
         const r = await fetch(`${h.baseURL}/chat/completions`, {
@@ -368,14 +356,8 @@ describe('bedrock/ errors', () => {
         assert.equal(j.error.type, 'rate_limit_error');
     });
 
-    for (const model of ['bedrock-stream-error', 'bedrock-stream-throttled', 'bedrock-drop-mid-stream',
-        'bedrock-bad-event', 'bedrock-bad-crc']) {
-        it(`${model}: the stream ends in an error the SDK raises`, async () => {
-            const stream = await client.chat.completions.create({ model, messages: user('one two three'),
-                stream: true });
-            await assert.rejects(collect(stream), (e) => e instanceof OpenAI.APIError, model);
-        });
-    }
+    streamFaultTests(() => client, ['bedrock-stream-error', 'bedrock-stream-throttled', 'bedrock-drop-mid-stream',
+        'bedrock-bad-event', 'bedrock-bad-crc'], OpenAI.APIError);
 
     it('a non-streamed reply cut in half is a 502, not a hang', async () => {
         const c = new OpenAI({ apiKey: h.masterKey, baseURL: h.baseURL, maxRetries: 0 });
