@@ -12,6 +12,7 @@
 
 #include "admin.h"
 #include "arena.h"
+#include "budget.h"
 #include "config.h"
 #include "db.h"
 #include "jsonutil.h"
@@ -190,9 +191,24 @@ static int do_team_new(struct ctx *c, json_t **out)
     return sl_teamstore_team_new(c->db, c->body, out, &c->err);
 }
 
+/* After an update that changed spend or the budget period, the live
+ * budget counter starts again from the database's figure. */
+static int forget_budget(struct ctx *c, int rc, int scope, const char *id_field, json_t *out)
+{
+    json_t *row = json_object_get(out, "data");
+
+    if (rc == SL_OK && (json_object_get(c->body, "spend") != NULL ||
+                        json_object_get(c->body, "budget_duration") != NULL))
+        sl_budget_forget_row(c->req->cfg, scope,
+                             json_string_value(json_object_get(row, id_field)), row);
+    return rc;
+}
+
 static int do_team_update(struct ctx *c, json_t **out)
 {
-    return sl_teamstore_team_update(c->db, c->body, out, &c->err);
+    int rc = sl_teamstore_team_update(c->db, c->body, out, &c->err);
+
+    return forget_budget(c, rc, SL_BUDGET_TEAM, "team_id", *out);
 }
 
 static int do_team_delete(struct ctx *c, json_t **out)
@@ -227,7 +243,9 @@ static int do_user_new(struct ctx *c, json_t **out)
 
 static int do_user_update(struct ctx *c, json_t **out)
 {
-    return sl_teamstore_user_update(c->db, c->body, out, &c->err);
+    int rc = sl_teamstore_user_update(c->db, c->body, out, &c->err);
+
+    return forget_budget(c, rc, SL_BUDGET_USER, "user_id", *out);
 }
 
 static int do_user_delete(struct ctx *c, json_t **out)

@@ -5,7 +5,6 @@
  * key is a virtual key: keys.c resolves the same hash (cached) to a snapshot,
  * checked here for LiteLLM's rules (sk- prefix, blocked, expired) and, later
  * in the request, for its model list and budget, with LiteLLM's messages. */
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,27 +83,6 @@ static const char *presented_key(const struct sl_request *req)
     return NULL;
 }
 
-/* Python's repr of a float: the shortest digits that read back the same,
- * fixed notation for exponents -4..15 ("0.25", "26.075", "100.0"), else
- * scientific ("7.2e-05", "1e+16"). */
-static void py_float(double d, char out[48])
-{
-    int prec, exp;
-
-    for (prec = 1; prec < 17; prec++) {
-        snprintf(out, 48, "%.*e", prec - 1, d);
-        if (strtod(out, NULL) == d)
-            break;
-    }
-    snprintf(out, 48, "%.*e", prec - 1, d);
-    exp = atoi(strchr(out, 'e') + 1);
-    if (exp < -4 || exp >= 16 || !isfinite(d))
-        return;
-    snprintf(out, 48, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 0, d);
-    if (strchr(out, '.') == NULL)
-        strcat(out, ".0");
-}
-
 /* "2026-01-31 12:00:00+00:00", as Python prints an aware datetime. */
 static void py_time(long long us, char out[40])
 {
@@ -154,6 +132,11 @@ static int check_virtual_key(struct sl_request *req, const char *raw)
                        "you're an admin";
         return SL_ERR_AUTH;
     }
+    if (k->team_blocked) {
+        req->err_msg = sl_arena_printf(req->arena, "Team=%.200s is blocked. Update via "
+                                       "/team/unblock if you're an admin.", k->team_id);
+        return SL_ERR_AUTH;
+    }
     now = wall_us();
     if (k->expires_us != 0 && k->expires_us < now) {
         char exp[40], cur[40];
@@ -194,6 +177,27 @@ int sl_auth_check(struct sl_request *req)
     return SL_ERR_AUTH;
 }
 
+/* Whether an allowlist admits model_name: empty admits every model, as do
+ * "all-proxy-models" and "*". */
+static int list_allows(const char *const *v, size_t n, const char *model_name)
+{
+    if (n == 0)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i], model_name) == 0 || strcmp(v[i], "all-proxy-models") == 0 ||
+            strcmp(v[i], "*") == 0)
+            return 1;
+    return 0;
+}
+
+static int key_allows(const struct sl_key *k, const char *model_name)
+{
+    for (size_t i = 0; i < k->n_models; i++)
+        if (strcmp(k->models[i], "all-team-models") == 0)
+            return 1;            /* the team's list decides */
+    return list_allows(k->models, k->n_models, model_name);
+}
+
 int sl_auth_may_use_model(const struct sl_request *req, const char *model_name)
 {
     const struct sl_key *k = req->principal.key;
@@ -202,53 +206,45 @@ int sl_auth_may_use_model(const struct sl_request *req, const char *model_name)
         return 1;
     if (req->principal.role != SL_ROLE_KEY || k == NULL || model_name == NULL)
         return 0;
-    if (k->n_models == 0)
-        return 1;
-    /* Access groups and "all-team-models" (teams) are not resolved yet: such
-     * entries only match a model group of the same name. */
-    for (size_t i = 0; i < k->n_models; i++)
-        if (strcmp(k->models[i], model_name) == 0 || strcmp(k->models[i], "all-proxy-models") == 0 ||
-            strcmp(k->models[i], "*") == 0)
-            return 1;
-    return 0;
+    /* Access groups are not resolved: such an entry only matches a model
+     * group of the same name. */
+    return key_allows(k, model_name) && list_allows(k->team_models, k->n_team_models, model_name);
+}
+
+/* Python's repr of a list of strings, in the arena. */
+static char *py_list(struct sl_arena *a, const char *const *v, size_t n)
+{
+    size_t size = 3;
+    char *list, *p;
+
+    for (size_t i = 0; i < n; i++)
+        size += strlen(v[i]) + 4;
+    if ((list = sl_arena_alloc(a, size)) == NULL)
+        return NULL;
+    p = list;
+    *p++ = '[';
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s'%s'", i ? ", " : "", v[i]);
+    *p++ = ']';
+    *p = '\0';
+    return list;
 }
 
 int sl_auth_model_denied(struct sl_request *req, const char *model_name)
 {
     const struct sl_key *k = req->principal.key;
-    size_t size = 3;
-    char *list, *p;
+    int team = k != NULL && key_allows(k, model_name ? model_name : "");
+    const char *who = team ? "team" : "key";
+    char *list = k == NULL ? py_list(req->arena, NULL, 0)
+                 : team ? py_list(req->arena, k->team_models, k->n_team_models)
+                        : py_list(req->arena, k->models, k->n_models);
 
-    for (size_t i = 0; k != NULL && i < k->n_models; i++)
-        size += strlen(k->models[i]) + 4;
-    if ((list = sl_arena_alloc(req->arena, size)) == NULL)
+    if (list == NULL)
         return SL_ERR_NOMEM;
-    p = list;
-    *p++ = '[';
-    for (size_t i = 0; k != NULL && i < k->n_models; i++)   /* Python's repr of a list */
-        p += sprintf(p, "%s'%s'", i ? ", " : "", k->models[i]);
-    *p++ = ']';
-    *p = '\0';
     req->err_msg = sl_arena_printf(req->arena,
-        "key not allowed to access model. This key can only access models=%s. Tried to access %.200s",
-        list, model_name ? model_name : "");
-    req->err_type = "key_model_access_denied";
+        "%s not allowed to access model. This %s can only access models=%s. Tried to access %.200s",
+        who, who, list, model_name ? model_name : "");
+    req->err_type = team ? "team_model_access_denied" : "key_model_access_denied";
     req->err_param = "model";
     return SL_ERR_AUTH;
-}
-
-int sl_auth_admit(struct sl_request *req)
-{
-    const struct sl_key *k = req->principal.key;
-    char spend[48], budget[48];
-
-    if (req->principal.role != SL_ROLE_KEY || k == NULL || k->max_budget < 0 ||
-        k->spend < k->max_budget)
-        return SL_OK;
-    py_float(k->spend, spend);
-    py_float(k->max_budget, budget);
-    req->err_msg = sl_arena_printf(req->arena,
-        "Budget has been exceeded! Current cost: %s, Max budget: %s", spend, budget);
-    req->err_type = "budget_exceeded";
-    return SL_ERR_BAD_REQUEST;
 }

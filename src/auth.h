@@ -30,18 +30,15 @@ struct sl_principal {
 int sl_auth_check(struct sl_request *req);
 
 /* Whether the principal may use the given model group: the master key any;
- * a virtual key with an empty models list any, else the groups listed
- * ("all-proxy-models" and "*" mean any). */
+ * a virtual key what both its own list and its team's allow (an empty list
+ * allows any, as do "all-proxy-models" and "*"; "all-team-models" in the
+ * key's list defers to the team's). */
 int sl_auth_may_use_model(const struct sl_request *req, const char *model_name);
 
-/* Sets LiteLLM's key_model_access_denied error (401, param "model") for
- * model_name on req and returns SL_ERR_AUTH. */
+/* Sets LiteLLM's key_model_access_denied (or, when the key's own list
+ * allows the model but its team's does not, team_model_access_denied)
+ * error (401, param "model") for model_name on req; returns SL_ERR_AUTH. */
 int sl_auth_model_denied(struct sl_request *req, const char *model_name);
-
-/* Admission of a request that will be sent upstream: a virtual key over its
- * max_budget (spend >= max_budget) gets LiteLLM's 400 budget_exceeded.
- * SL_OK or the error status with req's error fields set. */
-int sl_auth_admit(struct sl_request *req);
 
 /* SHA-256 hex of key into out (65 bytes). */
 void sl_auth_hash_key(const char *key, char out[65]);

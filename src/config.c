@@ -1524,6 +1524,7 @@ static void load_sluice(struct ctx *cx, struct node *sec)
         { "db_write_timeout_ms", F_MS, CFG(db_write_timeout_ms), 1, 600000 },
         { "spend_spool_dir", F_STR, CFG(spend_spool_dir), 0, 0 },
         { "spend_flush_interval_ms", F_MS, CFG(spend_flush_interval_ms), 10, 3600000 },
+        { "budget_reset_interval_ms", F_MS, CFG(budget_reset_interval_ms), 100, 86400000 },
         { NULL, 0, 0, 0, 0 }
     };
     static const struct section s = { "sluice_settings", fields, NULL, 0 };
@@ -1881,6 +1882,7 @@ static int new_config(struct ctx *cx, const char *path)
     c->db_read_timeout_ms = 5000;
     c->db_write_timeout_ms = 5000;
     c->spend_flush_interval_ms = 1000;
+    c->budget_reset_interval_ms = 5000;
     cx->cfg = p;
     cx->arena = a;
     return SL_OK;

@@ -90,6 +90,8 @@ struct sl_config {
     const char *spend_spool_dir;       /* spend records the database could not take; NULL:
                                         * $TMPDIR/sluice-spend, else /var/tmp/sluice-spend */
     long spend_flush_interval_ms;      /* how often the spend writer flushes, default 1000 */
+    long budget_reset_interval_ms;     /* how often it resets budgets whose period ended,
+                                        * default 5000 */
 
     /* private */
     struct sl_arena *arena;            /* owns every string above */

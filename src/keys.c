@@ -13,7 +13,6 @@
  *   process; any memcached failure is just a miss;
  * - the database is asked last, with one prepared SELECT by primary key.
  * Snapshots are copied into the request's arena as one block. */
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -22,7 +21,6 @@
 #include <string.h>
 #include <time.h>
 #include <jansson.h>
-#include <libmemcached/memcached.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -32,6 +30,7 @@
 #include "db.h"
 #include "keys.h"
 #include "log.h"
+#include "mcache.h"
 #include "request.h"
 #include "status.h"
 
@@ -78,13 +77,23 @@ static size_t str_size(const char *s)
     return s != NULL ? strlen(s) + 1 : 0;
 }
 
+static size_t list_size(const char *const *v, size_t n)
+{
+    size_t size = (n + 1) * sizeof(char *);
+
+    for (size_t i = 0; i < n; i++)
+        size += str_size(v[i]);
+    return size;
+}
+
 static size_t key_block_size(const struct sl_key *k)
 {
-    size_t n = sizeof(struct sl_key) + (k->n_models + 1) * sizeof(char *);
+    size_t n = sizeof(struct sl_key) + list_size(k->models, k->n_models) +
+               list_size(k->team_models, k->n_team_models);
 
     n += str_size(k->key_alias) + str_size(k->user_id) + str_size(k->team_id);
-    for (size_t i = 0; i < k->n_models; i++)
-        n += str_size(k->models[i]);
+    for (int i = 0; i < SL_BUDGET_SCOPES; i++)
+        n += str_size(k->budget[i].duration);
     return n;
 }
 
@@ -101,21 +110,35 @@ static const char *put_str(char **p, const char *s)
     return d;
 }
 
-/* Lays k out in block (key_block_size(k) bytes, aligned for pointers). */
+/* Copies a list of n strings: the pointer array at *ptrs (advanced), the
+ * strings at *p (advanced). */
+static const char *const *put_list(const char ***ptrs, char **p, const char *const *v, size_t n)
+{
+    const char **d = *ptrs;
+
+    for (size_t i = 0; i < n; i++)
+        d[i] = put_str(p, v[i]);
+    d[n] = NULL;
+    *ptrs += n + 1;
+    return d;
+}
+
+/* Lays k out in block (key_block_size(k) bytes, aligned for pointers):
+ * the struct, both pointer arrays, then the strings. */
 static struct sl_key *key_copy_into(void *block, const struct sl_key *k)
 {
     struct sl_key *d = block;
-    const char **models = (const char **)(void *)(d + 1);
-    char *p = (char *)(models + k->n_models + 1);
+    const char **ptrs = (const char **)(void *)(d + 1);
+    char *p = (char *)(ptrs + k->n_models + 1 + k->n_team_models + 1);
 
     *d = *k;
     d->key_alias = put_str(&p, k->key_alias);
     d->user_id = put_str(&p, k->user_id);
     d->team_id = put_str(&p, k->team_id);
-    for (size_t i = 0; i < k->n_models; i++)
-        models[i] = put_str(&p, k->models[i]);
-    models[k->n_models] = NULL;
-    d->models = models;
+    for (int i = 0; i < SL_BUDGET_SCOPES; i++)
+        d->budget[i].duration = put_str(&p, k->budget[i].duration);
+    d->models = put_list(&ptrs, &p, k->models, k->n_models);
+    d->team_models = put_list(&ptrs, &p, k->team_models, k->n_team_models);
     return d;
 }
 
@@ -133,15 +156,16 @@ static struct sl_key *key_dup_arena(struct sl_arena *a, const struct sl_key *k)
     return b != NULL ? key_copy_into(b, k) : NULL;
 }
 
-/* models as a JSON array text ("[]" or NULL: none) into k (arena). */
-static int models_from_json(struct sl_arena *a, json_t *arr, struct sl_key *k)
+/* A JSON array of strings (anything else: empty) as a NULL-terminated
+ * list in the arena. */
+static int list_from_json(struct sl_arena *a, json_t *arr, const char *const **out, size_t *n_out)
 {
     const char **m;
     size_t n = 0, i;
     json_t *v;
 
-    k->models = NULL;
-    k->n_models = 0;
+    *out = NULL;
+    *n_out = 0;
     if (!json_is_array(arr) || json_array_size(arr) == 0)
         return SL_OK;
     if ((m = sl_arena_calloc(a, json_array_size(arr) + 1, sizeof(*m))) == NULL)
@@ -154,9 +178,18 @@ static int models_from_json(struct sl_arena *a, json_t *arr, struct sl_key *k)
         n++;
     }
     m[n] = NULL;
-    k->models = m;
-    k->n_models = n;
+    *out = m;
+    *n_out = n;
     return SL_OK;
+}
+
+static json_t *list_to_json(const char *const *v, size_t n)
+{
+    json_t *m = json_array();
+
+    for (size_t i = 0; m != NULL && i < n; i++)
+        json_array_append_new(m, json_string(v[i]));
+    return m;
 }
 
 static long long wall_us(void)
@@ -172,19 +205,22 @@ static long long wall_us(void)
  * whole TTL again. NULL on OOM (malloc'ed). */
 static char *key_to_json(const struct sl_key *k, long long fetched_us)
 {
-    json_t *m = json_array(), *o;
+    json_t *b = json_array(), *o;
     char *text;
 
-    if (m == NULL)
-        return NULL;
-    for (size_t i = 0; i < k->n_models; i++)
-        json_array_append_new(m, json_string(k->models[i]));
-    o = json_pack("{s:s, s:s?, s:s?, s:s?, s:o, s:b, s:I, s:f, s:f, s:I, s:I, s:I, s:I}",
+    for (int i = 0; b != NULL && i < SL_BUDGET_SCOPES; i++) {
+        const struct sl_budget *g = &k->budget[i];
+
+        json_array_append_new(b, json_pack("[f, f, I, s?]", g->spend, g->max_budget,
+                                           (json_int_t)g->reset_at_us, g->duration));
+    }
+    o = json_pack("{s:s, s:s?, s:s?, s:s?, s:o, s:o, s:b, s:b, s:I, s:o, s:I, s:I, s:I, s:I}",
                   "t", k->token, "a", k->key_alias, "u", k->user_id, "tm", k->team_id,
-                  "m", m, "b", k->blocked, "e", (json_int_t)k->expires_us,
-                  "s", k->spend, "mb", k->max_budget, "tpm", (json_int_t)k->tpm_limit,
-                  "rpm", (json_int_t)k->rpm_limit, "mp", (json_int_t)k->max_parallel_requests,
-                  "f", (json_int_t)fetched_us);
+                  "m", list_to_json(k->models, k->n_models),
+                  "tmm", list_to_json(k->team_models, k->n_team_models),
+                  "b", k->blocked, "tb", k->team_blocked, "e", (json_int_t)k->expires_us,
+                  "bud", b, "tpm", (json_int_t)k->tpm_limit, "rpm", (json_int_t)k->rpm_limit,
+                  "mp", (json_int_t)k->max_parallel_requests, "f", (json_int_t)fetched_us);
     if (o == NULL)
         return NULL;
     text = json_dumps(o, JSON_COMPACT);
@@ -200,11 +236,12 @@ static const char *jstr(struct sl_arena *a, json_t *o, const char *name)
 }
 
 /* Parses the memcached form into *k (arena) and *fetched_us. SL_OK, or
- * SL_ERR_BAD_JSON when it is not a snapshot of token (then it is ignored). */
+ * SL_ERR_BAD_JSON when it is not a snapshot of token (then it is ignored:
+ * also a snapshot an older sluice wrote). */
 static int key_from_json(struct sl_arena *a, const char *text, size_t len, const char *token,
                          struct sl_key *k, long long *fetched_us)
 {
-    json_t *o = json_loadb(text, len, 0, NULL);
+    json_t *o = json_loadb(text, len, 0, NULL), *bud;
     const char *t;
     int rc = SL_ERR_BAD_JSON;
 
@@ -212,21 +249,33 @@ static int key_from_json(struct sl_arena *a, const char *text, size_t len, const
     if (o == NULL)
         return rc;
     t = json_string_value(json_object_get(o, "t"));
-    if (t == NULL || strcmp(t, token) != 0 || !json_is_number(json_object_get(o, "s")))
+    bud = json_object_get(o, "bud");
+    if (t == NULL || strcmp(t, token) != 0 || json_array_size(bud) != SL_BUDGET_SCOPES)
         goto out;
+    for (int i = 0; i < SL_BUDGET_SCOPES; i++) {
+        json_t *g = json_array_get(bud, (size_t)i);
+        const char *dur = json_string_value(json_array_get(g, 3));
+
+        if (!json_is_number(json_array_get(g, 0)) || !json_is_number(json_array_get(g, 1)))
+            goto out;
+        k->budget[i].spend = json_number_value(json_array_get(g, 0));
+        k->budget[i].max_budget = json_number_value(json_array_get(g, 1));
+        k->budget[i].reset_at_us = json_integer_value(json_array_get(g, 2));
+        k->budget[i].duration = dur != NULL ? sl_arena_strdup(a, dur) : NULL;
+    }
     memcpy(k->token, token, 65);
     *fetched_us = json_integer_value(json_object_get(o, "f"));
     k->key_alias = jstr(a, o, "a");
     k->user_id = jstr(a, o, "u");
     k->team_id = jstr(a, o, "tm");
     k->blocked = json_is_true(json_object_get(o, "b"));
+    k->team_blocked = json_is_true(json_object_get(o, "tb"));
     k->expires_us = json_integer_value(json_object_get(o, "e"));
-    k->spend = json_number_value(json_object_get(o, "s"));
-    k->max_budget = json_number_value(json_object_get(o, "mb"));
     k->tpm_limit = json_integer_value(json_object_get(o, "tpm"));
     k->rpm_limit = json_integer_value(json_object_get(o, "rpm"));
     k->max_parallel_requests = (long)json_integer_value(json_object_get(o, "mp"));
-    rc = models_from_json(a, json_object_get(o, "m"), k);
+    if ((rc = list_from_json(a, json_object_get(o, "m"), &k->models, &k->n_models)) == SL_OK)
+        rc = list_from_json(a, json_object_get(o, "tmm"), &k->team_models, &k->n_team_models);
 out:
     json_decref(o);
     return rc;
@@ -380,167 +429,41 @@ static void cache_remove(const char *token)
 
 /* ---- memcached -------------------------------------------------------------- */
 
-/* libmemcached is C++ inside: linking it would map libstdc++ and libm into
- * every process (1.2 MB of RSS) whether memcached is configured or not. So
- * it is loaded the first time a memcached server is configured, and its
- * functions are called through this table (typed from its own header). */
-static struct {
-    __typeof__(memcached_create) *create;
-    __typeof__(memcached_free) *free;
-    __typeof__(memcached_behavior_set) *behavior_set;
-    __typeof__(memcached_server_add) *server_add;
-    __typeof__(memcached_server_add_unix_socket) *server_add_unix_socket;
-    __typeof__(memcached_get) *get;
-    __typeof__(memcached_set) *set;
-    __typeof__(memcached_delete) *del;
-    int ok;
-} mcl;
-static pthread_once_t mcl_once = PTHREAD_ONCE_INIT;
-
-#define MCL_LIB "libmemcached.so.11"
-
-static void mcl_load(void)
-{
-    void *h = dlopen(MCL_LIB, RTLD_NOW | RTLD_LOCAL);
-
-    if (h != NULL) {
-        *(void **)&mcl.create = dlsym(h, "memcached_create");
-        *(void **)&mcl.free = dlsym(h, "memcached_free");
-        *(void **)&mcl.behavior_set = dlsym(h, "memcached_behavior_set");
-        *(void **)&mcl.server_add = dlsym(h, "memcached_server_add");
-        *(void **)&mcl.server_add_unix_socket = dlsym(h, "memcached_server_add_unix_socket");
-        *(void **)&mcl.get = dlsym(h, "memcached_get");
-        *(void **)&mcl.set = dlsym(h, "memcached_set");
-        *(void **)&mcl.del = dlsym(h, "memcached_delete");
-        mcl.ok = mcl.create && mcl.free && mcl.behavior_set && mcl.server_add &&
-                 mcl.server_add_unix_socket && mcl.get && mcl.set && mcl.del;
-    }
-    if (!mcl.ok)
-        sl_log(SL_LOG_WARN, NULL, "memcached_servers is set but %s cannot be loaded (%s): keys are "
-               "cached per process only (install the Debian package libmemcached11)",
-               MCL_LIB, h ? "missing symbols" : dlerror());
-}
-
-/* One client for the process, rebuilt when the server list changes; used
- * under its mutex (libmemcached handles are not thread-safe). Short
- * time-outs, and a dead server is skipped for a while: memcached must never
- * slow a request down much. */
-static struct {
-    pthread_mutex_t lock;
-    memcached_st *mc;
-    char *servers;               /* the list mc was built for */
-} mcs = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static char *servers_text(const struct sl_config *cfg)
-{
-    size_t size = 1;
-    char *s, *p;
-
-    for (size_t i = 0; i < cfg->n_memcached_servers; i++)
-        size += strlen(cfg->memcached_servers[i].host) + 16;
-    if ((s = malloc(size)) == NULL)
-        return NULL;
-    p = s;
-    *p = '\0';
-    for (size_t i = 0; i < cfg->n_memcached_servers; i++)
-        p += snprintf(p, size - (size_t)(p - s), "%s%s:%u", i ? "," : "",
-                      cfg->memcached_servers[i].host, cfg->memcached_servers[i].port);
-    return s;
-}
-
-/* Under mcs.lock: the client for cfg, or NULL (none configured, OOM). */
-static memcached_st *mc_get(const struct sl_config *cfg)
-{
-    char *want;
-
-    if (cfg == NULL || cfg->n_memcached_servers == 0)
-        return NULL;
-    pthread_once(&mcl_once, mcl_load);
-    if (!mcl.ok || (want = servers_text(cfg)) == NULL)
-        return NULL;
-    if (mcs.mc != NULL && strcmp(mcs.servers, want) == 0) {
-        free(want);
-        return mcs.mc;
-    }
-    if (mcs.mc != NULL)
-        mcl.free(mcs.mc);
-    free(mcs.servers);
-    mcs.servers = want;
-    if ((mcs.mc = mcl.create(NULL)) == NULL)
-        return NULL;
-    mcl.behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, 200);
-    mcl.behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, 200);
-    mcl.behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_SND_TIMEOUT, 200000);
-    mcl.behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, 200000);
-    mcl.behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 2);
-    mcl.behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
-    for (size_t i = 0; i < cfg->n_memcached_servers; i++) {
-        const struct sl_memcached_server *s = &cfg->memcached_servers[i];
-
-        if (s->port == 0)
-            mcl.server_add_unix_socket(mcs.mc, s->host);
-        else
-            mcl.server_add(mcs.mc, s->host, (in_port_t)s->port);
-    }
-    return mcs.mc;
-}
-
 static void mc_key(const char *token, char out[96])
 {
     snprintf(out, 96, "sluice:key:%s", token);
 }
 
-/* The snapshot text from memcached (malloc'ed), or NULL. */
 static char *mc_fetch(const struct sl_config *cfg, const char *token, size_t *len)
 {
-    char k[96], *v = NULL;
-    uint32_t flags = 0;
-    memcached_return_t r = MEMCACHED_FAILURE;
-    memcached_st *mc;
+    char k[96];
 
-    if (cfg->n_memcached_servers == 0)
+    if (!sl_mc_configured(cfg))
         return NULL;
     mc_key(token, k);
-    pthread_mutex_lock(&mcs.lock);
-    if ((mc = mc_get(cfg)) != NULL)
-        v = mcl.get(mc, k, strlen(k), len, &flags, &r);
-    pthread_mutex_unlock(&mcs.lock);
-    if (v != NULL && r != MEMCACHED_SUCCESS) {
-        free(v);
-        v = NULL;
-    }
-    return v;
+    return sl_mc_get(cfg, k, len);
 }
 
 static void mc_store(const struct sl_config *cfg, const struct sl_key *key, long long fetched_us,
                      long ttl_ms)
 {
     char k[96], *text;
-    memcached_st *mc;
 
-    if (cfg->n_memcached_servers == 0 || (text = key_to_json(key, fetched_us)) == NULL)
+    if (!sl_mc_configured(cfg) || (text = key_to_json(key, fetched_us)) == NULL)
         return;
     mc_key(key->token, k);
-    pthread_mutex_lock(&mcs.lock);
-    if ((mc = mc_get(cfg)) != NULL)
-        (void)mcl.set(mc, k, strlen(k), text, strlen(text),
-                            (time_t)((ttl_ms + 999) / 1000), 0);
-    pthread_mutex_unlock(&mcs.lock);
+    sl_mc_set(cfg, k, text, strlen(text), (ttl_ms + 999) / 1000);
     free(text);
 }
 
 static void mc_delete(const struct sl_config *cfg, const char *token)
 {
     char k[96];
-    memcached_st *mc;
 
-    if (cfg == NULL || cfg->n_memcached_servers == 0)
+    if (!sl_mc_configured(cfg))
         return;
     mc_key(token, k);
-    pthread_mutex_lock(&mcs.lock);
-    if ((mc = mc_get(cfg)) != NULL)
-        (void)mcl.del(mc, k, strlen(k), 0);
-    pthread_mutex_unlock(&mcs.lock);
+    sl_mc_delete(cfg, k);
 }
 
 /* ---- the database ----------------------------------------------------------- */
@@ -552,20 +475,48 @@ static const char *col_str(struct sl_request *req, struct sl_db *db, unsigned c)
     return s != NULL ? sl_arena_strdup(req->arena, s) : NULL;
 }
 
+/* Columns c..c+3 (spend, max_budget, budget_reset_at, budget_duration) as a
+ * budget; present = 0 (no team or user row) gives no budget. */
+static void col_budget(struct sl_request *req, struct sl_db *db, unsigned c, int present,
+                       struct sl_budget *b)
+{
+    b->spend = present ? sl_db_col_double(db, c) : 0;
+    b->max_budget = !present || sl_db_col_is_null(db, c + 1) ? -1 : sl_db_col_double(db, c + 1);
+    if (!present || !sl_db_col_time_us(db, c + 2, &b->reset_at_us))
+        b->reset_at_us = 0;
+    b->duration = present ? col_str(req, db, c + 3) : NULL;
+}
+
+static int col_list(struct sl_request *req, struct sl_db *db, unsigned c, const char *const **out,
+                    size_t *n)
+{
+    const char *text = sl_db_col_text(db, c, NULL);
+    json_t *arr = text != NULL ? json_loads(text, 0, NULL) : NULL;
+    int rc = list_from_json(req->arena, arr, out, n);
+
+    json_decref(arr);
+    return rc;
+}
+
 /* SL_OK with *k filled (arena), SL_ERR_AUTH when there is no such row, or
- * the database's status. */
+ * the database's status. One statement: the key, its team and its user. */
 static int db_fetch(struct sl_request *req, const char *token, struct sl_key *k)
 {
     static const char sql[] =
-        "SELECT key_alias, user_id, team_id, models, blocked, expires, spend, max_budget, "
-        "tpm_limit, rpm_limit, max_parallel_requests "
-        "FROM `LiteLLM_VerificationToken` WHERE token = ? LIMIT 1";
+        "SELECT k.key_alias, k.user_id, k.team_id, k.models, k.blocked, k.expires, "
+        "k.tpm_limit, k.rpm_limit, k.max_parallel_requests, "
+        "k.spend, k.max_budget, k.budget_reset_at, k.budget_duration, "
+        "t.team_id IS NOT NULL, t.models, t.blocked, "
+        "t.spend, t.max_budget, t.budget_reset_at, t.budget_duration, "
+        "u.user_id IS NOT NULL, u.spend, u.max_budget, u.budget_reset_at, u.budget_duration "
+        "FROM `LiteLLM_VerificationToken` k "
+        "LEFT JOIN `LiteLLM_TeamTable` t ON t.team_id = k.team_id "
+        "LEFT JOIN `LiteLLM_UserTable` u ON u.user_id = k.user_id "
+        "WHERE k.token = ? LIMIT 1";
     struct sl_db_settings set;
     struct sl_db_param p = sl_db_text(token);
     struct sl_db *db = NULL;
-    const char *models;
-    json_t *arr;
-    int rc, row = 0;
+    int rc, row = 0, team, user;
 
     sl_db_settings_from_config(req->cfg, &set);
     if ((rc = sl_db_thread(&set, &db)) != SL_OK)
@@ -588,15 +539,17 @@ static int db_fetch(struct sl_request *req, const char *token, struct sl_key *k)
     k->blocked = sl_db_col_int(db, 4) != 0;
     if (!sl_db_col_time_us(db, 5, &k->expires_us))
         k->expires_us = 0;
-    k->spend = sl_db_col_double(db, 6);
-    k->max_budget = sl_db_col_is_null(db, 7) ? -1 : sl_db_col_double(db, 7);
-    k->tpm_limit = sl_db_col_is_null(db, 8) ? -1 : sl_db_col_int(db, 8);
-    k->rpm_limit = sl_db_col_is_null(db, 9) ? -1 : sl_db_col_int(db, 9);
-    k->max_parallel_requests = sl_db_col_is_null(db, 10) ? -1 : (long)sl_db_col_int(db, 10);
-    models = sl_db_col_text(db, 3, NULL);
-    arr = models != NULL ? json_loads(models, 0, NULL) : NULL;
-    rc = models_from_json(req->arena, arr, k);
-    json_decref(arr);
+    k->tpm_limit = sl_db_col_is_null(db, 6) ? -1 : sl_db_col_int(db, 6);
+    k->rpm_limit = sl_db_col_is_null(db, 7) ? -1 : sl_db_col_int(db, 7);
+    k->max_parallel_requests = sl_db_col_is_null(db, 8) ? -1 : (long)sl_db_col_int(db, 8);
+    col_budget(req, db, 9, 1, &k->budget[SL_BUDGET_KEY]);
+    team = sl_db_col_int(db, 13) != 0;
+    k->team_blocked = team && sl_db_col_int(db, 15) != 0;
+    col_budget(req, db, 16, team, &k->budget[SL_BUDGET_TEAM]);
+    user = sl_db_col_int(db, 20) != 0;
+    col_budget(req, db, 21, user, &k->budget[SL_BUDGET_USER]);
+    if ((rc = col_list(req, db, 3, &k->models, &k->n_models)) == SL_OK && team)
+        rc = col_list(req, db, 14, &k->team_models, &k->n_team_models);
 out:
     sl_db_query_end(db);
     return rc;

@@ -12,8 +12,19 @@
 struct sl_request;
 struct sl_config;
 
-/* What auth and enforcement need of one key; a snapshot, owned by the
- * request's arena. */
+/* One spend limit a request counts against: the key's, its team's or its
+ * user's. */
+enum sl_budget_scope { SL_BUDGET_KEY, SL_BUDGET_TEAM, SL_BUDGET_USER, SL_BUDGET_SCOPES };
+
+struct sl_budget {
+    double spend;               /* USD, as the database last said */
+    double max_budget;          /* < 0: no budget */
+    long long reset_at_us;      /* budget_reset_at, Unix µs; 0: never */
+    const char *duration;       /* budget_duration ("30d"), NULL: none */
+};
+
+/* What auth and enforcement need of one key, its team and its user (one
+ * SELECT with joins); a snapshot, owned by the request's arena. */
 struct sl_key {
     char token[65];             /* SHA-256 hex of the raw key */
     const char *key_alias;      /* NULL if none */
@@ -21,9 +32,12 @@ struct sl_key {
     const char *team_id;        /* NULL if none */
     const char *const *models;  /* NULL-terminated allowlist; NULL or empty: every model */
     size_t n_models;
+    const char *const *team_models;   /* the team's allowlist, likewise (no team: empty) */
+    size_t n_team_models;
     int blocked;
+    int team_blocked;
     long long expires_us;       /* Unix time in µs; 0: never */
-    double spend, max_budget;   /* max_budget < 0: no budget */
+    struct sl_budget budget[SL_BUDGET_SCOPES];   /* no team/user row: max_budget < 0 */
     long long tpm_limit, rpm_limit;   /* < 0: none */
     long max_parallel_requests;       /* < 0: none */
 };

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "budget.h"
 #include "db.h"
 #include "keys.h"
 #include "keystore.h"
@@ -348,8 +349,11 @@ int sl_keystore_update(struct sl_db *db, const struct sl_config *cfg, const json
         (rc = update_row(db, &v, token, body, err)) != SL_OK)
         goto out;
     sl_keys_invalidate(cfg, token);
-    if ((rc = sl_keystore_get(db, token, out, err)) == SL_OK)
+    if ((rc = sl_keystore_get(db, token, out, err)) == SL_OK) {
+        if (json_object_get(body, "spend") != NULL || json_object_get(body, "budget_duration") != NULL)
+            sl_budget_forget_row(cfg, SL_BUDGET_KEY, token, *out);
         json_object_set(*out, "key", json_object_get(body, "key"));
+    }
 out:
     sl_store_vals_free(&v);
     return rc;

@@ -436,6 +436,7 @@ int sl_proxy_call(struct sl_request *req)
                                        req->model, p->name);
         return sl_respond_error(req, SL_ERR_UNSUPPORTED, NULL);
     }
+    req->llm_called = 1;
     add_model_headers(req);
     req->stage = "build";
     if ((rc = p->build_request(req, req->in, &up)) != SL_OK)

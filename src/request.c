@@ -339,7 +339,7 @@ static int dispatch(struct sl_request *req)
     if (req->endpoint == SL_EP_MODELS)
         return req->path_model ? serve_one_model(req) : serve_models(req);
     if ((rc = read_body(req)) != SL_OK || (rc = parse_body(req)) != SL_OK ||
-        (rc = sl_router_pick(req)) != SL_OK || (rc = sl_auth_admit(req)) != SL_OK)
+        (rc = sl_router_pick(req)) != SL_OK || (rc = sl_budget_admit(req)) != SL_OK)
         return rc;
     if (req->endpoint == SL_EP_COUNT_TOKENS) {
         /* The provider's own counter where it has one, else an estimate. */
@@ -359,7 +359,8 @@ static int dispatch(struct sl_request *req)
 }
 
 /* Hands an LLM call (routed to a deployment; chat, messages, embeddings,
- * streamed or not, success or failure) to the spend writer. */
+ * streamed or not, success or failure) to the spend writer. A request
+ * refused before the call (a budget, a bad body) is no call. */
 static void record_spend(const struct sl_request *req)
 {
     struct sl_spend_rec r;
@@ -369,7 +370,7 @@ static void record_spend(const struct sl_request *req)
     struct timespec ts;
     long long mono = sl_now_us(), real;
 
-    if (req->cfg == NULL || req->cfg->database_url == NULL || d == NULL ||
+    if (req->cfg == NULL || req->cfg->database_url == NULL || d == NULL || !req->llm_called ||
         req->principal.role == SL_ROLE_NONE ||
         (req->endpoint != SL_EP_CHAT && req->endpoint != SL_EP_EMBEDDINGS))
         return;
@@ -462,6 +463,7 @@ void sl_request_run(struct sl_conn conn, struct sl_arena *arena,
     if (rc != SL_OK)
         sl_respond_error(&req, rc, NULL);
     req.stage = "done";
+    sl_budget_settle(&req);
     record_spend(&req);
     if (req.cfg != NULL && sl_log_level >= SL_LOG_INFO)
         log_request(&req);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <jansson.h>
 #include "auth.h"
+#include "budget.h"
 #include "conn.h"
 #include "provider.h"
 
@@ -55,6 +56,7 @@ struct sl_request {
     int include_usage;               /* the client asked for stream usage */
 
     struct sl_principal principal;
+    struct sl_budget_hold budget_holds[SL_BUDGET_SCOPES];   /* budget.c: reserved at admission */
     const struct sl_deployment *dep; /* borrowed from cfg */
     void *pstate;                    /* adapter scratch (arena) */
 
@@ -73,6 +75,7 @@ struct sl_request {
     long long t_first_byte_us;       /* first byte from the upstream */
     long long t_last_write_us;       /* last write to the client (heartbeats) */
     long n_events;                   /* stream events sent */
+    int llm_called;                  /* sl_proxy_call went ahead: spend is recorded */
     struct sl_usage usage;
     double cost;                     /* USD, once usage is known (providers/prices.c) */
     int cost_known;                  /* the price of the model is known */

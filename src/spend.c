@@ -2,27 +2,35 @@
  * drained by one writer thread per process in batches.
  *
  * A batch is one transaction:
- *   1. one INSERT IGNORE INTO LiteLLM_SpendLogs per record: request_id is
- *      the primary key, and a statement of its own per row tells which rows
- *      were new (affected rows 1) and which a replay had already written
- *      (0). A multi-row INSERT IGNORE cannot say which of its rows were
- *      new, and only new rows may be added to spend. The statement is
- *      prepared once per connection, so a row costs one round trip;
+ *   1. the LiteLLM_SpendLogs rows, in multi-row INSERT IGNOREs of 100, 10
+ *      and 1 rows (so three prepared statements cover every batch size).
+ *      request_id is the primary key: when the statements report as many
+ *      new rows as the batch has, every row is new, which is the normal
+ *      case. When fewer (a replay of records a lost COMMIT had written
+ *      after all, or a request id seen before), the transaction is rolled
+ *      back and written again a row at a time, which tells the new rows
+ *      from the old: only new rows may be added to spend;
  *   2. for the new rows only, aggregated per key, team and user within the
  *      batch: UPDATE ... SET spend = spend + ? WHERE ... (atomic, never a
  *      read-modify-write);
  *   3. one sluice_daily_spend upsert per day x key x team x user x model
  *      group x model x provider.
- * Money is an integer count of 1e-10 USD (DECIMAL(20,10)'s last digit) and
- * goes to the server as exact decimal text, so a key's spend is the exact
- * sum of its rows.
+ * So a batch of 200 calls by one key costs 7 statements with BEGIN and
+ * COMMIT. Money is an integer count of 1e-10 USD (DECIMAL(20,10)'s last
+ * digit) and goes to the server as exact decimal text, so a key's spend is
+ * the exact sum of its rows.
  *
  * When the database is down or the transaction fails, the batch is appended
  * to a spool file (one JSON line per record, fsync'ed), and the spool is
  * replayed before anything else on the next flush that reaches the
  * database. A replay is idempotent (step 1 recognises rows already
  * written). A crash loses only what is still in memory: at most one flush
- * interval of records. */
+ * interval of records.
+ *
+ * The writer also resets budgets whose period ended (every
+ * budget_reset_interval_ms): spend = 0 and the next budget_reset_at, on
+ * the period boundaries budget.c counts with, guarded by the old
+ * budget_reset_at so that of several processes only one resets a row. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -36,9 +44,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "config.h"
 #include "db.h"
+#include "keys.h"
 #include "log.h"
+#include "request.h"
 #include "spend.h"
 #include "status.h"
 
@@ -300,33 +311,116 @@ static void utc_date(long long us, char out[11])
     strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
+#define LOG_COLS 23
+
+/* The 23 parameters of one LiteLLM_SpendLogs row into p; spend and meta
+ * (the metadata JSON, malloc'ed: the caller frees it) must outlive p. */
+static void log_params(const struct sl_spend_rec *r, struct sl_db_param *p, char spend[32],
+                       char **meta)
+{
+    json_t *m = json_pack("{s:s?, s:i}", "user_api_key_alias", or_null(r->key_alias),
+                          "status_code", r->http_status);
+
+    *meta = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    json_decref(m);
+    sl_spend_format(r->spend_units, spend, 32);
+    p[0] = sl_db_text(r->request_id);
+    p[1] = sl_db_text(r->call_type);
+    p[2] = sl_db_text(r->api_key);
+    p[3] = sl_db_text(spend);
+    p[4] = sl_db_int(r->total_tokens);
+    p[5] = sl_db_int(r->prompt_tokens);
+    p[6] = sl_db_int(r->completion_tokens);
+    p[7] = sl_db_int(r->cached_tokens);
+    p[8] = sl_db_int(r->cache_write_tokens);
+    p[9] = sl_db_time_us(r->start_us);
+    p[10] = sl_db_time_us(r->end_us);
+    p[11] = sl_db_int((r->end_us - r->start_us) / 1000);
+    p[12] = r->first_token_us ? sl_db_time_us(r->first_token_us) : sl_db_null();
+    p[13] = sl_db_text(r->model);
+    p[14] = sl_db_text(r->model_id);
+    p[15] = sl_db_text(r->model_group);
+    p[16] = sl_db_text(r->provider);
+    p[17] = sl_db_text(r->api_base);
+    p[18] = sl_db_text(r->user_id);
+    p[19] = sl_db_text(*meta ? *meta : "{}");
+    p[20] = sl_db_text(or_null(r->team_id));
+    p[21] = sl_db_text(or_null(r->end_user));
+    p[22] = sl_db_text(r->status);
+}
+
+/* The INSERT for `rows` rows, built once per size. */
+static const size_t CHUNK[] = { 100, 10, 1 };
+static char *chunk_sql[3];
+static pthread_once_t chunk_once = PTHREAD_ONCE_INIT;
+
+static void build_chunk_sql(void)
+{
+    static const char row[] = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    const char *head = SQL_LOG;
+    size_t hlen = (size_t)(strstr(head, " VALUES ") - head) + 8;
+
+    for (size_t c = 0; c < 3; c++) {
+        size_t size = hlen + CHUNK[c] * (sizeof(row) + 2) + 1;
+        char *q = malloc(size), *p;
+
+        if ((chunk_sql[c] = q) == NULL)
+            continue;
+        memcpy(q, head, hlen);
+        p = q + hlen;
+        for (size_t i = 0; i < CHUNK[c]; i++)
+            p += sprintf(p, "%s%s", i ? ", " : "", row);
+    }
+}
+
+/* Inserts recs[0..n) with multi-row statements; *fresh gets the rows that
+ * were new. SL_OK or the database's status. */
+static int insert_logs(struct sl_db *db, struct sl_spend_rec *const *recs, size_t n, size_t *fresh)
+{
+    struct sl_db_param *p = malloc(CHUNK[0] * LOG_COLS * sizeof(*p));
+    char (*spend)[32] = malloc(CHUNK[0] * sizeof(*spend));
+    char **meta = calloc(CHUNK[0], sizeof(*meta));
+    size_t done = 0;
+    int rc = SL_OK;
+
+    pthread_once(&chunk_once, build_chunk_sql);
+    *fresh = 0;
+    if (p == NULL || spend == NULL || meta == NULL || !chunk_sql[0] || !chunk_sql[1] || !chunk_sql[2])
+        rc = SL_ERR_NOMEM;
+    while (rc == SL_OK && done < n) {
+        size_t c = 0, rows;
+        unsigned long long affected = 0;
+
+        while (CHUNK[c] > n - done)
+            c++;
+        rows = CHUNK[c];
+        for (size_t i = 0; i < rows; i++)
+            log_params(recs[done + i], p + i * LOG_COLS, spend[i], &meta[i]);
+        rc = sl_db_exec(db, chunk_sql[c], p, rows * LOG_COLS, &affected);
+        for (size_t i = 0; i < rows; i++) {
+            free(meta[i]);
+            meta[i] = NULL;
+        }
+        *fresh += (size_t)affected;
+        done += rows;
+    }
+    free(p);
+    free(spend);
+    free(meta);
+    return rc;
+}
+
+/* One row, telling whether it was new. */
 static int insert_log(struct sl_db *db, const struct sl_spend_rec *r, int *is_new)
 {
-    char spend[32];
-    json_t *meta = json_pack("{s:s?, s:i}", "user_api_key_alias", or_null(r->key_alias),
-                             "status_code", r->http_status);
-    char *meta_text = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
+    struct sl_db_param p[LOG_COLS];
+    char spend[32], *meta = NULL;
     unsigned long long affected = 0;
     int rc;
 
-    sl_spend_format(r->spend_units, spend, sizeof(spend));
-    {
-        struct sl_db_param p[] = {
-            sl_db_text(r->request_id), sl_db_text(r->call_type), sl_db_text(r->api_key),
-            sl_db_text(spend), sl_db_int(r->total_tokens), sl_db_int(r->prompt_tokens),
-            sl_db_int(r->completion_tokens), sl_db_int(r->cached_tokens),
-            sl_db_int(r->cache_write_tokens), sl_db_time_us(r->start_us),
-            sl_db_time_us(r->end_us), sl_db_int((r->end_us - r->start_us) / 1000),
-            r->first_token_us ? sl_db_time_us(r->first_token_us) : sl_db_null(),
-            sl_db_text(r->model), sl_db_text(r->model_id), sl_db_text(r->model_group),
-            sl_db_text(r->provider), sl_db_text(r->api_base), sl_db_text(r->user_id),
-            sl_db_text(meta_text ? meta_text : "{}"), sl_db_text(or_null(r->team_id)),
-            sl_db_text(or_null(r->end_user)), sl_db_text(r->status),
-        };
-        rc = sl_db_exec(db, SQL_LOG, p, sizeof(p) / sizeof(p[0]), &affected);
-    }
-    free(meta_text);
-    json_decref(meta);
+    log_params(r, p, spend, &meta);
+    rc = sl_db_exec(db, SQL_LOG, p, LOG_COLS, &affected);
+    free(meta);
     *is_new = affected > 0;
     return rc;
 }
@@ -433,9 +527,10 @@ static size_t aggregate(int by, struct sl_spend_rec *const *recs, const int *is_
     return k;
 }
 
-/* Writes recs (at most BATCH_MAX) in one transaction. SL_OK, or an error
- * after which the transaction was rolled back. */
-static int write_batch(struct sl_db *db, struct sl_spend_rec *const *recs, size_t n)
+#define SOME_NOT_NEW (-1)  /* write_batch_as: roll back, write a row at a time */
+
+static int write_batch_as(struct sl_db *db, struct sl_spend_rec *const *recs, size_t n,
+                          int row_by_row)
 {
     int is_new[BATCH_MAX];
     struct agg groups[BATCH_MAX];
@@ -445,7 +540,18 @@ static int write_batch(struct sl_db *db, struct sl_spend_rec *const *recs, size_
 
     if ((rc = sl_db_begin(db)) != SL_OK)
         goto fail;
-    for (i = 0; i < n; i++) {
+    if (!row_by_row) {
+        if ((rc = insert_logs(db, recs, n, &fresh)) != SL_OK)
+            goto fail;
+        if (fresh != n) {
+            sl_db_rollback(db);
+            return SOME_NOT_NEW;
+        }
+        for (i = 0; i < n; i++)
+            is_new[i] = 1;
+        statements += (n / 100) + (n % 100) / 10 + n % 10;
+    }
+    for (i = 0; row_by_row && i < n; i++) {
         if ((rc = insert_log(db, recs[i], &is_new[i])) != SL_OK)
             goto fail;
         statements++;
@@ -505,6 +611,15 @@ fail:
            sl_db_last_error(db)->message);
     sl_db_rollback(db);
     return rc != SL_OK ? rc : SL_ERR_DB;
+}
+
+/* Writes recs (at most BATCH_MAX) in one transaction. SL_OK, or an error
+ * after which the transaction was rolled back. */
+static int write_batch(struct sl_db *db, struct sl_spend_rec *const *recs, size_t n)
+{
+    int rc = write_batch_as(db, recs, n, 0);
+
+    return rc == SOME_NOT_NEW ? write_batch_as(db, recs, n, 1) : rc;
 }
 
 /* Writes recs in transactions of BATCH_MAX; stops at the first failure.
@@ -642,6 +757,112 @@ static int replay_spool(struct sl_db *db)
     return rc;
 }
 
+/* ---- budget resets ------------------------------------------------------------------ */
+
+#define RESET_ROWS 200      /* rows per table and round; the next round takes the rest */
+
+static const char *const SQL_DUE[SL_BUDGET_SCOPES] = {
+    "SELECT token, budget_duration, budget_reset_at FROM `LiteLLM_VerificationToken`"
+    " WHERE budget_reset_at <= ? AND budget_duration IS NOT NULL ORDER BY budget_reset_at LIMIT 200",
+    "SELECT team_id, budget_duration, budget_reset_at FROM `LiteLLM_TeamTable`"
+    " WHERE budget_reset_at <= ? AND budget_duration IS NOT NULL ORDER BY budget_reset_at LIMIT 200",
+    "SELECT user_id, budget_duration, budget_reset_at FROM `LiteLLM_UserTable`"
+    " WHERE budget_reset_at <= ? AND budget_duration IS NOT NULL ORDER BY budget_reset_at LIMIT 200",
+};
+static const char *const SQL_RESET[SL_BUDGET_SCOPES] = {
+    "UPDATE `LiteLLM_VerificationToken` SET spend = 0, budget_reset_at = ?"
+    " WHERE token = ? AND budget_reset_at = ?",
+    "UPDATE `LiteLLM_TeamTable` SET spend = 0, budget_reset_at = ?"
+    " WHERE team_id = ? AND budget_reset_at = ?",
+    "UPDATE `LiteLLM_UserTable` SET spend = 0, budget_reset_at = ?"
+    " WHERE user_id = ? AND budget_reset_at = ?",
+};
+
+struct due {
+    char id[256];
+    char duration[33];
+    long long reset_at_us;
+};
+
+static long long wall_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+/* Resets the budgets of one table whose period ended. Returns how many. */
+static size_t reset_scope(struct sl_db *db, const struct sl_config *cfg, int scope, long long now)
+{
+    struct sl_db_param p[3] = { sl_db_time_us(now) };
+    struct due *rows = malloc(RESET_ROWS * sizeof(*rows));
+    size_t n = 0, reset = 0;
+    int row = 0;
+
+    if (rows == NULL || sl_db_query(db, SQL_DUE[scope], p, 1) != SL_OK) {
+        free(rows);
+        return 0;
+    }
+    while (n < RESET_ROWS && sl_db_fetch(db, &row) == SL_OK && row) {
+        sl_spend_copy(rows[n].id, sizeof(rows[n].id), sl_db_col_text(db, 0, NULL), 0);
+        sl_spend_copy(rows[n].duration, sizeof(rows[n].duration), sl_db_col_text(db, 1, NULL), 0);
+        if (sl_db_col_time_us(db, 2, &rows[n].reset_at_us))
+            n++;
+    }
+    sl_db_query_end(db);
+    for (size_t i = 0; i < n; i++) {
+        int fresh;
+        long long next = sl_budget_period_end(rows[i].reset_at_us, rows[i].duration, now, &fresh);
+        unsigned long long affected = 0;
+
+        p[0] = sl_db_time_us(next);
+        p[1] = sl_db_text(rows[i].id);
+        p[2] = sl_db_time_us(rows[i].reset_at_us);
+        if (sl_db_exec(db, SQL_RESET[scope], p, 3, &affected) != SL_OK)
+            break;
+        if (affected > 0) {
+            reset++;
+            if (scope == SL_BUDGET_KEY)
+                sl_keys_invalidate(cfg, rows[i].id);
+        }
+    }
+    free(rows);
+    return reset;
+}
+
+static void reset_budgets(const struct sl_config *cfg)
+{
+    struct sl_db_settings s;
+    struct sl_db *db = NULL;
+    long long now = wall_now_us();
+    size_t n[SL_BUDGET_SCOPES] = { 0 };
+
+    sl_db_settings_from_config(cfg, &s);
+    if (sl_db_thread(&s, &db) != SL_OK)
+        return;
+    for (int scope = 0; scope < SL_BUDGET_SCOPES; scope++)
+        n[scope] = reset_scope(db, cfg, scope, now);
+    if (n[0] + n[1] + n[2] > 0)
+        sl_log(SL_LOG_INFO, NULL, "budgets reset: %zu key(s), %zu team(s), %zu user(s)",
+               n[0], n[1], n[2]);
+}
+
+/* Every budget_reset_interval_ms, from the writer thread. */
+static void maybe_reset_budgets(void)
+{
+    static long long last_us;
+    struct sl_config *cfg = sl_config_acquire();
+    long long now = sl_now_us();
+
+    if (cfg != NULL && cfg->database_url != NULL &&
+        now - last_us >= cfg->budget_reset_interval_ms * 1000LL) {
+        last_us = now;
+        reset_budgets(cfg);
+    }
+    sl_config_unref(cfg);
+}
+
 /* ---- the writer thread -------------------------------------------------------------- */
 
 static long flush_interval_ms(void)
@@ -736,6 +957,8 @@ static void *writer(void *arg)
         if (n > 0 || (!last && spool_exists()))
             flush(recs, n);
         free_recs(recs, n);
+        if (!last)
+            maybe_reset_budgets();
         pthread_mutex_lock(&W.lock);
         if (last && W.n == 0)
             break;

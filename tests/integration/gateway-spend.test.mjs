@@ -168,19 +168,43 @@ describe('spend tracking: logs, exact increments, daily aggregates, spool across
         checkExact(await totals(), N + M);
     });
 
+    let replayed = 0;
+    it('a spool holding a row already written (a COMMIT whose answer was lost) counts only the new row', async () => {
+        const [[oldId]] = await db.sql(`SELECT request_id FROM LiteLLM_SpendLogs WHERE api_key = ${sqlString(token)} LIMIT 1`);
+        const now = Date.now() * 1000;
+        const rec = (id, spendUnits) => JSON.stringify({
+            request_id: id, api_key: token, key_alias: 'spender', team_id: 't-spend', user_id: 'u-spend',
+            end_user: '', model_group: 'replayed', model: 'replayed', model_id: 'x', provider: 'openai',
+            api_base: '', call_type: 'acompletion', status: 'success', http_status: 200,
+            prompt_tokens: 1, completion_tokens: 1, total_tokens: 2, cached_tokens: 0, cache_write_tokens: 0,
+            spend_units: spendUnits, start_us: now, end_us: now, first_token_us: 0,
+        });
+        const spool = path.join(dir, 'spool');
+        await fsp.mkdir(spool, { recursive: true });
+        await fsp.writeFile(path.join(spool, 'spend-999999.jsonl'),
+            `${rec(oldId, 123456789)}\n${rec(`replayed-${now}`, 777)}\n`, { mode: 0o600 });
+        await one(h, 0);   /* the next flush replays the spool first */
+        replayed = 1;
+        const t = await settle(N + M + 1 + replayed);
+        checkExact(t, N + M + 1 + replayed);
+        assert.equal((await fsp.readdir(spool)).length, 0, 'the spool was replayed');
+        assert.match(h.sluiceLog(), /spend: flushed 2 record\(s\) \(1 new\)/, 'the batch fell back to row by row');
+    });
+
     it('SIGTERM flushes what the writer still holds', async () => {
         /* A second sluice with a long flush interval: only the stop writes. */
         const h2 = await startHarness(settings(path.join(dir, 'spool2'), { spend_flush_interval_ms: 600000 }));
         try {
             for (let i = 0; i < K; i++) await one(h2, i % 8);
             await sleep(300);
-            assert.equal((await totals()).rows, N + M, 'nothing written before the stop');
+            const before = N + M + 1 + replayed;
+            assert.equal((await totals()).rows, before, 'nothing written before the stop');
             const pids = h2.respondersAlive();
             assert.ok(pids.length > 0);
             for (const pid of pids) process.kill(pid, 'SIGTERM');
             await waitFor(() => h2.respondersAlive().length === 0, { timeoutMs: 10000, intervalMs: 50 });
             const t = await totals();
-            checkExact(t, N + M + K);
+            checkExact(t, before + K);
         } finally {
             await h2.stop();
         }

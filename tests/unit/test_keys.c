@@ -5,6 +5,7 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "budget.h"
 #include "keys.h"
 #include "request.h"
 #include "status.h"
@@ -54,7 +55,8 @@ int main(void)
     ok(sl_auth_may_use_model(&req, "anything"), "the master key: every model");
     req.principal.role = SL_ROLE_KEY;
     req.principal.key = &key;
-    key.max_budget = -1;
+    for (int i = 0; i < SL_BUDGET_SCOPES; i++)
+        key.budget[i].max_budget = -1;
     ok(sl_auth_may_use_model(&req, "anything"), "a key without models: every model");
     key.models = models;
     key.n_models = 2;
@@ -70,33 +72,141 @@ int main(void)
     key.n_models = 1;
     ok(sl_auth_may_use_model(&req, "gpt-4o"), "all-proxy-models: every model");
 
-    /* budget */
+    /* the team's list */
+    {
+        const char *team_models[] = { "claude", NULL };
+        const char *team_all[] = { "all-team-models", NULL };
+
+        key.models = NULL;
+        key.n_models = 0;
+        key.team_id = "t1";
+        key.team_models = team_models;
+        key.n_team_models = 1;
+        ok(sl_auth_may_use_model(&req, "claude"), "a key without models: the team's list");
+        ok(!sl_auth_may_use_model(&req, "gpt-4o"), "... which does not have gpt-4o");
+        sl_auth_model_denied(&req, "gpt-4o");
+        is_str(req.err_msg, "team not allowed to access model. This team can only access "
+               "models=['claude']. Tried to access gpt-4o", "team denied: LiteLLM's message");
+        is_str(req.err_type, "team_model_access_denied", "team denied: type");
+        key.models = team_all;
+        key.n_models = 1;
+        ok(sl_auth_may_use_model(&req, "claude"), "all-team-models: the team's models");
+        ok(!sl_auth_may_use_model(&req, "gpt-4o"), "all-team-models: only those");
+        key.models = models;
+        key.n_models = 2;
+        ok(!sl_auth_may_use_model(&req, "gpt-4o-mini"), "key allows, team does not: denied");
+        sl_auth_model_denied(&req, "gpt-4o-mini");
+        is_str(req.err_type, "team_model_access_denied", "... by the team");
+        key.team_models = NULL;
+        key.n_team_models = 0;
+        key.team_id = NULL;
+    }
+
+    /* budgets (no memcached: the process's counters; each case its own key) */
+    for (int i = 0; i < SL_BUDGET_SCOPES; i++)
+        key.budget[i].max_budget = -1;
     req.err_msg = NULL;
     req.err_type = NULL;
-    is_int(sl_auth_admit(&req), SL_OK, "no budget: admitted");
-    key.spend = 0.1;
-    key.max_budget = 0.25;
-    is_int(sl_auth_admit(&req), SL_OK, "under budget: admitted");
-    key.spend = 26.075;
-    is_int(sl_auth_admit(&req), SL_ERR_BAD_REQUEST, "over budget: 400");
+    memcpy(key.token, "a1", 3);
+    is_int(sl_budget_admit(&req), SL_OK, "no budget: admitted");
+    key.budget[0].spend = 0.1;
+    key.budget[0].max_budget = 0.25;
+    is_int(sl_budget_admit(&req), SL_OK, "under budget: admitted");
+    sl_budget_settle(&req);
+    memcpy(key.token, "a2", 3);
+    key.budget[0].spend = 26.075;
+    is_int(sl_budget_admit(&req), SL_ERR_BAD_REQUEST, "over budget: 400");
     is_str(req.err_msg, "Budget has been exceeded! Current cost: 26.075, Max budget: 0.25",
            "over budget: LiteLLM's message");
     is_str(req.err_type, "budget_exceeded", "over budget: type");
-    key.spend = 2;
-    key.max_budget = 2;
-    is_int(sl_auth_admit(&req), SL_ERR_BAD_REQUEST, "spend == budget: refused");
+    memcpy(key.token, "a3", 3);
+    key.budget[0].spend = 2;
+    key.budget[0].max_budget = 2;
+    is_int(sl_budget_admit(&req), SL_ERR_BAD_REQUEST, "spend == budget: refused");
     is_str(req.err_msg, "Budget has been exceeded! Current cost: 2.0, Max budget: 2.0",
            "whole numbers as Python prints them");
-    key.spend = 7.2e-05;
-    key.max_budget = 2e-07;
-    sl_auth_admit(&req);
+    memcpy(key.token, "a4", 3);
+    key.budget[0].spend = 7.2e-05;
+    key.budget[0].max_budget = 2e-07;
+    sl_budget_admit(&req);
     is_str(req.err_msg, "Budget has been exceeded! Current cost: 7.2e-05, Max budget: 2e-07",
            "small numbers as Python prints them");
-    key.spend = 100;
-    key.max_budget = 0.5;
-    sl_auth_admit(&req);
+    memcpy(key.token, "a5", 3);
+    key.budget[0].spend = 100;
+    key.budget[0].max_budget = 0.5;
+    sl_budget_admit(&req);
     is_str(req.err_msg, "Budget has been exceeded! Current cost: 100.0, Max budget: 0.5",
            "100 is 100.0, not 1e+02");
+
+    /* a counter that the snapshot no longer justifies keeps counting what
+     * this process spent; one that trails the snapshot catches up */
+    memcpy(key.token, "a2", 3);
+    key.budget[0].spend = 0;
+    key.budget[0].max_budget = 1;
+    is_int(sl_budget_admit(&req), SL_ERR_BAD_REQUEST, "the live counter (26.075) wins over a "
+           "stale snapshot (0)");
+    memcpy(key.token, "a6", 3);
+    key.budget[0].spend = 0.5;
+    is_int(sl_budget_admit(&req), SL_OK, "0.5 of 1: admitted");
+    sl_budget_settle(&req);
+    key.budget[0].spend = 1.5;
+    is_int(sl_budget_admit(&req), SL_ERR_BAD_REQUEST, "the snapshot says 1.5 now: refused");
+    is_str(req.err_msg, "Budget has been exceeded! Current cost: 1.5, Max budget: 1.0",
+           "the counter caught up with the database");
+
+    /* a real cost settles into the counter */
+    memcpy(key.token, "a7", 3);
+    key.budget[0].spend = 0;
+    key.budget[0].max_budget = 1;
+    is_int(sl_budget_admit(&req), SL_OK, "fresh budget: admitted");
+    req.cost = 0.75;
+    req.cost_known = 1;
+    sl_budget_settle(&req);
+    req.cost_known = 0;
+    is_int(sl_budget_admit(&req), SL_OK, "0.75 spent of 1: admitted");
+    sl_budget_settle(&req);
+    req.cost = 0.3;
+    req.cost_known = 1;
+    is_int(sl_budget_admit(&req), SL_OK, "still 0.75: admitted");
+    sl_budget_settle(&req);
+    req.cost_known = 0;
+    is_int(sl_budget_admit(&req), SL_ERR_BAD_REQUEST, "1.05 spent: refused");
+    is_str(req.err_msg, "Budget has been exceeded! Current cost: 1.05, Max budget: 1.0",
+           "the settled costs add up");
+
+    /* team and user budgets, with LiteLLM's words */
+    memcpy(key.token, "a8", 3);
+    key.budget[0].max_budget = -1;
+    key.team_id = "team-a";
+    key.user_id = "user-a";
+    key.budget[SL_BUDGET_TEAM].spend = 3;
+    key.budget[SL_BUDGET_TEAM].max_budget = 2;
+    is_int(sl_budget_admit(&req), SL_ERR_BAD_REQUEST, "team over budget: 400");
+    is_str(req.err_msg, "Budget has been exceeded! Team=team-a Current cost: 3.0, Max budget: 2.0",
+           "team: LiteLLM's message");
+    key.budget[SL_BUDGET_TEAM].max_budget = -1;
+    key.budget[SL_BUDGET_USER].spend = 5;
+    key.budget[SL_BUDGET_USER].max_budget = 4;
+    is_int(sl_budget_admit(&req), SL_ERR_BAD_REQUEST, "user over budget: 400");
+    is_str(req.err_msg, "ExceededBudget: User=user-a over budget. Spend=5.0, Budget=4.0",
+           "user: LiteLLM's message");
+
+    /* budget periods */
+    {
+        const long long day = 86400000000LL, t0 = 1767225600000000LL;   /* 2026-01-01 */
+        int fresh;
+
+        is_int(sl_budget_period_end(0, "1d", t0, &fresh), 0, "no reset date: one endless period");
+        is_int(sl_budget_period_end(t0 + day, "1d", t0, &fresh), t0 + day, "reset ahead: its date");
+        ok(!fresh, "... the row's spend counts");
+        is_int(sl_budget_period_end(t0, "1d", t0 + 3 * day + 5, &fresh), t0 + 4 * day,
+               "3 days overdue: the period boundaries stay aligned");
+        ok(fresh, "... and the spend counts as 0");
+        is_int(sl_budget_period_end(t0, "1mo", t0 + day, &fresh), 1769904000000000LL,
+               "calendar months: 2026-02-01");
+        is_int(sl_budget_period_end(t0, NULL, t0 + day, &fresh), t0 + 2 * day,
+               "no duration: a day from now");
+    }
     sl_arena_free(req.arena);
     return tap_done();
 }

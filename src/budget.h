@@ -1,0 +1,68 @@
+/* Budgets that hold under concurrency. LiteLLM checks a cached spend before
+ * a call and adds the cost long after it, so a burst of concurrent requests
+ * all see the same old spend and can overspend a budget many times over.
+ * sluice keeps a live counter per budget (key, team, user; per budget
+ * period) in memcached, shared by every process and host, or in the
+ * process when no memcached is configured:
+ *   admission: reserve an estimate of the call's cost (the prompt's size and
+ *              max_tokens at the model's price) with one atomic increment,
+ *              and refuse when what was spent and reserved before it already
+ *              reached the budget (LiteLLM's 400 budget_exceeded);
+ *   settle:    when the call ends, replace the estimate with the real cost
+ *              (one atomic increment or decrement).
+ * So a budget is overspent by at most the requests in flight when it ran
+ * out. The database stays the record (spend.c writes it); a counter starts
+ * from the spend the key snapshot carries and never trails it. See
+ * docs/database.md, "Budgets". */
+#ifndef SL_BUDGET_H
+#define SL_BUDGET_H
+
+#include <jansson.h>
+#include "keys.h"
+
+struct sl_request;
+struct sl_config;
+
+/* A reservation held by a request (request.h keeps up to SL_BUDGET_SCOPES). */
+struct sl_budget_hold {
+    char counter[112];           /* the counter's name; "" when none is held */
+    long long units;             /* reserved, in 1e-10 USD */
+    int local;                   /* held in the process table, not memcached */
+};
+
+/* Admission for a request about to go upstream (req->dep chosen): checks
+ * and reserves against the principal's key, team and user budgets. SL_OK;
+ * SL_ERR_BAD_REQUEST with LiteLLM's budget_exceeded error on req. The
+ * master key has no budget. */
+int sl_budget_admit(struct sl_request *req);
+
+/* Settles what sl_budget_admit reserved with req's real cost (0 when the
+ * call failed or its price is unknown). Safe to call always; once. */
+void sl_budget_settle(struct sl_request *req);
+
+/* The end of the budget period that contains now_us for a budget whose
+ * database row says reset_at_us/duration: reset_at_us while it is in the
+ * future (0: the budget never resets), else the first of reset_at_us +
+ * k x duration past now (the reset is due; the database job writes the
+ * same value). *fresh is set when the period is newer than the row's (its
+ * spend counts as 0). */
+long long sl_budget_period_end(long long reset_at_us, const char *duration, long long now_us,
+                               int *fresh);
+
+/* Forgets the live counter of a budget whose spend an admin changed
+ * (scope: enum sl_budget_scope; id: the key's token, the team or user id),
+ * so the next request starts again from the database's figure. */
+void sl_budget_forget(const struct sl_config *cfg, int scope, const char *id,
+                      long long reset_at_us, const char *duration);
+
+/* The same, from a row as the management API returns it (budget_reset_at
+ * as ISO text, budget_duration): for admin.c/keystore after an update that
+ * touched spend or the budget's period. */
+void sl_budget_forget_row(const struct sl_config *cfg, int scope, const char *id,
+                          const json_t *row);
+
+/* Python's repr of a float, as LiteLLM's messages print money ("0.25",
+ * "7.2e-05"): out gets at least 48 bytes. */
+void sl_budget_py_float(double d, char out[48]);
+
+#endif
