@@ -29,6 +29,7 @@
 #include "buf.h"
 #include "db.h"
 #include "log.h"
+#include "prices.h"
 #include "provider.h"
 #include "status.h"
 
@@ -124,6 +125,8 @@ struct priv {
     struct sl_config pub;         /* first: a struct sl_config * is a struct priv * */
     struct env_pair *env;         /* environment_variables, sorted by name (arena) */
     size_t n_env;
+    struct stat prices_st;        /* pub.model_cost_map as it was when read, for the watcher */
+    int have_prices_st;
 };
 
 struct idref {                    /* an explicit model_info.id, for the duplicate check */
@@ -1524,6 +1527,7 @@ static void load_sluice(struct ctx *cx, struct node *sec)
         { "db_write_timeout_ms", F_MS, CFG(db_write_timeout_ms), 1, 600000 },
         { "spend_spool_dir", F_STR, CFG(spend_spool_dir), 0, 0 },
         { "spend_flush_interval_ms", F_MS, CFG(spend_flush_interval_ms), 10, 3600000 },
+        { "model_cost_map", F_STR, CFG(model_cost_map), 0, 0 },   /* see load_prices */
         { "budget_reset_interval_ms", F_MS, CFG(budget_reset_interval_ms), 100, 86400000 },
         { NULL, 0, 0, 0, 0 }
     };
@@ -1540,6 +1544,56 @@ static void load_sluice(struct ctx *cx, struct node *sec)
     else if (found[1] != NULL && c->max_threads < c->threads)
         diag(cx, 1, found[1]->line, found[1]->col,
              "sluice_settings.max_threads (%d) is below threads (%d)", c->max_threads, c->threads);
+}
+
+/* sluice_settings.model_cost_map (already read into c->model_cost_map when
+ * given), else $SLUICE_MODEL_COST_MAP: a price file in LiteLLM's
+ * model_prices_and_context_window.json format, read now so every deployment
+ * gets its price once, at load. A relative path is taken from the config
+ * file's directory, wherever the process was started. A bad file is an error
+ * like any other in the config (a reload then keeps the running config). */
+static void load_prices(struct ctx *cx, const struct node *sec)
+{
+    struct sl_config *c = &cx->cfg->pub;
+    const struct node *given = NULL;
+    const char *path = c->model_cost_map, *where = "sluice_settings.model_cost_map", *slash;
+    char why[320];
+    int rc;
+
+    for (const struct item *it = sec && sec->kind == K_MAP ? sec->items : NULL; it; it = it->next)
+        if (strcmp(it->key->str, "model_cost_map") == 0)
+            given = it->val;
+    if (path == NULL && (given == NULL || given->env_unset)) {
+        path = env_lookup(cx, "SLUICE_MODEL_COST_MAP");
+        where = "$SLUICE_MODEL_COST_MAP";
+    }
+    c->model_cost_map = NULL;
+    if (path == NULL || *path == '\0')
+        return;   /* "" (or an empty variable): the built-in table alone */
+    if (*path != '/' && (slash = strrchr(cx->path, '/')) != NULL) {
+        size_t dir = (size_t)(slash - cx->path) + 1;
+        char *full = sl_arena_alloc(cx->arena, dir + strlen(path) + 1);
+
+        if (full == NULL) {
+            cx->nomem = 1;
+            return;
+        }
+        memcpy(full, cx->path, dir);
+        strcpy(full + dir, path);
+        path = full;
+    } else if ((path = sl_arena_strdup(cx->arena, path)) == NULL) {
+        cx->nomem = 1;
+        return;
+    }
+    c->model_cost_map = path;
+    /* Taken before reading: a write during the load shows up as a change. */
+    cx->cfg->have_prices_st = stat(path, &cx->cfg->prices_st) == 0;
+    rc = sl_price_map_load(path, &c->price_map, why, sizeof(why));
+    if (rc == SL_ERR_NOMEM)
+        cx->nomem = 1;
+    else if (rc != SL_OK)
+        diag(cx, 1, given ? given->line : sec ? sec->line : 1, given ? given->col : 1,
+             "%s: %s: %s", where, path, why);
 }
 
 /* ---- model_list ------------------------------------------------------------ */
@@ -1724,6 +1778,9 @@ static void finish_deployment(struct ctx *cx, struct sl_deployment *d, size_t id
              d->provider->api_base_env ? d->provider->api_base_env : "");
     if (d->id == NULL)
         d->id = make_id(cx, d, idx);
+    /* Once here, so the cost of a call needs no search (prices.h). */
+    d->price = sl_price_resolve(cx->cfg->pub.price_map, d);
+    d->price_resolved = 1;
 }
 
 static void load_deployment(struct ctx *cx, struct node *entry, size_t idx,
@@ -1837,6 +1894,7 @@ static void load_root(struct ctx *cx, struct node *root)
     load_litellm(cx, found[2]);
     load_router(cx, found[3]);
     load_sluice(cx, found[4]);
+    load_prices(cx, found[4]);
     if (found[5] != NULL)
         load_models(cx, found[5]);
     else
@@ -1853,6 +1911,7 @@ static void config_free(struct priv *p)
         json_decref(p->pub.deployments[i].litellm_params);
         json_decref(p->pub.deployments[i].model_info);
     }
+    sl_price_map_free(p->pub.price_map);
     sl_arena_free(p->pub.arena);   /* p itself lives in it */
 }
 
@@ -1985,6 +2044,9 @@ static struct {
     long interval_ms;
     struct stat last;         /* what the last load attempt saw (thread only) */
     int have_last, stat_failed, empty_seen;
+    struct stat prices;       /* the running config's model_cost_map at the last failed
+                                 * load; have_prices 0: as that config read it */
+    int have_prices;
 } watch = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static int same_file(const struct stat *a, const struct stat *b)
@@ -2021,12 +2083,33 @@ static int written_just_now(const struct stat *st)
     return age_ms >= 0 && age_ms < 200;
 }
 
+/* 1 if the running config's price file (model_cost_map) is not what that
+ * config read, nor what the last failed load saw: a new price file is a
+ * reason to reload as much as a new config. A file written in the last
+ * 200 ms is looked at on a later tick (see watch_check). */
+static int prices_changed(void)
+{
+    struct sl_config *cfg = sl_config_acquire();
+    const struct priv *p = (const struct priv *)cfg;   /* see struct priv */
+    struct stat st;
+    int changed = 0;
+
+    if (p != NULL && cfg->model_cost_map != NULL && stat(cfg->model_cost_map, &st) == 0 &&
+        !written_just_now(&st) && (watch.have_prices || p->have_prices_st)) {
+        changed = !same_file(&st, watch.have_prices ? &watch.prices : &p->prices_st);
+        watch.prices = st;   /* until a load succeeds */
+        watch.have_prices = 1;
+    }
+    sl_config_unref(cfg);
+    return changed;
+}
+
 static void watch_check(void)
 {
     struct sl_config *cfg = NULL;
     struct sl_buf msgs;
     struct stat st;
-    int rc;
+    int rc, prices;
 
     if (stat(watch.path, &st) != 0) {
         /* Often a rename in progress; say so once, keep the config. */
@@ -2037,7 +2120,8 @@ static void watch_check(void)
         return;
     }
     watch.stat_failed = 0;
-    if (watch.have_last && same_file(&st, &watch.last))
+    prices = prices_changed();
+    if (watch.have_last && same_file(&st, &watch.last) && !prices)
         return;
     /* An editor that saves in place truncates, then writes: a file changed
      * in the last 200 ms, or empty, is most likely caught half-written. It is
@@ -2059,9 +2143,10 @@ static void watch_check(void)
     rc = sl_config_load(watch.path, &cfg, &msgs);
     if (rc == SL_OK) {
         log_lines(SL_LOG_WARN, &msgs);
+        watch.have_prices = 0;   /* the new config knows what it read */
+        sl_log(SL_LOG_INFO, NULL, "config reloaded from %s (%zu deployments%s)", watch.path,
+               cfg->n_deployments, prices ? ", model_cost_map changed" : "");
         sl_config_install(cfg);
-        sl_log(SL_LOG_INFO, NULL, "config reloaded from %s (%zu deployments)", watch.path,
-               cfg->n_deployments);
     } else {
         log_lines(SL_LOG_ERROR, &msgs);
         sl_log(SL_LOG_ERROR, NULL, "config %s not reloaded (%s); keeping the current config",
@@ -2127,6 +2212,7 @@ int sl_config_watch_start(const char *path, long interval_ms)
     watch.interval_ms = interval_ms;
     watch.stop = 0;
     watch.stat_failed = 0;
+    watch.have_prices = 0;
     /* The current config was loaded from the file as it is now. */
     watch.have_last = stat(path, &watch.last) == 0;
     if ((cond_ok = watch_cond_init() == 0) && (attr_ok = pthread_attr_init(&attr) == 0) &&

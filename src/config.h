@@ -14,7 +14,7 @@
  *   litellm_settings:    drop_params, request_timeout, num_retries, ...
  *   router_settings:     (accepted, used by later modules)
  *   environment_variables: {NAME: value}
- *   sluice_settings:     sluice's own knobs (threads, heartbeat_ms, ...)
+ *   sluice_settings:     sluice's own knobs (threads, heartbeat_ms, model_cost_map, ...)
  * Any string "os.environ/NAME" is replaced by the value of NAME, looked up
  * first in environment_variables, then in the process environment. */
 #ifndef SL_CONFIG_H
@@ -26,6 +26,8 @@
 struct sl_buf;
 struct sl_arena;
 struct sl_provider;
+struct sl_price;
+struct sl_price_map;
 
 struct sl_deployment {
     const char *model_name;      /* public name = model group */
@@ -42,6 +44,11 @@ struct sl_deployment {
     int    max_retries;          /* litellm_params.max_retries, else 0 */
     double input_cost_per_token; /* 0 if not given */
     double output_cost_per_token;
+    const struct sl_price *price; /* borrowed (the config's price map or the built-in
+                                  * table), set at load by sl_price_resolve; NULL:
+                                  * unknown. input/output_cost_per_token win over it */
+    int price_resolved;          /* price was set at load; 0 in a deployment built by
+                                  * hand (tests), which sl_price_cost resolves per call */
     json_t *litellm_params;      /* owned: the whole block, os.environ/ resolved */
     json_t *model_info;          /* owned: the whole block, or an empty object */
     int line;                    /* line of the entry in the file, for messages */
@@ -90,6 +97,9 @@ struct sl_config {
     const char *spend_spool_dir;       /* spend records the database could not take; NULL:
                                         * $TMPDIR/sluice-spend, else /var/tmp/sluice-spend */
     long spend_flush_interval_ms;      /* how often the spend writer flushes, default 1000 */
+    const char *model_cost_map;        /* model_cost_map, else $SLUICE_MODEL_COST_MAP, relative
+                                        * to the config file's directory; NULL: none */
+    struct sl_price_map *price_map;    /* owned: that file's prices, read at load */
     long budget_reset_interval_ms;     /* how often it resets budgets whose period ended,
                                         * default 5000 */
 

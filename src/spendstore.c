@@ -413,7 +413,9 @@ static json_t *deployment_info(const struct sl_deployment *d)
             bad |= json_object_set_new(info, "output_cost_per_token", cost(d->output_cost_per_token));
         } else if (json_object_get(info, "input_cost_per_token") == NULL &&
                    json_object_get(info, "output_cost_per_token") == NULL) {
-            if (d->upstream_model != NULL)
+            if (d->price_resolved)
+                pr = d->price;   /* the price file's or the table's, as calls are priced */
+            else if (d->upstream_model != NULL)
                 pr = sl_price_find(prov, d->upstream_model);
             bad |= json_object_set_new(info, "input_cost_per_token",
                                        pr != NULL ? cost(pr->input / 1e6) : json_null());
