@@ -6,6 +6,8 @@
  *   key ...  create, list, show, block, unblock and delete virtual keys (the
  *            rows are keystore.c's, shared with the management API)
  *   team ..., user ...  create and list teams and users (teamstore.c)
+ *   import-litellm  load a LiteLLM Postgres export (CSV or JSON) into the
+ *            same tables, keys keeping their tokens (import.c)
  * Exit codes are listed in usage() and docs/database.md. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -24,6 +26,7 @@
 #include "buf.h"
 #include "config.h"
 #include "db.h"
+#include "import.h"
 #include "keystore.h"
 #include "log.h"
 #include "migrate.h"
@@ -58,6 +61,7 @@ static void usage(FILE *f)
         "       sluicectl [--config FILE] user create [--id ID] [--email E] [--role R]\n"
         "                 [--models m1,m2] [--max-budget X] [--team T]\n"
         "       sluicectl [--config FILE] user list\n"
+        "       sluicectl [--config FILE] import-litellm [--table T] [--dry-run] FILE\n"
         "       sluicectl --version | --help\n"
         "\n"
         "  migrate  apply the pending MariaDB migrations, in order; nothing to do is a success\n"
@@ -67,6 +71,11 @@ static void usage(FILE *f)
         "           duration such as 30s, 1h, 1d, 30d, 1mo\n"
         "  team     teams: create prints the team id (generated when --id is not given)\n"
         "  user     users: create prints the user id; it makes no key (use key create --user)\n"
+        "  import-litellm  load one table exported from LiteLLM's Postgres (psql \\copy ... CSV\n"
+        "           HEADER, or json_agg/row_to_json; FILE - is stdin) in one transaction;\n"
+        "           rows are upserted, keys keep working. T: budgets, teams, users,\n"
+        "           memberships or keys (default: guessed from the columns). See\n"
+        "           docs/database.md, \"Importing from LiteLLM\"\n"
         "\n"
         "The config is --config, else $SLUICE_CONFIG, else %s/sluice/config.yaml; the\n"
         "database is its general_settings.database_url, else $DATABASE_URL. The migrations\n"
@@ -75,7 +84,9 @@ static void usage(FILE *f)
         "\n"
         "Exit status: 0 done (status: up to date), 1 database error, 2 usage,\n"
         "3 configuration or schema directory error, 4 an applied migration was changed,\n"
-        "5 (status) migrations are pending, 6 (key, team, user) no such key or team.\n",
+        "5 (status) migrations are pending, 6 (key, team, user) no such key or team.\n"
+        "import-litellm: 2 also for a file that cannot be read or a row that is wrong\n"
+        "(the message names the row and column; nothing is imported).\n",
         SL_SYSCONFDIR, SL_SCHEMADIR);
 }
 
@@ -686,6 +697,154 @@ static int cmd_team_user(const struct sl_config *cfg, const char *cmd, int argc,
     return EXIT_OK;
 }
 
+/* ---- import-litellm: import.c -------------------------------------------- */
+
+/* The whole of path ("-": stdin) into *out (malloc'ed, NUL-terminated), at
+ * most SL_IMPORT_MAX_FILE bytes. 0, or -1 after printing why. */
+static int read_all(const char *path, char **out, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    size_t cap = 1u << 16, n = 0, got;
+    char *buf = NULL, *nb;
+    int rc = -1;
+
+    *out = NULL;
+    if (f == NULL) {
+        fprintf(stderr, "sluicectl: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    for (;;) {
+        if ((nb = realloc(buf, cap + 1)) == NULL) {
+            fprintf(stderr, "sluicectl: %s: out of memory\n", path);
+            goto out;
+        }
+        buf = nb;
+        got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n < cap)
+            break;
+        if (cap >= SL_IMPORT_MAX_FILE) {
+            fprintf(stderr, "sluicectl: %s: larger than %llu MiB: export it in parts (WHERE ...)\n",
+                    path, SL_IMPORT_MAX_FILE >> 20);
+            goto out;
+        }
+        cap *= 2;
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "sluicectl: %s: %s\n", path, strerror(errno));
+        goto out;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    buf = NULL;
+    rc = 0;
+out:
+    free(buf);
+    if (f != stdin)
+        fclose(f);
+    return rc;
+}
+
+/* import-litellm's options (argv[0] is the command itself): *table (NULL:
+ * guess), *dry_run, *file; 0 or -1. */
+static int import_args(int argc, char **argv, const struct sl_import_table **table,
+                       int *dry_run, const char **file)
+{
+    static const struct option opts[] = {
+        { "table", required_argument, NULL, 't' },
+        { "dry-run", no_argument, NULL, 'n' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+
+    *table = NULL;
+    *dry_run = 0;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "t:n", opts, NULL)) != -1) {
+        if (c == 'n') {
+            *dry_run = 1;
+        } else if (c == 't' && (*table = sl_import_table_named(optarg)) == NULL) {
+            fprintf(stderr, "sluicectl: import-litellm: --table is one of budgets, teams, users, "
+                    "memberships, keys (or the LiteLLM table name), not '%s'\n", optarg);
+            return -1;
+        } else if (c != 't') {
+            return -1;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "sluicectl: import-litellm: expected one FILE\n");
+        return -1;
+    }
+    *file = argv[optind];
+    return 0;
+}
+
+static int import_exit(int rc)
+{
+    return rc == SL_ERR_BAD_REQUEST ? EXIT_USAGE : EXIT_DB;
+}
+
+static int cmd_import(const struct sl_config *cfg, int argc, char **argv)
+{
+    const struct sl_import_table *t;
+    struct sl_import_doc doc;
+    struct sl_import_stats st;
+    struct sl_db_settings s;
+    struct sl_db_error dberr;
+    struct sl_db *db = NULL;
+    const char *file;
+    char *data = NULL, err[1024];
+    size_t len = 0;
+    int dry_run, rc = EXIT_USAGE, st_rc;
+
+    memset(&doc, 0, sizeof(doc));
+    if (import_args(argc, argv, &t, &dry_run, &file) != 0) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (read_all(file, &data, &len) != 0)
+        goto out;
+    if ((st_rc = sl_import_parse(data, len, &doc, err, sizeof(err))) != SL_OK) {
+        fprintf(stderr, "sluicectl: %s: %s; nothing imported\n", file, err);
+        rc = import_exit(st_rc);
+        goto out;
+    }
+    if (doc.n_cols == 0 && doc.n_rows == 0) {
+        printf("%s: empty, nothing to import\n", file);
+        rc = EXIT_OK;
+        goto out;
+    }
+    if (t == NULL && (t = sl_import_detect(&doc, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "sluicectl: %s: %s\n", file, err);
+        goto out;
+    }
+    sl_db_settings_from_config(cfg, &s);
+    if (sl_db_open(&s, 0, &db, &dberr) != SL_OK) {
+        print_db_error("import-litellm", &dberr);
+        rc = EXIT_DB;
+        goto out;
+    }
+    st_rc = sl_import_run(db, t, &doc, dry_run, &st, err, sizeof(err));
+    if (st.ignored[0] != '\0')
+        fprintf(stderr, "sluicectl: %s: ignoring columns %s does not have: %s\n", file,
+                t->sql_name, st.ignored);
+    if (st_rc != SL_OK) {
+        fprintf(stderr, "sluicectl: %s: %s; nothing imported\n", file, err);
+        rc = import_exit(st_rc);
+        goto out;
+    }
+    printf("%s%s: %zu row%s into %s (%zu new, %zu updated)%s\n", dry_run ? "dry run: " : "",
+           file, st.rows, st.rows == 1 ? "" : "s", t->sql_name, st.inserted, st.updated,
+           dry_run ? ", rolled back" : "");
+    rc = EXIT_OK;
+out:
+    sl_db_close(db);
+    sl_import_doc_free(&doc);
+    free(data);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -712,13 +871,15 @@ int main(int argc, char **argv)
     }
     if (optind >= argc ||
         (optind != argc - 1 && strcmp(argv[optind], "key") != 0 &&
-         strcmp(argv[optind], "team") != 0 && strcmp(argv[optind], "user") != 0)) {
+         strcmp(argv[optind], "team") != 0 && strcmp(argv[optind], "user") != 0 &&
+         strcmp(argv[optind], "import-litellm") != 0)) {
         usage(stderr);
         return EXIT_USAGE;
     }
     cmd = argv[optind];
     if (strcmp(cmd, "migrate") != 0 && strcmp(cmd, "status") != 0 && strcmp(cmd, "key") != 0 &&
-        strcmp(cmd, "team") != 0 && strcmp(cmd, "user") != 0) {
+        strcmp(cmd, "team") != 0 && strcmp(cmd, "user") != 0 &&
+        strcmp(cmd, "import-litellm") != 0) {
         fprintf(stderr, "sluicectl: unknown command '%s'\n", cmd);
         usage(stderr);
         return EXIT_USAGE;
@@ -735,6 +896,8 @@ int main(int argc, char **argv)
         return EXIT_CONFIG;
     if (strcmp(cmd, "key") == 0)
         rc = cmd_key(cfg, argc - optind - 1, argv + optind + 1);
+    else if (strcmp(cmd, "import-litellm") == 0)
+        rc = cmd_import(cfg, argc - optind, argv + optind);   /* argv[0]: the command */
     else if (strcmp(cmd, "team") == 0 || strcmp(cmd, "user") == 0)
         rc = cmd_team_user(cfg, cmd, argc - optind - 1, argv + optind + 1);
     else
