@@ -4,7 +4,8 @@
 
 # Shared by bench/run.sh and bench/callgrind.sh (sourced, not run): package
 # check, fixture build, process bookkeeping, helpers, the canned upstream
-# bodies, the nginx fake upstream and the sluice config.
+# bodies, the nginx fake upstream, the sluice config, and the private MariaDB
+# and memcached of the virtual-key scenario (started only when asked for).
 # The sourcing script sets HERE (the bench directory) and may set
 # BENCH_EXTRA_PKGS ("command:package ...") before sourcing.
 
@@ -118,10 +119,12 @@ stop_tree() { # stop_tree PID: SIGTERM the pid, then SIGKILL it and its children
     done
 }
 
+SERVERS=()          # MariaDB, memcached: stopped last (sluice flushes its spend on the way out)
+
 cleanup() {
     local p
     trap - EXIT INT TERM HUP
-    for p in "${STARTED[@]}"; do stop_tree "$p"; done
+    for p in "${STARTED[@]}" "${SERVERS[@]}"; do stop_tree "$p"; done
     if [ "$BENCH_KEEP" = 1 ]; then
         say "bench: kept $TMP"
     else
@@ -343,3 +346,84 @@ model_list:
 general_settings: { master_key: $KEY }
 sluice_settings: { threads: $SLUICE_THREADS, max_threads: $SLUICE_MAX_THREADS, log_level: warn }
 EOF
+
+# ---------------------------------------------------------------- private MariaDB and memcached
+# For the virtual-key scenario, started the way scripts/run-local starts them:
+# Debian's mariadb-server with its data directory, socket and logs under $TMP,
+# listening on a free loopback port, a `sluice` user with a random password;
+# memcached on another free port, TCP only. Both are in SERVERS, stopped by
+# pid after lighttpd and sluice.
+db_root() { # db_root [mariadb args]: root over the private socket (root has no password)
+    mariadb --no-defaults "--socket=$DB_SOCK" -uroot --batch --skip-column-names "$@"
+}
+
+start_mariadb() { # sets DB_URL, DB_SOCK, DB_PID; returns 1 (with the log) if it cannot
+    local dir=$TMP/mariadb port pass i
+    local common=(--no-defaults "--datadir=$dir/data" --innodb-log-file-size=8M
+        --innodb-buffer-pool-size=64M --skip-name-resolve)
+    [ "$(id -u)" = 0 ] && common+=(--user=root)
+    mkdir -p "$dir/data"
+    DB_SOCK=$dir/mariadb.sock
+    if ! mariadb-install-db "${common[@]}" --auth-root-authentication-method=normal --skip-test-db \
+        >"$dir/install.log" 2>&1; then
+        warn "mariadb-install-db failed:"
+        tail -20 "$dir/install.log" >&2
+        return 1
+    fi
+    port=$(free_port)
+    mariadbd "${common[@]}" "--socket=$DB_SOCK" "--port=$port" --bind-address=127.0.0.1 \
+        "--pid-file=$dir/mariadb.pid" "--log-error=$dir/error.log" \
+        --innodb-flush-log-at-trx-commit=2 --max-connections=500 >"$dir/stderr.log" 2>&1 &
+    DB_PID=$!
+    SERVERS+=("$DB_PID")
+    for i in $(seq 600); do
+        alive "$DB_PID" || break
+        db_root -e 'SELECT 1' >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    if ! db_root -e 'SELECT 1' >/dev/null 2>&1; then
+        warn "mariadbd did not come up:"
+        tail -20 "$dir/error.log" "$dir/stderr.log" >&2 2>/dev/null
+        return 1
+    fi
+    pass=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+    db_root <<SQL || return 1
+CREATE DATABASE sluice CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin;
+CREATE USER 'sluice'@'127.0.0.1' IDENTIFIED BY '$pass';
+GRANT ALL ON sluice.* TO 'sluice'@'127.0.0.1';
+SQL
+    DB_URL="mysql://sluice:$pass@127.0.0.1:$port/sluice"
+}
+
+start_memcached() { # sets MC_PORT, MC_PID
+    local i
+    local as_root=()
+    [ "$(id -u)" = 0 ] && as_root=(-u root)
+    MC_PORT=$(free_port)
+    memcached -l 127.0.0.1 -p "$MC_PORT" -U 0 -m 64 -t 2 "${as_root[@]}" >"$TMP/memcached.log" 2>&1 &
+    MC_PID=$!
+    SERVERS+=("$MC_PID")
+    for i in $(seq 100); do
+        alive "$MC_PID" || break
+        (exec 3<>"/dev/tcp/127.0.0.1/$MC_PORT") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    warn "memcached did not come up: $(tail -5 "$TMP/memcached.log" 2>/dev/null)"
+    return 1
+}
+
+# db_counters FILE: MariaDB's global statement counters as "name value" lines
+db_counters() {
+    db_root -e "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions', 'Com_select', 'Com_insert',
+        'Com_insert_select', 'Com_update', 'Com_delete', 'Com_replace', 'Com_begin', 'Com_commit',
+        'Com_rollback', 'Com_stmt_prepare', 'Com_stmt_execute', 'Com_stmt_close', 'Com_set_option',
+        'Com_show_status')" >"$1"
+}
+
+# mc_counters FILE: memcached's command counters as "name value" lines
+# (cmd_set counts add and cas too; incr and decr are counted as hits and
+# misses; total_connections counts the connections it accepted)
+mc_counters() {
+    { exec 3<>"/dev/tcp/127.0.0.1/$MC_PORT" && printf 'stats\r\nquit\r\n' >&3 && tr -d '\r' <&3; } 2>/dev/null |
+        awk '$1 == "STAT" && $2 ~ /^(cmd_get|cmd_set|cmd_touch|total_connections|(incr|decr|delete)_(hits|misses))$/ { print $2, $3 }' >"$1"
+}

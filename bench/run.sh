@@ -21,8 +21,8 @@
 #   BENCH_SECONDS        seconds per measured run (default 10)
 #   BENCH_WARMUP         seconds of warm-up before each scenario (default 1)
 #   BENCH_CONNS          connection counts (default "1 16 64")
-#   BENCH_SCENARIOS      subset of "direct floor floor-paced mock fake stream paced"
-#                        (default all)
+#   BENCH_SCENARIOS      subset of "direct floor floor-paced mock fake stream paced vkey"
+#                        (default all; vkey needs mariadb-server and memcached)
 #   BENCH_EVENT_GAP_MS   gap between the events of the paced SSE fake (default 1)
 #   BENCH_LONG_REQUESTS  requests in the RSS long run (default 200000; the
 #                        target is flat RSS over 1000000; 0 skips the long run)
@@ -43,7 +43,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_WARMUP=${BENCH_WARMUP:-1}
 BENCH_CONNS=${BENCH_CONNS:-"1 16 64"}
-BENCH_SCENARIOS=${BENCH_SCENARIOS:-"direct floor floor-paced mock fake stream paced"}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-"direct floor floor-paced mock fake stream paced vkey"}
 BENCH_LONG_REQUESTS=${BENCH_LONG_REQUESTS:-200000}
 BENCH_LONG_SEGMENTS=${BENCH_LONG_SEGMENTS:-4}
 BENCH_LONG_CONNS=${BENCH_LONG_CONNS:-64}
@@ -53,6 +53,9 @@ HELLO_THREADS=${HELLO_THREADS:-4}
 HELLO_SSE_THREADS=${HELLO_SSE_THREADS:-32}
 
 want() { case " $BENCH_SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
+if want vkey; then
+    BENCH_EXTRA_PKGS="${BENCH_EXTRA_PKGS:-} mariadbd:mariadb-server mariadb:mariadb-client memcached:memcached"
+fi
 
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
@@ -112,13 +115,16 @@ declare -A LABEL=(
     [fake]="lighttpd -> sluice -> nginx fake"
     [stream]="lighttpd -> sluice -> nginx SSE (stream)"
     [paced]="lighttpd -> sluice -> nginx SSE paced"
+    [vkey-master]="sluice+db -> nginx fake, master key"
+    [vkey]="sluice+db -> nginx fake, virtual key"
 )
+WRK_KEY=$KEY        # the bearer key wrk sends (the vkey scenario switches it)
 
 # run_wrk NAME CONNS URL SCRIPT MODEL SECONDS: runs wrk, leaves its WRKSTAT fields in W_*
 run_wrk() {
     local name=$1 c=$2 url=$3 script=$4 model=$5 secs=$6 t line kv
     t=$((c < 2 ? c : 2))
-    BENCH_MODEL=$model BENCH_KEY=$KEY wrk -t"$t" -c"$c" -d"${secs}s" --timeout 10s \
+    BENCH_MODEL=$model BENCH_KEY=$WRK_KEY wrk -t"$t" -c"$c" -d"${secs}s" --timeout 10s \
         -s "$HERE/$script" "$url" >"$TMP/wrk-$name-$c.txt" 2>&1
     line=$(grep '^WRKSTAT ' "$TMP/wrk-$name-$c.txt" | tail -1)
     W_requests=0 W_duration_us=1 W_err_connect=0 W_err_read=0 W_err_write=0 W_err_status=0
@@ -135,12 +141,16 @@ run_wrk() {
 
 # measure NAME CONNS URL SCRIPT MODEL WEB-PID APP-PIDS...
 # WEB-PID is the front process (lighttpd) or "-" for wrk -> nginx directly.
+# MEASURE_SERVERS: more pids of this benchmark (MariaDB, memcached) whose CPU
+# is not noise; it is not in cpu/req either (the vkey scenario reports it).
 measure() {
     local name=$1 c=$2 url=$3 script=$4 model=$5 web=$6
     shift 6
     local apps=("$@") before_all before_app before_up after_all after_app after_up acc0 acc1
-    local up_pids sys0 sys1 kids0 t0 t1
+    local up_pids sys0 sys1 kids0 t0 t1 srv0 srv1
     up_pids=$(nginx_pids)
+    # shellcheck disable=SC2086
+    srv0=$(cpu_ticks ${MEASURE_SERVERS:-})
     # shellcheck disable=SC2086
     before_up=$(cpu_ticks $up_pids)
     if [ "$web" = - ]; then
@@ -158,6 +168,8 @@ measure() {
     run_wrk "$name" "$c" "$url" "$script" "$model" "$BENCH_SECONDS" || return 1
     t1=$(date +%s%N)
     sys1=$(sys_ticks)
+    # shellcheck disable=SC2086
+    srv1=$(cpu_ticks ${MEASURE_SERVERS:-})
     child_ticks
     acc1=$(nginx_accepts)
     # shellcheck disable=SC2086
@@ -174,7 +186,7 @@ measure() {
         -v sock="$((W_err_connect + W_err_read + W_err_write + W_err_timeout))" \
         -v all="$((after_all - before_all))" -v app="$((after_app - before_app))" \
         -v up="$((after_up - before_up))" -v acc="$((acc1 - acc0 - 1))" -v hz="$HZ" -v web="$web" \
-        -v sys="$((sys1 - sys0))" -v kids="$((CHILD_TICKS - kids0))" -v ns="$((t1 - t0))" -v ncpu="$NCPU" '
+        -v sys="$((sys1 - sys0))" -v kids="$((CHILD_TICKS - kids0 + srv1 - srv0))" -v ns="$((t1 - t0))" -v ncpu="$NCPU" '
         BEGIN {
             us = 1e6 / hz; rq = r > 0 ? r : 1
             if (acc < 0) acc = 0   # (the -1 above: the stub_status query itself)
@@ -218,7 +230,7 @@ chat_body() { # chat_body MODEL [stream]
 
 warm() { # warm URL SCRIPT MODEL CONNS
     [ "$BENCH_WARMUP" -gt 0 ] 2>/dev/null || return 0
-    BENCH_MODEL=$3 BENCH_KEY=$KEY wrk -t2 -c"$4" -d"${BENCH_WARMUP}s" -s "$HERE/$2" "$1" >/dev/null 2>&1
+    BENCH_MODEL=$3 BENCH_KEY=$WRK_KEY wrk -t2 -c"$4" -d"${BENCH_WARMUP}s" -s "$HERE/$2" "$1" >/dev/null 2>&1
 }
 
 # ================================================================== run
@@ -246,7 +258,7 @@ fi
 
 # ---- sluice: present?
 HAVE_SLUICE=0
-if want mock || want fake || want stream || want paced || [ "$BENCH_STARTS" != 0 ] || [ "$BENCH_LONG_REQUESTS" != 0 ]; then
+if want mock || want fake || want stream || want paced || want vkey || [ "$BENCH_STARTS" != 0 ] || [ "$BENCH_LONG_REQUESTS" != 0 ]; then
     if [ -x "$SLUICE_BIN" ]; then
         HAVE_SLUICE=1
     else
@@ -369,6 +381,132 @@ if [ "$HAVE_SLUICE" = 1 ] && { want mock || want fake || want stream || want pac
     fi
 fi
 
+# ---- (7) virtual keys: the same deployment with MariaDB + memcached, master key vs virtual key
+VRES=$TMP/vkey.tsv
+: >"$VRES"
+# columns: conns who requests questions select insert update delete replace insert_select begin commit
+#          rollback stmt_execute stmt_prepare db_cpu_us_per_req mc_get mc_set mc_incr_decr drain_seconds
+#          mc_connections (new memcached connections, less the stats one) mc_cpu_us_per_req
+vkey_sample() { # vkey_sample FILE-PREFIX: MariaDB and memcached counters and their CPU ticks
+    db_counters "$1.db"
+    mc_counters "$1.mc"
+    cpu_ticks "$DB_PID" >"$1.cpu"
+    cpu_ticks "$MC_PID" >"$1.mccpu"
+}
+vkey_spooled() { # how often sluice said it spooled spend records (its queue was full)
+    cat "$TMP/lighttpd-vkey/stdout.log" "$TMP/lighttpd-vkey/error.log" 2>/dev/null | grep -c 'spend: .* spooled'
+}
+vkey_row() { # vkey_row CONNS WHO BEFORE AFTER REQUESTS DRAIN-SECONDS
+    awk -v c="$1" -v who="$2" -v r="$5" -v drain="$6" -v hz="$HZ" -v cpu0="$(cat "$3.cpu")" -v cpu1="$(cat "$4.cpu")" \
+        -v mcc0="$(cat "$3.mccpu")" -v mcc1="$(cat "$4.mccpu")" \
+        -v f1="$3.db" -v f2="$3.mc" -v f3="$4.db" -v f4="$4.mc" '
+        { k = (FILENAME == f1 ? 1 : FILENAME == f2 ? 2 : FILENAME == f3 ? 3 : 4); v[k, $1] = $2 }
+        END {
+            n = split("Questions Com_select Com_insert Com_update Com_delete Com_replace Com_insert_select " \
+                "Com_begin Com_commit Com_rollback Com_stmt_execute Com_stmt_prepare", names, " ")
+            line = c "\t" who "\t" r
+            for (i = 1; i <= n; i++) {
+                d = v[3, names[i]] - v[1, names[i]]
+                # the SHOW GLOBAL STATUS of the drain and the sample are ours, not sluice
+                if (names[i] == "Questions") d -= v[3, "Com_show_status"] - v[1, "Com_show_status"]
+                line = line "\t" d
+            }
+            line = line "\t" sprintf("%.1f", (cpu1 - cpu0) * 1e6 / hz / (r > 0 ? r : 1))
+            line = line "\t" (v[4, "cmd_get"] - v[2, "cmd_get"]) "\t" (v[4, "cmd_set"] - v[2, "cmd_set"])
+            incr = 0
+            split("incr_hits incr_misses decr_hits decr_misses", m, " ")
+            for (i = 1; i <= 4; i++) incr += v[4, m[i]] - v[2, m[i]]
+            print line "\t" incr "\t" drain "\t" (v[4, "total_connections"] - v[2, "total_connections"] - 1) \
+                "\t" sprintf("%.1f", (mcc1 - mcc0) * 1e6 / hz / (r > 0 ? r : 1))
+        }' "$3.db" "$3.mc" "$4.db" "$4.mc" >>"$VRES"
+}
+# vkey_drain: waits until the spend writers are done: MariaDB's Com_stmt_execute
+# (sluice's statements, not our SHOW) stays the same for 1.5 s (they flush
+# every 1 s), at most 60 s. Prints the seconds it took.
+vkey_drain() {
+    local a b t0 same=0 i
+    t0=$(date +%s%N)
+    a=$(db_root -e "SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'" | awk '{print $2}')
+    for i in $(seq 120); do
+        sleep 0.5
+        b=$(db_root -e "SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'" | awk '{print $2}')
+        if [ "$a" = "$b" ]; then same=$((same + 1)); else same=0; fi
+        a=$b
+        [ $same -ge 3 ] && break
+    done
+    awk -v ns="$(($(date +%s%N) - t0))" 'BEGIN { printf "%.1f\n", ns / 1e9 - 1.5 }'
+}
+if [ "$HAVE_SLUICE" = 1 ] && want vkey; then
+    say ""
+    say "(7) wrk -> lighttpd -> sluice with MariaDB + memcached: the master key, then a virtual key"
+    SLUICECTL=$(dirname "$SLUICE_BIN")/sluicectl
+    VKEY=
+    if [ ! -x "$SLUICECTL" ]; then
+        warn "no sluicectl next to $SLUICE_BIN: scenario vkey skipped"
+    elif start_mariadb && start_memcached; then
+        VCFG=$TMP/config-vkey.yaml
+        # the same config plus the database and the cache
+        sed -e "s|^general_settings: { master_key: $KEY }\$|general_settings: { master_key: $KEY, database_url: \"$DB_URL\", memcached_servers: [\"127.0.0.1:$MC_PORT\"] }|" \
+            -e "s|^sluice_settings: { \(.*\) }\$|sluice_settings: { \1, spend_spool_dir: \"$TMP/spool\" }|" \
+            "$CFG" >"$VCFG"
+        grep -q database_url "$VCFG" || die "could not add database_url to the config"
+        ctl() { SLUICE_SCHEMA_DIR=$ROOT/schema DATABASE_URL='' "$SLUICECTL" --config "$VCFG" "$@"; }
+        if ctl migrate >"$TMP/migrate.log" 2>&1 &&
+            ctl team create --id bench-team --max-budget 1000000000 >/dev/null &&
+            ctl user create --id bench-user --team bench-team --max-budget 1000000000 >/dev/null; then
+            VKEY=$(ctl key create --alias bench --team bench-team --user bench-user --max-budget 1000000000 |
+                sed -n 's/^key: //p')
+        fi
+        [ -n "$VKEY" ] || warn "could not migrate or create the key: $(tail -5 "$TMP/migrate.log")"
+    fi
+    if [ -n "$VKEY" ] && start_lighttpd vkey "$SLUICE_BIN --config $VCFG" "\"SLUICE_CONFIG\" => \"$VCFG\""; then
+        url="http://127.0.0.1:$LPORT_vkey"
+        wait_http "$url/health/liveliness" 10 || warn "sluice (vkey): GET /health/liveliness gave no 2xx within 10 s"
+        ok=1
+        for who in master vkey; do
+            k=$KEY
+            [ $who = vkey ] && k=$VKEY
+            code=$(curl -s -D "$TMP/check-vkey-$who.h" -o "$TMP/check-vkey-$who" -w '%{http_code}' --max-time 10 \
+                -H "Authorization: Bearer $k" -H 'Content-Type: application/json' -d "$(chat_body bench-fake)" "$url$CHAT_PATH")
+            if [ "$code" != 200 ]; then
+                warn "sluice (vkey, $who key): POST $CHAT_PATH answered $code: $(head -c 300 "$TMP/check-vkey-$who")"
+                ok=0
+            fi
+        done
+        cost=$(sed -n 's/^x-litellm-response-cost: *\([^\r]*\).*/\1/Ip' "$TMP/check-vkey-vkey.h")
+        say "  check: both keys answered 200; the virtual key's request cost ${cost:-?} USD (built-in price of gpt-4o-mini);"
+        say "  the key has max_budget 1e9 USD, its team and user too; MariaDB pid $DB_PID, memcached pid $MC_PID"
+        if [ $ok = 1 ]; then
+            for who in master vkey; do
+                WRK_KEY=$KEY
+                [ $who = vkey ] && WRK_KEY=$VKEY
+                warm "$url$CHAT_PATH" post-chat.lua bench-fake 16
+            done
+            vkey_drain >/dev/null
+            MEASURE_SERVERS="$DB_PID $MC_PID"
+            for c in $BENCH_CONNS; do
+                for who in master vkey; do
+                    WRK_KEY=$KEY name=vkey-master
+                    [ $who = vkey ] && WRK_KEY=$VKEY name=vkey
+                    mapfile -t now_pids < <(children_of "$LPID_vkey")
+                    vkey_sample "$TMP/s0"
+                    measure $name "$c" "$url$CHAT_PATH" post-chat.lua bench-fake "$LPID_vkey" "${now_pids[@]}"
+                    spooled0=$(vkey_spooled)
+                    drain=$(vkey_drain)
+                    vkey_sample "$TMP/s1"
+                    vkey_row "$c" "$who" "$TMP/s0" "$TMP/s1" "$W_requests" "$drain"
+                    spooled=$(vkey_spooled)
+                    [ "$spooled" -gt "$spooled0" ] && warn "vkey $who c=$c: the spend queue overflowed to the spool $((spooled - spooled0)) time(s) (the writer fell behind)"
+                done
+            done
+            MEASURE_SERVERS='' WRK_KEY=$KEY
+            rows=$(db_root sluice -e "SELECT COUNT(*) FROM LiteLLM_SpendLogs")
+            say "  LiteLLM_SpendLogs holds $rows rows after the runs"
+        fi
+        stop_tree "$LPID_vkey"
+    fi
+fi
+
 # ================================================================== table
 say ""
 say "Results (${BENCH_SECONDS}s per run; latencies in microseconds; cpu = CPU time per request of the"
@@ -381,6 +519,7 @@ BEGIN {
     L["floor-paced"] = "lighttpd -> fcgi-hello SSE paced"
     L["fake"] = "lighttpd -> sluice -> nginx fake"; L["stream"] = "lighttpd -> sluice -> nginx SSE"
     L["paced"] = "lighttpd -> sluice -> nginx SSE paced"
+    L["vkey-master"] = "sluice+db -> nginx fake, master key"; L["vkey"] = "sluice+db -> nginx fake, virtual key"
     printf "%-38s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s %6s\n", "scenario", "conns", "req/s", "p50", "p99",
         "non2xx", "sockerr", "cpu/req", "app/req", "upstr/req", "upconn/r", "other"
     printf "%-38s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s %6s\n", "--------", "-----", "-----", "---", "---",
@@ -431,6 +570,39 @@ if [ -n "$cs" ] && [ -n "$ch" ] && [ "$FLOOR_EVENTS" -gt 0 ] 2>/dev/null; then
 fi
 [ -n "$cm" ] && say "  CPU per mock request                    $(printf '%6s' "$cm") us  (sluice alone $am us)"
 [ -n "$ch" ] && say "  CPU per floor request                   $(printf '%6s' "$ch") us  (fcgi-hello alone $ah us)"
+
+# ---- virtual keys (issue 4)
+if [ -s "$VRES" ]; then
+    say ""
+    say "Virtual keys (issue 4): one deployment with MariaDB + memcached, bench-fake, the master key vs a"
+    say "virtual key (auth from the key cache, budget check of key, team and user, spend logged):"
+    for c in $BENCH_CONNS; do
+        m=$(row vkey-master "$c" 3) v=$(row vkey "$c" 3)
+        if [ -z "$m" ] || [ -z "$v" ]; then continue; fi
+        awk -v m="$m" -v v="$v" -v c="$c" -v cm="$(row vkey-master "$c" 8)" -v cv="$(row vkey "$c" 8)" 'BEGIN {
+            printf "  c=%-3s virtual key / master key  %5.1f %%   (%s / %s req/s; cpu/req %s vs %s us; target >= 90 %%)\n",
+                c, 100 * v / m, v, m, cv, cm }'
+        f=$(row fake "$c" 3)
+        [ -n "$f" ] && awk -v f="$f" -v v="$v" -v c="$c" 'BEGIN {
+            printf "  c=%-3s virtual key / no database %5.1f %%   (%s / %s req/s of row (4), the same requests without MariaDB)\n",
+                c, 100 * v / f, v, f }'
+    done
+    say "  database statements per request: MariaDB's global status, deltas from before each measured"
+    say "  run to when the spend writers are done after it (drain: seconds they still wrote after wrk"
+    say "  stopped), divided by wrk's requests; memcached commands per request (get, set/add, incr/decr);"
+    say "  the CPU of mariadbd and of memcached per request, drain included (not in cpu/req above):"
+    printf '  %-5s %-7s %9s %9s %7s %7s %7s %7s %7s %7s %7s %7s %7s %8s %8s %7s %7s %7s %7s %8s %8s %6s\n' conns key requests \
+        Questions select insert update delete replace ins-sel begin commit rollback stmt_exe stmt_pre \
+        mc_get mc_set mc_incr mc_conn db_cpu mc_cpu drain
+    awk -F'\t' '{
+        r = ($3 > 0 ? $3 : 1)
+        printf "  %-5s %-7s %9d", $1, $2, $3
+        for (i = 4; i <= 15; i++) printf " %" (i == 4 ? 9 : (i >= 14 ? 8 : 7)) ".3f", $i / r
+        printf " %7.3f %7.3f %7.3f %7.3f %6sus %6sus %5ss\n", $17 / r, $18 / r, $19 / r, $21 / r, $16, $22, $20
+    }' "$VRES"
+    say "  (Questions counts every statement a client sent, prepared executes included; the Com_* columns"
+    say "  count them by kind; the benchmark's own SHOW STATUS are taken out of Questions)"
+fi
 
 # ================================================================== RSS: long run
 if [ "$HAVE_SLUICE" = 1 ] && alive "${LPID_sluice:-0}"; then
