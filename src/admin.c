@@ -16,6 +16,7 @@
 #include "config.h"
 #include "db.h"
 #include "jsonutil.h"
+#include "keys.h"
 #include "keystore.h"
 #include "request.h"
 #include "respond.h"
@@ -53,9 +54,13 @@ static const char *query(struct sl_request *req, const char *name)
     return NULL;
 }
 
+/* created_by/updated_by: the master key's name, or a proxy_admin remote
+ * user's id (docs/remote-user.md). */
 static const char *actor(const struct sl_request *req)
 {
-    return req->principal.role == SL_ROLE_ADMIN ? MASTER_ACTOR : NULL;
+    if (req->principal.role != SL_ROLE_ADMIN)
+        return NULL;
+    return req->principal.user != NULL ? req->principal.user->user_id : MASTER_ACTOR;
 }
 
 static int do_generate(struct ctx *c, json_t **out)

@@ -4,7 +4,10 @@
  * CRYPTO_memcmp, so timing says nothing about it. With a database, any other
  * key is a virtual key: keys.c resolves the same hash (cached) to a snapshot,
  * checked here for LiteLLM's rules (sk- prefix, blocked, expired) and, later
- * in the request, for its model list and budget, with LiteLLM's messages. */
+ * in the request, for its model list and budget, with LiteLLM's messages.
+ * With trust_remote_user, the user the web server authenticated (a FastCGI
+ * param, never a header) is a principal too: resolved by keys.c into a
+ * snapshot of its user row, like a key. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +21,7 @@
 #include "auth.h"
 #include "config.h"
 #include "keys.h"
+#include "remoteuser.h"
 #include "request.h"
 #include "status.h"
 
@@ -154,27 +158,71 @@ static int check_virtual_key(struct sl_request *req, const char *raw)
     return SL_OK;
 }
 
+/* The web server's user, looked up (created on first sight) and added to
+ * the principal: alone it is the principal; with a virtual key it is the
+ * key's user. */
+static int check_remote_user(struct sl_request *req, const char *name)
+{
+    struct sl_key *u;
+    int rc;
+
+    if (strlen(name) > 255) {   /* user_id is VARCHAR(255); bytes >= characters */
+        req->err_msg = "Authentication Error, the user name the web server passed is longer "
+                       "than 255 bytes.";
+        return SL_ERR_AUTH;
+    }
+    if ((u = sl_arena_alloc(req->arena, sizeof(*u))) == NULL)
+        return SL_ERR_NOMEM;
+    if ((rc = sl_keys_lookup_user(req, name, u)) != SL_OK) {
+        if (rc == SL_ERR_AUTH)
+            req->err_msg = sl_arena_printf(req->arena,
+                "Authentication Error, the web server authenticated user=%.200s, but no row of "
+                "LiteLLM_UserTable has it as sso_user_id and none could be made (its user_id is "
+                "taken by a user with another sso_user_id).", name);
+        else if (rc == SL_ERR_DB_UNAVAILABLE)
+            req->err_msg = "Authentication Error: the web server's user could not be checked "
+                           "because the gateway's database is unavailable; retry later.";
+        return rc;
+    }
+    if (u->team_blocked) {
+        req->err_msg = sl_arena_printf(req->arena, "Team=%.200s is blocked. Update via "
+                                       "/team/unblock if you're an admin.", u->team_id);
+        return SL_ERR_AUTH;
+    }
+    req->principal.user = u;
+    if (req->principal.role == SL_ROLE_NONE) {
+        req->principal.role = u->remote_admin ? SL_ROLE_ADMIN : SL_ROLE_USER;
+        req->principal.key = u;
+    }
+    return SL_OK;
+}
+
 int sl_auth_check(struct sl_request *req)
 {
-    const char *key = presented_key(req);
+    const char *key = presented_key(req), *remote = sl_remoteuser_name(req);
+    int rc;
 
     req->stage = "auth";
     memset(&req->principal, 0, sizeof(req->principal));
-    if (key == NULL) {
+    if (key == NULL && remote == NULL) {
         req->err_msg = "Authentication Error, no api key passed in.";
         return SL_ERR_AUTH;
     }
-    sl_auth_hash_key(key, req->principal.key_hash);
-    if (req->cfg->master_key != NULL) {
-        if (CRYPTO_memcmp(req->cfg->master_key_hash, req->principal.key_hash, 64) == 0) {
+    if (key != NULL) {
+        sl_auth_hash_key(key, req->principal.key_hash);
+        if (req->cfg->master_key != NULL &&
+            CRYPTO_memcmp(req->cfg->master_key_hash, req->principal.key_hash, 64) == 0) {
             req->principal.role = SL_ROLE_ADMIN;
             return SL_OK;
         }
+        if (req->cfg->database_url == NULL) {
+            req->err_msg = "Authentication Error, Invalid proxy server token passed.";
+            return SL_ERR_AUTH;
+        }
+        if ((rc = check_virtual_key(req, key)) != SL_OK)
+            return rc;
     }
-    if (req->cfg->database_url != NULL)
-        return check_virtual_key(req, key);
-    req->err_msg = "Authentication Error, Invalid proxy server token passed.";
-    return SL_ERR_AUTH;
+    return remote != NULL ? check_remote_user(req, remote) : SL_OK;
 }
 
 /* Whether an allowlist admits model_name: empty admits every model, as do
@@ -200,15 +248,17 @@ static int key_allows(const struct sl_key *k, const char *model_name)
 
 int sl_auth_may_use_model(const struct sl_request *req, const char *model_name)
 {
-    const struct sl_key *k = req->principal.key;
+    const struct sl_key *k = req->principal.key, *u = req->principal.user;
 
     if (req->principal.role == SL_ROLE_ADMIN)
         return 1;
-    if (req->principal.role != SL_ROLE_KEY || k == NULL || model_name == NULL)
+    if ((req->principal.role != SL_ROLE_KEY && req->principal.role != SL_ROLE_USER) ||
+        k == NULL || model_name == NULL)
         return 0;
     /* Access groups are not resolved: such an entry only matches a model
      * group of the same name. */
-    return key_allows(k, model_name) && list_allows(k->team_models, k->n_team_models, model_name);
+    return key_allows(k, model_name) && list_allows(k->team_models, k->n_team_models, model_name) &&
+           (u == NULL || u == k || key_allows(u, model_name));
 }
 
 /* Python's repr of a list of strings, in the arena. */
@@ -232,19 +282,28 @@ static char *py_list(struct sl_arena *a, const char *const *v, size_t n)
 
 int sl_auth_model_denied(struct sl_request *req, const char *model_name)
 {
-    const struct sl_key *k = req->principal.key;
-    int team = k != NULL && key_allows(k, model_name ? model_name : "");
-    const char *who = team ? "team" : "key";
-    char *list = k == NULL ? py_list(req->arena, NULL, 0)
-                 : team ? py_list(req->arena, k->team_models, k->n_team_models)
-                        : py_list(req->arena, k->models, k->n_models);
+    const struct sl_key *k = req->principal.key, *u = req->principal.user;
+    const char *m = model_name ? model_name : "", *who = "key";
+    char *list;
 
+    if (k != NULL && !key_allows(k, m)) {
+        who = k == u ? "user" : "key";
+        list = py_list(req->arena, k->models, k->n_models);
+    } else if (k != NULL && !list_allows(k->team_models, k->n_team_models, m)) {
+        who = "team";
+        list = py_list(req->arena, k->team_models, k->n_team_models);
+    } else if (u != NULL && !key_allows(u, m)) {
+        who = "user";
+        list = py_list(req->arena, u->models, u->n_models);
+    } else {
+        list = py_list(req->arena, k != NULL ? k->models : NULL, k != NULL ? k->n_models : 0);
+    }
     if (list == NULL)
         return SL_ERR_NOMEM;
     req->err_msg = sl_arena_printf(req->arena,
         "%s not allowed to access model. This %s can only access models=%s. Tried to access %.200s",
-        who, who, list, model_name ? model_name : "");
-    req->err_type = team ? "team_model_access_denied" : "key_model_access_denied";
+        who, who, list, m);
+    req->err_type = sl_arena_printf(req->arena, "%s_model_access_denied", who);
     req->err_param = "model";
-    return SL_ERR_AUTH;
+    return req->err_type != NULL ? SL_ERR_AUTH : SL_ERR_NOMEM;
 }

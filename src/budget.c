@@ -41,7 +41,7 @@
 #define MAX_OUTPUT_TOKENS 131072
 #define MAX_PERIODS 100000             /* catching up with a long-overdue reset */
 
-static const char scope_letter[SL_BUDGET_SCOPES] = { 'k', 't', 'u' };
+static const char scope_letter[SL_BUDGET_HOLDS] = { 'k', 't', 'u', 'm' };
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -91,6 +91,30 @@ long long sl_budget_period_end(long long reset_at_us, const char *duration, long
     return t;
 }
 
+long long sl_budget_aligned_end(const char *duration, long long now_us)
+{
+    long long d;
+    size_t n = duration != NULL ? strlen(duration) : 0;
+
+    if (sl_keystore_add_duration(duration, 0, &d) != SL_OK || d <= 0)
+        return 0;
+    if (n > 2 && strcmp(duration + n - 2, "mo") == 0) {
+        long months = atol(duration), idx;
+        time_t t = (time_t)(now_us / 1000000);
+        struct tm tm;
+
+        if (months <= 0 || gmtime_r(&t, &tm) == NULL)
+            return 0;
+        idx = ((tm.tm_year - 70) * 12L + tm.tm_mon) / months * months + months;
+        memset(&tm, 0, sizeof(tm));
+        tm.tm_year = (int)(70 + idx / 12);
+        tm.tm_mon = (int)(idx % 12);
+        tm.tm_mday = 1;
+        return (long long)timegm(&tm) * 1000000LL;
+    }
+    return (now_us / d + 1) * d;
+}
+
 static void counter_prefix(int scope, const char *id, char out[112])
 {
     char h[65];
@@ -108,21 +132,27 @@ static void counter_name(int scope, const char *id, long long period_end_us, cha
     snprintf(out + n, 112 - n, "%lld", period_end_us / 1000000);
 }
 
-/* ---- the process table ---------------------------------------------------- */
+/* ---- process tables ---------------------------------------------------- */
 
-#define LOCAL_SLOTS 4096u
-#define LOCAL_PROBE 64u
+/* Two small tables of named numbers, open addressing over a fixed array:
+ * the local counters (when memcached is not there) and this process's
+ * leases on memcached counters. */
+#define TABLE_SLOTS 4096u
+#define TABLE_PROBE 64u
 
-struct lctr {
+struct slot {
     char name[112];              /* "" when free */
-    uint64_t v;
+    long long v;
     long long expires_us;        /* monotonic */
 };
 
-static struct {
+struct table {
     pthread_mutex_t lock;
-    struct lctr *slots;
-} L = { .lock = PTHREAD_MUTEX_INITIALIZER, .slots = NULL };
+    struct slot *slots;
+};
+
+static struct table L = { PTHREAD_MUTEX_INITIALIZER, NULL };        /* local counters */
+static struct table LEASES = { PTHREAD_MUTEX_INITIALIZER, NULL };   /* leases */
 
 static unsigned slot_of(const char *name)
 {
@@ -130,55 +160,93 @@ static unsigned slot_of(const char *name)
 
     for (; *name; name++)
         h = (h ^ (unsigned char)*name) * 16777619u;
-    return h % LOCAL_SLOTS;
+    return h % TABLE_SLOTS;
 }
 
-/* Adds delta to the counter (created at base when absent or expired);
- * stops at 0 like memcached. 0, or -1 on OOM. */
-static int local_add(const char *name, long long base, long long delta, uint64_t *value)
+/* Under t->lock: the live slot of name, else a new one (v = init) in a
+ * free or expired slot, else in place of the one expiring first. NULL on
+ * OOM. */
+static struct slot *slot_get(struct table *t, const char *name, long long init)
 {
     long long now = sl_now_us();
     unsigned s = slot_of(name);
-    struct lctr *c = NULL, *spare = NULL;
+    struct slot *spare = NULL;
 
-    pthread_mutex_lock(&L.lock);
-    if (L.slots == NULL && (L.slots = calloc(LOCAL_SLOTS, sizeof(*L.slots))) == NULL) {
-        pthread_mutex_unlock(&L.lock);
-        return -1;
-    }
-    for (unsigned i = 0; i < LOCAL_PROBE && c == NULL; i++) {
-        struct lctr *e = &L.slots[(s + i) % LOCAL_SLOTS];
+    if (t->slots == NULL && (t->slots = calloc(TABLE_SLOTS, sizeof(*t->slots))) == NULL)
+        return NULL;
+    for (unsigned i = 0; i < TABLE_PROBE; i++) {
+        struct slot *e = &t->slots[(s + i) % TABLE_SLOTS];
 
         if (e->name[0] != '\0' && e->expires_us > now && strcmp(e->name, name) == 0)
-            c = e;
-        else if (spare == NULL || (spare->name[0] != '\0' && spare->expires_us > now &&
-                                   (e->name[0] == '\0' || e->expires_us < spare->expires_us)))
-            spare = e;       /* a free or expired slot, else the one expiring first */
+            return e;
+        if (spare == NULL || (spare->name[0] != '\0' && spare->expires_us > now &&
+                              (e->name[0] == '\0' || e->expires_us < spare->expires_us)))
+            spare = e;
     }
-    if (c == NULL) {
-        c = spare;
-        snprintf(c->name, sizeof(c->name), "%s", name);
-        c->v = base > 0 ? (uint64_t)base : 0;
-        c->expires_us = now + COUNTER_TTL_S * 1000000LL;
-    }
-    if (delta >= 0)
-        c->v += (uint64_t)delta;
-    else
-        c->v = c->v > (uint64_t)-delta ? c->v - (uint64_t)-delta : 0;
-    *value = c->v;
-    pthread_mutex_unlock(&L.lock);
-    return 0;
+    snprintf(spare->name, sizeof(spare->name), "%s", name);
+    spare->v = init;
+    spare->expires_us = now + COUNTER_TTL_S * 1000000LL;
+    return spare;
 }
 
-static void local_forget(const char *prefix)
+/* A local counter: adds delta (created at base), stopping at 0 like
+ * memcached. 0 with *value, or -1 on OOM. */
+static int local_add(const char *name, long long base, long long delta, long long *value)
+{
+    struct slot *c;
+
+    pthread_mutex_lock(&L.lock);
+    if ((c = slot_get(&L, name, base > 0 ? base : 0)) != NULL) {
+        c->v = c->v + delta > 0 ? c->v + delta : 0;
+        *value = c->v;
+    }
+    pthread_mutex_unlock(&L.lock);
+    return c != NULL ? 0 : -1;
+}
+
+static void local_forget(struct table *t, const char *prefix)
 {
     size_t n = strlen(prefix);
 
-    pthread_mutex_lock(&L.lock);
-    for (unsigned i = 0; L.slots != NULL && i < LOCAL_SLOTS; i++)
-        if (strncmp(L.slots[i].name, prefix, n) == 0)
-            L.slots[i].name[0] = '\0';
-    pthread_mutex_unlock(&L.lock);
+    pthread_mutex_lock(&t->lock);
+    for (unsigned i = 0; t->slots != NULL && i < TABLE_SLOTS; i++)
+        if (strncmp(t->slots[i].name, prefix, n) == 0)
+            t->slots[i].name[0] = '\0';
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* Adds delta to this process's lease on a counter. 0, or -1 on OOM. */
+static int lease_add(const char *name, long long delta)
+{
+    struct slot *l;
+
+    pthread_mutex_lock(&LEASES.lock);
+    if ((l = slot_get(&LEASES, name, 0)) != NULL)
+        l->v += delta;
+    pthread_mutex_unlock(&LEASES.lock);
+    return l != NULL ? 0 : -1;
+}
+
+/* Takes est from the lease on name if it holds that much: 1. Else empties
+ * the lease into *had (to be given back with the next one) and returns 0. */
+static int lease_take(const char *name, long long est, long long *had)
+{
+    struct slot *l;
+    int got = 0;
+
+    *had = 0;
+    pthread_mutex_lock(&LEASES.lock);
+    if ((l = slot_get(&LEASES, name, 0)) != NULL) {
+        if (est > 0 && l->v >= est) {
+            l->v -= est;
+            got = 1;
+        } else {
+            *had = l->v;
+            l->v = 0;
+        }
+    }
+    pthread_mutex_unlock(&LEASES.lock);
+    return got;
 }
 
 /* ---- counters ------------------------------------------------------------- */
@@ -194,28 +262,121 @@ static void warn_memcached(const struct sl_request *req)
                "process only until it does");
 }
 
-/* Adds delta to a counter, creating it at base when absent. 0 with *value,
- * or -1. */
-static int counter_add(const struct sl_request *req, struct sl_budget_hold *h, long long base,
-                       long long delta, uint64_t *value)
+/* Adds delta to the memcached counter, creating it at base when absent.
+ * 0 with *value, or -1. */
+static int mc_counter_add(const struct sl_config *cfg, const char *name, long long base,
+                          long long delta, long long *value)
+{
+    char text[32];
+    uint64_t v;
+    int r = sl_mc_add_to(cfg, name, delta, &v);
+
+    if (r == 1) {
+        snprintf(text, sizeof(text), "%lld", base > 0 ? base : 0);
+        (void)sl_mc_add(cfg, name, text, strlen(text), COUNTER_TTL_S);
+        r = sl_mc_add_to(cfg, name, delta, &v);
+    }
+    *value = (long long)v;
+    return r == 0 ? 0 : -1;
+}
+
+enum { ADMITTED, REFUSED, NO_COUNTER };
+
+/* Reserves est (1e-10 USD) of the budget max whose database figure is
+ * base, in counter h->counter. With memcached, a process does not go to
+ * memcached for every call: it takes a lease (est, up to 16 x est while
+ * much of the budget is left: at most a sixteenth of what is left) and
+ * serves the next calls from it; settling puts the difference back into
+ * the lease, and the spend writer returns what is left of every lease
+ * each flush interval (sl_budget_return_leases). A lease is budget
+ * reserved in the shared counter, so every call admitted is still covered,
+ * and when the budget runs out the leases are one call's estimate. On
+ * REFUSED, *before is what was spent and reserved before this call. */
+static int reserve(const struct sl_request *req, struct sl_budget_hold *h, long long base,
+                   long long max, long long est, long long *before)
 {
     const struct sl_config *cfg = req->cfg;
-    char text[32];
-    int r;
+    long long lease, had, v, left = max - base;
 
-    if (!h->local && sl_mc_configured(cfg)) {
-        r = sl_mc_add_to(cfg, h->counter, delta, value);
-        if (r == 1) {
-            snprintf(text, sizeof(text), "%lld", base > 0 ? base : 0);
-            (void)sl_mc_add(cfg, h->counter, text, strlen(text), COUNTER_TTL_S);
-            r = sl_mc_add_to(cfg, h->counter, delta, value);
+    *before = base;
+    if (base >= max)
+        return REFUSED;              /* the database says so already */
+    h->units = est;
+    if (sl_mc_configured(cfg)) {
+        h->kind = SL_HOLD_LEASE;
+        if (lease_take(h->counter, est, &had))
+            return ADMITTED;
+        lease = left / 16 < 16 * est ? left / 16 : 16 * est;
+        if (lease < est)
+            lease = est;
+        /* The old lease's remainder goes back in the same round trip, so
+         * this process never stands in its own way. */
+        if (mc_counter_add(cfg, h->counter, base, lease - had, &v) == 0) {
+            *before = v - lease;
+            if (*before < base) {    /* the database knows of more: catch up */
+                (void)mc_counter_add(cfg, h->counter, base, base - *before, &v);
+                *before = base;
+            }
+            if (*before >= max) {
+                (void)mc_counter_add(cfg, h->counter, 0, -lease, &v);
+                h->counter[0] = '\0';
+                return REFUSED;
+            }
+            if (lease_add(h->counter, lease - est) == 0)
+                return ADMITTED;
+            (void)mc_counter_add(cfg, h->counter, 0, -lease, &v);   /* OOM: give it back */
+            h->counter[0] = '\0';
+            return NO_COUNTER;
         }
-        if (r == 0)
-            return 0;
+        (void)lease_add(h->counter, had);   /* memcached failed: keep it for later */
         warn_memcached(req);
     }
-    h->local = 1;
-    return local_add(h->counter, base, delta, value);
+    h->kind = SL_HOLD_LOCAL;
+    if (local_add(h->counter, base, est, &v) != 0) {
+        h->counter[0] = '\0';
+        return NO_COUNTER;           /* OOM: the snapshot decided */
+    }
+    *before = v - est;
+    if (*before < base) {
+        (void)local_add(h->counter, base, base - *before, &v);
+        *before = base;
+    }
+    if (*before >= max) {
+        (void)local_add(h->counter, 0, -est, &v);
+        h->counter[0] = '\0';
+        return REFUSED;
+    }
+    return ADMITTED;
+}
+
+void sl_budget_return_leases(void)
+{
+    struct sl_config *cfg = sl_config_acquire();
+    struct { char name[112]; long long v; } *back = NULL;
+    size_t n = 0;
+    long long v;
+
+    pthread_mutex_lock(&LEASES.lock);
+    for (unsigned i = 0; LEASES.slots != NULL && i < TABLE_SLOTS; i++)
+        n += LEASES.slots[i].name[0] != '\0' && LEASES.slots[i].v != 0;
+    if (n > 0 && (back = malloc(n * sizeof(*back))) != NULL) {
+        n = 0;
+        for (unsigned i = 0; i < TABLE_SLOTS; i++) {
+            struct slot *l = &LEASES.slots[i];
+
+            if (l->name[0] == '\0' || l->v == 0)
+                continue;
+            memcpy(back[n].name, l->name, sizeof(back[n].name));
+            back[n++].v = l->v;
+            l->v = 0;
+        }
+    }
+    pthread_mutex_unlock(&LEASES.lock);
+    for (size_t i = 0; back != NULL && i < n; i++)
+        if (!sl_mc_configured(cfg) || mc_counter_add(cfg, back[i].name, 0, -back[i].v, &v) != 0)
+            break;               /* memcached is gone: its counters with it */
+    free(back);
+    sl_config_unref(cfg);
 }
 
 /* ---- admission ------------------------------------------------------------ */
@@ -279,61 +440,125 @@ static const char *scope_id(const struct sl_key *k, int scope)
     return scope == SL_BUDGET_KEY ? k->token : scope == SL_BUDGET_TEAM ? k->team_id : k->user_id;
 }
 
+/* A money amount as LiteLLM's model_max_budget writes it: a number or a
+ * numeric string. -1 when absent or not a non-negative amount. */
+static double amount(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    char *end;
+    double d;
+
+    if (json_is_number(v))
+        d = json_number_value(v);
+    else if (s != NULL && *s != '\0') {
+        d = strtod(s, &end);
+        if (*end != '\0')
+            return -1;
+    } else
+        return -1;
+    return d >= 0 && isfinite(d) ? d : -1;
+}
+
+/* The key's budget for the requested model (model_max_budget: {model:
+ * {budget_limit, time_period}}, LiteLLM's GenericBudgetInfo; max_budget and
+ * budget_duration are read too). Periods are fixed from the epoch; the
+ * counter starts at 0 (the database keeps no per-model spend by period).
+ * est < 0: not estimated yet. */
+static int admit_model(struct sl_request *req, const struct sl_key *k, long long est)
+{
+    struct sl_budget_hold *h = &req->budget_holds[SL_BUDGET_HOLD_MODEL];
+    json_t *all, *b;
+    const char *dur;
+    double max;
+    char id[600];
+    long long before;
+    int rc = SL_OK;
+
+    if (k->model_max_budget == NULL || req->model == NULL)
+        return SL_OK;
+    all = json_loads(k->model_max_budget, 0, NULL);
+    b = json_object_get(all, req->model);
+    max = amount(json_object_get(b, "budget_limit"));
+    if (max < 0)
+        max = amount(json_object_get(b, "max_budget"));
+    dur = json_string_value(json_object_get(b, "time_period"));
+    if (dur == NULL)
+        dur = json_string_value(json_object_get(b, "budget_duration"));
+    if (max >= 0) {
+        if (est < 0)
+            est = estimate_units(req);
+        snprintf(id, sizeof(id), "%s\n%.500s", k->token, req->model);
+        counter_name(SL_BUDGET_HOLD_MODEL, id, sl_budget_aligned_end(dur, wall_us()), h->counter);
+        if (reserve(req, h, 0, sl_spend_units(max), est, &before) == REFUSED) {
+            sl_budget_settle(req);
+            req->err_msg = sl_arena_printf(req->arena,
+                "LiteLLM Virtual Key: %s, key_alias: %.200s, exceeded budget for model=%.200s",
+                k->token, k->key_alias ? k->key_alias : "None", req->model);
+            req->err_type = "budget_exceeded";
+            rc = SL_ERR_BAD_REQUEST;
+        }
+    }
+    json_decref(all);
+    return rc;
+}
+
+/* Whose budget a scope is: the key's snapshot (for a remote user alone, the
+ * user's), but the user budget of a remote user wherever there is one (the
+ * spend is that user's; LiteLLM's team-key rule below is about a key's
+ * owner, not about the user the web server vouches for). */
+static const struct sl_key *scope_owner(const struct sl_request *req, int scope)
+{
+    if (scope == SL_BUDGET_USER && req->principal.user != NULL)
+        return req->principal.user;
+    return req->principal.key;
+}
+
 int sl_budget_admit(struct sl_request *req)
 {
     const struct sl_key *k = req->principal.key;
     long long now, est = -1;
 
-    if (req->principal.role != SL_ROLE_KEY || k == NULL)
+    if (k == NULL)                          /* the master key: no budget */
         return SL_OK;
     now = wall_us();
     for (int scope = 0; scope < SL_BUDGET_SCOPES; scope++) {
-        const struct sl_budget *b = &k->budget[scope];
+        const struct sl_key *o = scope_owner(req, scope);
+        const struct sl_budget *b = &o->budget[scope];
         struct sl_budget_hold *h = &req->budget_holds[scope];
-        const char *id = scope_id(k, scope);
+        const char *id = scope_id(o, scope);
         long long period, base, before;
-        uint64_t v;
         int fresh;
 
-        if (b->max_budget < 0 || id == NULL || id[0] == '\0')
+        if (b->max_budget < 0 || id == NULL || id[0] == '\0' ||
+            (scope == SL_BUDGET_USER && k->team_id != NULL &&
+             req->principal.user == NULL))  /* LiteLLM's rule */
             continue;
         period = sl_budget_period_end(b->reset_at_us, b->duration, now, &fresh);
         base = fresh ? 0 : sl_spend_units(b->spend);
         if (est < 0)
             est = estimate_units(req);
         counter_name(scope, id, period, h->counter);
-        h->local = 0;
-        if (counter_add(req, h, base, est, &v) != 0) {
-            h->counter[0] = '\0';          /* no counter at all (OOM): the snapshot decides */
-            before = base;
-        } else {
-            h->units = est;
-            before = (long long)v - est;
-            if (before < base) {           /* the database knows of more: catch up */
-                (void)counter_add(req, h, base, base - before, &v);
-                before = base;
-            }
-        }
-        if (before >= sl_spend_units(b->max_budget)) {
+        if (reserve(req, h, base, sl_spend_units(b->max_budget), est, &before) == REFUSED) {
             sl_budget_settle(req);         /* gives back what this request reserved */
             return exceeded(req, scope, id, before, b->max_budget);
         }
     }
-    return SL_OK;
+    return admit_model(req, k, est);
 }
 
 void sl_budget_settle(struct sl_request *req)
 {
-    long long actual = req->cost_known ? sl_spend_units(req->cost) : 0;
-    uint64_t v;
+    long long actual = req->cost_known ? sl_spend_units(req->cost) : 0, v;
 
-    for (int scope = 0; scope < SL_BUDGET_SCOPES; scope++) {
-        struct sl_budget_hold *h = &req->budget_holds[scope];
+    for (int i = 0; i < SL_BUDGET_HOLDS; i++) {
+        struct sl_budget_hold *h = &req->budget_holds[i];
 
         if (h->counter[0] == '\0')
             continue;
-        if (actual != h->units)
-            (void)counter_add(req, h, 0, actual - h->units, &v);
+        if (h->kind == SL_HOLD_LEASE)
+            (void)lease_add(h->counter, h->units - actual);
+        else if (actual != h->units)
+            (void)local_add(h->counter, 0, actual - h->units, &v);
         h->counter[0] = '\0';
         h->units = 0;
     }
@@ -348,7 +573,8 @@ void sl_budget_forget(const struct sl_config *cfg, int scope, const char *id,
     if (id == NULL || scope < 0 || scope >= SL_BUDGET_SCOPES)
         return;
     counter_prefix(scope, id, prefix);
-    local_forget(prefix);
+    local_forget(&L, prefix);
+    local_forget(&LEASES, prefix);
     if (sl_mc_configured(cfg)) {
         counter_name(scope, id, sl_budget_period_end(reset_at_us, duration, wall_us(), &fresh), name);
         sl_mc_delete(cfg, name);

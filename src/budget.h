@@ -23,22 +23,38 @@
 struct sl_request;
 struct sl_config;
 
-/* A reservation held by a request (request.h keeps up to SL_BUDGET_SCOPES). */
+/* A reservation held by a request: one per scope, and one for the key's
+ * per-model budget (model_max_budget). */
+#define SL_BUDGET_HOLDS (SL_BUDGET_SCOPES + 1)
+#define SL_BUDGET_HOLD_MODEL SL_BUDGET_SCOPES
+
+enum { SL_HOLD_LOCAL, SL_HOLD_LEASE };
+
 struct sl_budget_hold {
     char counter[112];           /* the counter's name; "" when none is held */
     long long units;             /* reserved, in 1e-10 USD */
-    int local;                   /* held in the process table, not memcached */
+    int kind;                    /* SL_HOLD_LOCAL: a process counter; SL_HOLD_LEASE: taken
+                                  * from this process's lease on the memcached counter */
 };
 
 /* Admission for a request about to go upstream (req->dep chosen): checks
- * and reserves against the principal's key, team and user budgets. SL_OK;
- * SL_ERR_BAD_REQUEST with LiteLLM's budget_exceeded error on req. The
- * master key has no budget. */
+ * and reserves against the principal's key, team and user budgets (as
+ * LiteLLM: a user's own budget covers their keys without a team; a team key
+ * counts against the team's) and the key's budget for the requested model.
+ * A user the web server authenticated (principal.user) is charged its own
+ * budget always, with or without a key or team (docs/remote-user.md).
+ * SL_OK; SL_ERR_BAD_REQUEST with LiteLLM's budget_exceeded error on req.
+ * The master key has no budget. */
 int sl_budget_admit(struct sl_request *req);
 
 /* Settles what sl_budget_admit reserved with req's real cost (0 when the
  * call failed or its price is unknown). Safe to call always; once. */
 void sl_budget_settle(struct sl_request *req);
+
+/* Gives back to memcached what is left of this process's leases (and
+ * charges what calls cost beyond their estimates). The spend writer calls
+ * it every flush interval and on the way out. */
+void sl_budget_return_leases(void);
 
 /* The end of the budget period that contains now_us for a budget whose
  * database row says reset_at_us/duration: reset_at_us while it is in the
@@ -48,6 +64,12 @@ void sl_budget_settle(struct sl_request *req);
  * spend counts as 0). */
 long long sl_budget_period_end(long long reset_at_us, const char *duration, long long now_us,
                                int *fresh);
+
+/* The end of the fixed period of `duration` containing now_us, periods
+ * counted from the Unix epoch ("1d": midnight UTC; "1mo": the first of the
+ * next month): for per-model budgets, which have no reset date of their
+ * own. 0 when duration is NULL or not a duration (one endless period). */
+long long sl_budget_aligned_end(const char *duration, long long now_us);
 
 /* Forgets the live counter of a budget whose spend an admin changed
  * (scope: enum sl_budget_scope; id: the key's token, the team or user id),

@@ -28,6 +28,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "db.h"
+#include "keystore.h"
 #include "log.h"
 #include "prices.h"
 #include "provider.h"
@@ -1454,6 +1455,30 @@ static void load_memcached(struct ctx *cx, struct node *given, const struct node
                     sec ? sec->col : 1);
 }
 
+/* remote_user_param names a variable the web server sets itself: HTTP_*
+ * params are request headers any client can send, so they are refused. A
+ * remote user needs a database (its user row). */
+static void check_remote_user(struct ctx *cx, const struct node *trust, const struct node *param,
+                              const struct node *sec)
+{
+    struct sl_config *c = &cx->cfg->pub;
+    const char *p = c->remote_user_param;
+
+    if (p == NULL || *p == '\0' || strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                            "0123456789_") != strlen(p))
+        diag(cx, 1, param ? param->line : 1, param ? param->col : 1,
+             "general_settings.remote_user_param: expected the name of a FastCGI parameter "
+             "(letters, digits, _), such as REMOTE_USER");
+    else if (strncasecmp(p, "HTTP_", 5) == 0)
+        diag(cx, 1, param ? param->line : 1, param ? param->col : 1,
+             "general_settings.remote_user_param: %.80s is a request header any client can "
+             "send, not something the web server authenticated", p);
+    if (c->trust_remote_user && c->database_url == NULL)
+        diag(cx, 1, trust ? trust->line : sec ? sec->line : 1, trust ? trust->col : 1,
+             "general_settings.trust_remote_user needs a database (database_url): remote users "
+             "are rows of LiteLLM_UserTable");
+}
+
 static void load_general(struct ctx *cx, struct node *sec)
 {
     static const struct field fields[] = {
@@ -1462,6 +1487,8 @@ static void load_general(struct ctx *cx, struct node *sec)
         { "database_url", F_STR, CFG(database_url), 0, 0 },
         { "memcached_servers", F_SKIP, 0, 0, 0 },
         { "user_api_key_cache_ttl", F_SECONDS, CFG(key_cache_ttl_ms), 0, 86400 },
+        { "trust_remote_user", F_BOOL, CFG(trust_remote_user), 0, 0 },
+        { "remote_user_param", F_STR, CFG(remote_user_param), 0, 0 },
         { NULL, 0, 0, 0, 0 }
     };
     static const struct section s = { "general_settings", fields, general_accepted, 0 };
@@ -1487,6 +1514,122 @@ static void load_general(struct ctx *cx, struct node *sec)
         sl_auth_hash_key(c->master_key, c->master_key_hash);
     load_database(cx, found[2], sec);
     load_memcached(cx, found[3], sec);
+    check_remote_user(cx, found[5], found[6], sec);
+}
+
+/* A list of non-empty strings (n items at most): *out in the arena, or -1
+ * after a message. */
+static int get_str_list(struct ctx *cx, const char *where, struct node *n, const char ***out,
+                        size_t *count)
+{
+    const char **v;
+    size_t i = 0;
+
+    *out = NULL;
+    *count = 0;
+    if (n == NULL || (n->kind == K_SCALAR && n->type == T_NULL))
+        return 0;
+    if (n->kind != K_SEQ) {
+        diag(cx, 1, n->line, n->col, "%s: expected a list of strings, got %s", where, type_name(n));
+        return -1;
+    }
+    if ((v = sl_arena_calloc(cx->arena, n->n + 1, sizeof(*v))) == NULL) {
+        cx->nomem = 1;
+        return -1;
+    }
+    for (struct item *it = n->items; it != NULL; it = it->next) {
+        struct node *team_id = NULL;
+        struct node *x = it->val;
+
+        if (x->kind == K_MAP) {   /* teams: [{team_id: ...}] as LiteLLM writes them */
+            for (struct item *f = x->items; f != NULL; f = f->next)
+                if (strcmp(f->key->str, "team_id") == 0)
+                    team_id = f->val;
+                else
+                    diag(cx, 0, f->key->line, f->key->col,
+                         "%s[%zu].%.80s is not implemented by sluice (ignored)", where, i,
+                         f->key->str);
+            x = team_id != NULL ? team_id : x;
+        }
+        if (get_str(cx, x, &v[i]) <= 0 || *v[i] == '\0') {
+            if (!cx->nomem)
+                diag(cx, 1, x->line, x->col, "%s[%zu]: expected a non-empty string%s", where, i,
+                     strcmp(where + strlen(where) - 5, "teams") == 0 ? " (a team_id)" : "");
+            return -1;
+        }
+        i++;
+    }
+    *out = v;
+    *count = i;
+    return 0;
+}
+
+/* litellm_settings.default_internal_user_params: what a user created on
+ * first sight gets (LiteLLM's names; its SSO sign-in reads the same block). */
+static void load_new_user(struct ctx *cx, struct node *sec)
+{
+    static const char *const roles[] = { "proxy_admin", "proxy_admin_viewer", "org_admin",
+                                         "internal_user", "internal_user_viewer", "team",
+                                         "customer", NULL };
+    static const char where[] = "litellm_settings.default_internal_user_params";
+    struct sl_new_user *u = &cx->cfg->pub.new_user;
+    char name[128];
+
+    if (is_block(cx, sec, where) <= 0)
+        return;
+    for (struct item *it = sec->items; it != NULL && !cx->nomem; it = it->next) {
+        const char *k = it->key->str, *sv = NULL;
+        struct node *v = it->val;
+        double d = 0;
+        int is_int = 0, got;
+        long long ignored;
+
+        snprintf(name, sizeof(name), "%s.%.40s", where, k);
+        if (strcmp(k, "max_budget") == 0) {
+            if ((got = get_num(cx, v, &d, &is_int)) < 0 || (got > 0 && (!isfinite(d) || d < 0)))
+                diag(cx, 1, v->line, v->col, "%s: expected a number >= 0", name);
+            else if (got > 0)
+                u->max_budget = d;
+        } else if (strcmp(k, "budget_duration") == 0 || strcmp(k, "user_role") == 0) {
+            if ((got = get_str(cx, v, &sv)) < 0)
+                diag(cx, 1, v->line, v->col, "%s: expected a string, got %s", name, type_name(v));
+            else if (got > 0 && k[0] == 'b' &&
+                     sl_keystore_add_duration(sv, 0, &ignored) != SL_OK)
+                diag(cx, 1, v->line, v->col, "%s: expected a duration such as \"30d\", \"1h\", "
+                     "\"1mo\"", name);
+            else if (got > 0 && k[0] == 'u' && !in_list(roles, sv))
+                diag(cx, 1, v->line, v->col, "%s: expected one of proxy_admin, "
+                     "proxy_admin_viewer, org_admin, internal_user, internal_user_viewer, team, "
+                     "customer", name);
+            else if (got > 0 && k[0] == 'b')
+                u->budget_duration = sv;
+            else if (got > 0)
+                u->user_role = sv;
+        } else if (strcmp(k, "models") == 0 || strcmp(k, "teams") == 0) {
+            const char **list;
+            size_t n;
+
+            if (get_str_list(cx, name, v, &list, &n) != 0)
+                continue;
+            if (k[0] == 't') {
+                u->teams = list;
+                u->n_teams = n;
+            } else {
+                json_t *arr = json_array();
+                char *text;
+
+                for (size_t i = 0; arr != NULL && i < n; i++)
+                    json_array_append_new(arr, json_string(list[i]));
+                text = arr != NULL ? json_dumps(arr, JSON_COMPACT) : NULL;
+                json_decref(arr);
+                if (text == NULL || (u->models_json = sl_arena_strdup(cx->arena, text)) == NULL)
+                    cx->nomem = 1;
+                free(text);
+            }
+        } else {
+            diag(cx, 0, it->key->line, it->key->col, "unknown key %s (ignored)", name);
+        }
+    }
 }
 
 static void load_litellm(struct ctx *cx, struct node *sec)
@@ -1495,12 +1638,15 @@ static void load_litellm(struct ctx *cx, struct node *sec)
         { "drop_params", F_BOOL, CFG(drop_params), 0, 0 },
         { "request_timeout", F_SECONDS, CFG(request_timeout_ms), 0, MAX_SECONDS },
         { "num_retries", F_INT, CFG(num_retries), 0, 1000 },
+        { "default_internal_user_params", F_SKIP, 0, 0, 0 },
         { NULL, 0, 0, 0, 0 }
     };
     static const struct section s = { "litellm_settings", fields, litellm_accepted, 0 };
+    struct node *found[sizeof(fields) / sizeof(fields[0])] = { NULL };
 
     if (is_block(cx, sec, s.where) > 0)
-        walk(cx, &s, sec, &cx->cfg->pub, NULL);
+        walk(cx, &s, sec, &cx->cfg->pub, found);
+    load_new_user(cx, found[3]);
 }
 
 static void load_router(struct ctx *cx, struct node *sec)
@@ -1938,6 +2084,10 @@ static int new_config(struct ctx *cx, const char *path)
     c->log_level = SL_LOG_INFO;
     c->db_connect_timeout_ms = 2000;
     c->key_cache_ttl_ms = 5000;
+    c->remote_user_param = "REMOTE_USER";
+    c->new_user.max_budget = -1;
+    c->new_user.models_json = "[]";
+    c->new_user.user_role = "internal_user";
     c->db_read_timeout_ms = 5000;
     c->db_write_timeout_ms = 5000;
     c->spend_flush_interval_ms = 1000;

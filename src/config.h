@@ -77,11 +77,25 @@ struct sl_config {
     size_t n_memcached_servers;        /* 0: no memcached */
     long key_cache_ttl_ms;             /* user_api_key_cache_ttl (s): how long a virtual key
                                         * is cached (process and memcached), default 5 s */
+    int trust_remote_user;             /* trust_remote_user: the user the web server
+                                        * authenticated is a principal (docs/remote-user.md);
+                                        * default 0 */
+    const char *remote_user_param;     /* remote_user_param: the FastCGI param that names
+                                        * that user, default "REMOTE_USER"; never HTTP_* */
 
     /* litellm_settings */
     int  drop_params;                  /* default 0 */
     long request_timeout_ms;           /* default 600 s */
     int  num_retries;                  /* default 0 */
+    struct sl_new_user {               /* default_internal_user_params: a user created
+                                        * on first sight (trust_remote_user) */
+        double max_budget;             /* < 0: none (the default) */
+        const char *budget_duration;   /* NULL: none */
+        const char *models_json;       /* the models column: a JSON array, default "[]" */
+        const char *user_role;         /* default "internal_user" */
+        const char *const *teams;      /* team ids to join (teams that exist) */
+        size_t n_teams;
+    } new_user;
 
     /* sluice_settings */
     int  threads;                      /* worker threads at start, default 16 */

@@ -26,7 +26,7 @@
 #include "status.h"
 
 #define DEFAULT_PORT     3306
-#define STMT_CACHE       16            /* prepared statements kept per connection */
+#define STMT_CACHE       32            /* prepared statements kept per connection */
 #define MAX_PARAMS       65535         /* the protocol's limit */
 #define MAX_COLS         4096          /* InnoDB allows 1017 columns per table */
 #define MAX_VALUE_BYTES  (64u << 20)   /* one column value (LONGTEXT could be 4 GiB) */

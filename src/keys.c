@@ -26,11 +26,13 @@
 #include <openssl/rand.h>
 
 #include "arena.h"
+#include "auth.h"
 #include "config.h"
 #include "db.h"
 #include "keys.h"
 #include "log.h"
 #include "mcache.h"
+#include "remoteuser.h"
 #include "request.h"
 #include "status.h"
 
@@ -91,7 +93,8 @@ static size_t key_block_size(const struct sl_key *k)
     size_t n = sizeof(struct sl_key) + list_size(k->models, k->n_models) +
                list_size(k->team_models, k->n_team_models);
 
-    n += str_size(k->key_alias) + str_size(k->user_id) + str_size(k->team_id);
+    n += str_size(k->key_alias) + str_size(k->user_id) + str_size(k->team_id) +
+         str_size(k->model_max_budget);
     for (int i = 0; i < SL_BUDGET_SCOPES; i++)
         n += str_size(k->budget[i].duration);
     return n;
@@ -135,6 +138,7 @@ static struct sl_key *key_copy_into(void *block, const struct sl_key *k)
     d->key_alias = put_str(&p, k->key_alias);
     d->user_id = put_str(&p, k->user_id);
     d->team_id = put_str(&p, k->team_id);
+    d->model_max_budget = put_str(&p, k->model_max_budget);
     for (int i = 0; i < SL_BUDGET_SCOPES; i++)
         d->budget[i].duration = put_str(&p, k->budget[i].duration);
     d->models = put_list(&ptrs, &p, k->models, k->n_models);
@@ -214,13 +218,16 @@ static char *key_to_json(const struct sl_key *k, long long fetched_us)
         json_array_append_new(b, json_pack("[f, f, I, s?]", g->spend, g->max_budget,
                                            (json_int_t)g->reset_at_us, g->duration));
     }
-    o = json_pack("{s:s, s:s?, s:s?, s:s?, s:o, s:o, s:b, s:b, s:I, s:o, s:I, s:I, s:I, s:I}",
+    o = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:o, s:o, s:b, s:b, s:I, s:o, s:I, s:I, s:I, s:I}",
                   "t", k->token, "a", k->key_alias, "u", k->user_id, "tm", k->team_id,
+                  "mmb", k->model_max_budget,
                   "m", list_to_json(k->models, k->n_models),
                   "tmm", list_to_json(k->team_models, k->n_team_models),
                   "b", k->blocked, "tb", k->team_blocked, "e", (json_int_t)k->expires_us,
                   "bud", b, "tpm", (json_int_t)k->tpm_limit, "rpm", (json_int_t)k->rpm_limit,
                   "mp", (json_int_t)k->max_parallel_requests, "f", (json_int_t)fetched_us);
+    if (o != NULL && k->remote_admin)
+        json_object_set_new(o, "ra", json_true());
     if (o == NULL)
         return NULL;
     text = json_dumps(o, JSON_COMPACT);
@@ -268,8 +275,10 @@ static int key_from_json(struct sl_arena *a, const char *text, size_t len, const
     k->key_alias = jstr(a, o, "a");
     k->user_id = jstr(a, o, "u");
     k->team_id = jstr(a, o, "tm");
+    k->model_max_budget = jstr(a, o, "mmb");
     k->blocked = json_is_true(json_object_get(o, "b"));
     k->team_blocked = json_is_true(json_object_get(o, "tb"));
+    k->remote_admin = json_is_true(json_object_get(o, "ra"));
     k->expires_us = json_integer_value(json_object_get(o, "e"));
     k->tpm_limit = json_integer_value(json_object_get(o, "tpm"));
     k->rpm_limit = json_integer_value(json_object_get(o, "rpm"));
@@ -508,7 +517,8 @@ static int db_fetch(struct sl_request *req, const char *token, struct sl_key *k)
         "k.spend, k.max_budget, k.budget_reset_at, k.budget_duration, "
         "t.team_id IS NOT NULL, t.models, t.blocked, "
         "t.spend, t.max_budget, t.budget_reset_at, t.budget_duration, "
-        "u.user_id IS NOT NULL, u.spend, u.max_budget, u.budget_reset_at, u.budget_duration "
+        "u.user_id IS NOT NULL, u.spend, u.max_budget, u.budget_reset_at, u.budget_duration, "
+        "k.model_max_budget "
         "FROM `LiteLLM_VerificationToken` k "
         "LEFT JOIN `LiteLLM_TeamTable` t ON t.team_id = k.team_id "
         "LEFT JOIN `LiteLLM_UserTable` u ON u.user_id = k.user_id "
@@ -548,6 +558,9 @@ static int db_fetch(struct sl_request *req, const char *token, struct sl_key *k)
     col_budget(req, db, 16, team, &k->budget[SL_BUDGET_TEAM]);
     user = sl_db_col_int(db, 20) != 0;
     col_budget(req, db, 21, user, &k->budget[SL_BUDGET_USER]);
+    k->model_max_budget = col_str(req, db, 25);
+    if (k->model_max_budget != NULL && strcmp(k->model_max_budget, "{}") == 0)
+        k->model_max_budget = NULL;
     if ((rc = col_list(req, db, 3, &k->models, &k->n_models)) == SL_OK && team)
         rc = col_list(req, db, 14, &k->team_models, &k->n_team_models);
 out:
@@ -555,11 +568,82 @@ out:
     return rc;
 }
 
+/* The row of the web server's user name (see sl_keys_lookup_user) with its
+ * team: SL_OK with *k filled (arena; token left for the caller), SL_ERR_AUTH
+ * when there is none, or the database's status. */
+static int db_fetch_user_row(struct sl_request *req, struct sl_db *db, const char *name,
+                             struct sl_key *k)
+{
+    static const char sql[] =
+        "SELECT u.user_id, COALESCE(u.team_id, JSON_VALUE(u.teams, '$[0]')), u.models, "
+        "u.user_role = 'proxy_admin', u.tpm_limit, u.rpm_limit, u.max_parallel_requests, "
+        "u.spend, u.max_budget, u.budget_reset_at, u.budget_duration, "
+        "t.team_id IS NOT NULL, t.models, t.blocked, "
+        "t.spend, t.max_budget, t.budget_reset_at, t.budget_duration "
+        "FROM `LiteLLM_UserTable` u "
+        "LEFT JOIN `LiteLLM_TeamTable` t "
+        "ON t.team_id = COALESCE(u.team_id, JSON_VALUE(u.teams, '$[0]')) "
+        "WHERE u.sso_user_id = ? OR (u.user_id = ? AND u.sso_user_id IS NULL) "
+        "ORDER BY u.sso_user_id IS NULL LIMIT 1";
+    struct sl_db_param p[2] = { sl_db_text(name), sl_db_text(name) };
+    int rc, row = 0, team;
+
+    if ((rc = sl_db_query(db, sql, p, 2)) != SL_OK) {
+        sl_log(SL_LOG_WARN, req, "remote user lookup failed: %s", sl_db_last_error(db)->message);
+        return rc;
+    }
+    if ((rc = sl_db_fetch(db, &row)) != SL_OK)
+        goto out;
+    if (!row) {
+        rc = SL_ERR_AUTH;
+        goto out;
+    }
+    memset(k, 0, sizeof(*k));
+    k->user_id = col_str(req, db, 0);
+    k->team_id = col_str(req, db, 1);
+    k->remote_admin = !sl_db_col_is_null(db, 3) && sl_db_col_int(db, 3) != 0;
+    k->tpm_limit = sl_db_col_is_null(db, 4) ? -1 : sl_db_col_int(db, 4);
+    k->rpm_limit = sl_db_col_is_null(db, 5) ? -1 : sl_db_col_int(db, 5);
+    k->max_parallel_requests = sl_db_col_is_null(db, 6) ? -1 : (long)sl_db_col_int(db, 6);
+    k->budget[SL_BUDGET_KEY].max_budget = -1;
+    col_budget(req, db, 7, 1, &k->budget[SL_BUDGET_USER]);
+    team = sl_db_col_int(db, 11) != 0;
+    k->team_blocked = team && sl_db_col_int(db, 13) != 0;
+    col_budget(req, db, 14, team, &k->budget[SL_BUDGET_TEAM]);
+    if ((rc = col_list(req, db, 2, &k->models, &k->n_models)) == SL_OK && team)
+        rc = col_list(req, db, 12, &k->team_models, &k->n_team_models);
+    if (rc == SL_OK && k->user_id == NULL)
+        rc = SL_ERR_NOMEM;
+out:
+    sl_db_query_end(db);
+    return rc;
+}
+
+/* The user row of a remote user, created on first sight. */
+static int db_fetch_user(struct sl_request *req, const char *name, struct sl_key *k)
+{
+    struct sl_db_settings set;
+    struct sl_db *db = NULL;
+    int rc;
+
+    sl_db_settings_from_config(req->cfg, &set);
+    if ((rc = sl_db_thread(&set, &db)) != SL_OK)
+        return rc;
+    rc = db_fetch_user_row(req, db, name, k);
+    if (rc == SL_ERR_AUTH && (rc = sl_remoteuser_create(req, db, name)) == SL_OK)
+        rc = db_fetch_user_row(req, db, name, k);
+    return rc;
+}
+
 /* ---- lookup ----------------------------------------------------------------- */
 
-int sl_keys_lookup(struct sl_request *req, struct sl_key *out)
+/* The cached path shared by keys and remote users: token names the cache
+ * entries, what is handed to fetch (the token itself, or a user name). A
+ * snapshot fetched is stored with token as its token. */
+static int lookup(struct sl_request *req, const char *token, const char *what,
+                  int (*fetch)(struct sl_request *, const char *, struct sl_key *),
+                  struct sl_key *out)
 {
-    const char *token = req->principal.key_hash;
     long long ttl_us = (req->cfg->key_cache_ttl_ms > 0 ? req->cfg->key_cache_ttl_ms : 5000) * 1000LL;
     struct sl_key *hit = NULL, k;
     long long fetched_us = 0, left_us;
@@ -586,8 +670,9 @@ int sl_keys_lookup(struct sl_request *req, struct sl_key *out)
         }
     }
     fetched_us = wall_us();
-    rc = db_fetch(req, token, &k);
+    rc = fetch(req, what, &k);
     if (rc == SL_OK) {
+        memcpy(k.token, token, 65);
         cache_put(token, &k, ttl_us);
         mc_store(req->cfg, &k, fetched_us, req->cfg->key_cache_ttl_ms);
         *out = k;
@@ -614,8 +699,27 @@ int sl_keys_lookup(struct sl_request *req, struct sl_key *out)
     }
     return SL_ERR_DB_UNAVAILABLE;
 unknown:
-    req->err_msg = "Authentication Error, Invalid proxy server token passed.";
+    if (req->err_msg == NULL)
+        req->err_msg = "Authentication Error, Invalid proxy server token passed.";
     return SL_ERR_AUTH;
+}
+
+int sl_keys_lookup(struct sl_request *req, struct sl_key *out)
+{
+    return lookup(req, req->principal.key_hash, req->principal.key_hash, db_fetch, out);
+}
+
+int sl_keys_lookup_user(struct sl_request *req, const char *name, struct sl_key *out)
+{
+    char *tag = sl_arena_printf(req->arena, "remote-user:%s", name), token[65];
+    int rc;
+
+    if (tag == NULL)
+        return SL_ERR_NOMEM;
+    sl_auth_hash_key(tag, token);   /* never a key's token: keys are hashed without a prefix */
+    if ((rc = lookup(req, token, name, db_fetch_user, out)) == SL_OK)
+        out->token[0] = '\0';       /* no key: the key budget scope is skipped */
+    return rc;
 }
 
 void sl_keys_invalidate(const struct sl_config *cfg, const char *token)

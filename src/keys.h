@@ -38,8 +38,13 @@ struct sl_key {
     int team_blocked;
     long long expires_us;       /* Unix time in µs; 0: never */
     struct sl_budget budget[SL_BUDGET_SCOPES];   /* no team/user row: max_budget < 0 */
+    const char *model_max_budget;     /* the key's per-model budgets as JSON text
+                                       * ({"gpt-4o": {"budget_limit": 0.5, "time_period":
+                                       * "1d"}}); NULL: none */
     long long tpm_limit, rpm_limit;   /* < 0: none */
     long max_parallel_requests;       /* < 0: none */
+    int remote_admin;                 /* a remote user's snapshot whose user_role is
+                                       * proxy_admin (sl_keys_lookup_user) */
 };
 
 /* "sk-" + 16 random bytes from OpenSSL's CSPRNG in base64url (22 chars),
@@ -55,6 +60,19 @@ void sl_keys_display_name(const char *raw, char out[16]);
  * SL_ERR_DB_UNAVAILABLE when the key is not cached and the database cannot
  * answer (fail closed). */
 int sl_keys_lookup(struct sl_request *req, struct sl_key *out);
+
+/* The user the web server authenticated (name: its REMOTE_USER or
+ * certificate field, see docs/remote-user.md) as a snapshot shaped like a
+ * key's, cached like keys under a hash of "remote-user:" + name: the row of
+ * LiteLLM_UserTable whose sso_user_id is name, else the one whose user_id is
+ * name and that has no sso_user_id. A user not found is created first
+ * (remoteuser.h: litellm_settings.default_internal_user_params). In *out:
+ * token "" (no key budget), user_id, team_id (the row's team_id, else its
+ * first team), models (the user's), team_models, team_blocked, the user and
+ * team budgets, the limits, remote_admin. SL_OK; SL_ERR_AUTH when name
+ * cannot be mapped (req->err_msg set); SL_ERR_DB_UNAVAILABLE when the user is
+ * not cached and the database cannot answer (fail closed). */
+int sl_keys_lookup_user(struct sl_request *req, const char *name, struct sl_key *out);
 
 /* Forgets a key everywhere this process can reach: its own cache and
  * memcached (other processes then re-read it within their TTL). */

@@ -365,7 +365,7 @@ static void record_spend(const struct sl_request *req)
 {
     struct sl_spend_rec r;
     const struct sl_deployment *d = req->dep;
-    const struct sl_key *k = req->principal.key;
+    const struct sl_key *k = req->principal.key, *u = req->principal.user;
     const char *end_user = req->in ? json_string_value(json_object_get(req->in, "user")) : NULL;
     struct timespec ts;
     long long mono = sl_now_us(), real;
@@ -378,14 +378,15 @@ static void record_spend(const struct sl_request *req)
     real = (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
     memset(&r, 0, sizeof(r));
     sl_spend_copy(r.request_id, sizeof(r.request_id), req->id, 0);
-    if (req->principal.role == SL_ROLE_KEY) {
+    if (req->principal.role == SL_ROLE_KEY)
         sl_spend_copy(r.api_key, sizeof(r.api_key), req->principal.key_hash, 0);
-        if (k != NULL) {
-            sl_spend_copy(r.key_alias, sizeof(r.key_alias), k->key_alias, 0);
-            sl_spend_copy(r.team_id, sizeof(r.team_id), k->team_id, 0);
-            sl_spend_copy(r.user_id, sizeof(r.user_id), k->user_id, 0);
-        }
+    if (k != NULL) {    /* a key, or a remote user alone (no key: api_key "") */
+        sl_spend_copy(r.key_alias, sizeof(r.key_alias), k->key_alias, 0);
+        sl_spend_copy(r.team_id, sizeof(r.team_id), k->team_id, 0);
+        sl_spend_copy(r.user_id, sizeof(r.user_id), k->user_id, 0);
     }
+    if (u != NULL)      /* the web server's user is who spent, with or without a key */
+        sl_spend_copy(r.user_id, sizeof(r.user_id), u->user_id, 0);
     sl_spend_copy(r.end_user, sizeof(r.end_user), end_user, 0);
     sl_spend_copy(r.model_group, sizeof(r.model_group), req->model ? req->model : d->model_name, 0);
     sl_spend_copy(r.model, sizeof(r.model), d->upstream_model, 0);

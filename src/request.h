@@ -56,7 +56,7 @@ struct sl_request {
     int include_usage;               /* the client asked for stream usage */
 
     struct sl_principal principal;
-    struct sl_budget_hold budget_holds[SL_BUDGET_SCOPES];   /* budget.c: reserved at admission */
+    struct sl_budget_hold budget_holds[SL_BUDGET_HOLDS];   /* budget.c: reserved at admission */
     const struct sl_deployment *dep; /* borrowed from cfg */
     void *pstate;                    /* adapter scratch (arena) */
 

@@ -30,6 +30,7 @@
 #include "keystore.h"
 #include "log.h"
 #include "migrate.h"
+#include "spendstore.h"
 #include "status.h"
 #include "teamstore.h"
 
@@ -54,6 +55,9 @@ static void usage(FILE *f)
         "       sluicectl [--config FILE] key create [--alias A] [--models m1,m2] [--max-budget X]\n"
         "                 [--duration D] [--user U] [--team T]\n"
         "       sluicectl [--config FILE] key list\n"
+        "       sluicectl [--config FILE] key update KEY_OR_TOKEN [--alias A] [--models m1,m2]\n"
+        "                 [--max-budget X] [--budget-duration D] [--spend X] [--duration D]\n"
+        "                 [--user U] [--team T]\n"
         "       sluicectl [--config FILE] key info|block|unblock|delete KEY_OR_TOKEN\n"
         "       sluicectl [--config FILE] team create [--id ID] [--alias A] [--models m1,m2]\n"
         "                 [--max-budget X]\n"
@@ -61,6 +65,8 @@ static void usage(FILE *f)
         "       sluicectl [--config FILE] user create [--id ID] [--email E] [--role R]\n"
         "                 [--models m1,m2] [--max-budget X] [--team T]\n"
         "       sluicectl [--config FILE] user list\n"
+        "       sluicectl [--config FILE] spend report [--group-by team|customer|api_key|model]\n"
+        "                 [--start YYYY-MM-DD] [--end YYYY-MM-DD]\n"
         "       sluicectl [--config FILE] import-litellm [--table T] [--dry-run] FILE\n"
         "       sluicectl --version | --help\n"
         "\n"
@@ -71,6 +77,8 @@ static void usage(FILE *f)
         "           duration such as 30s, 1h, 1d, 30d, 1mo\n"
         "  team     teams: create prints the team id (generated when --id is not given)\n"
         "  user     users: create prints the user id; it makes no key (use key create --user)\n"
+        "  spend    spend per day and team (customer, key, model) from the daily aggregates,\n"
+        "           the last 30 days unless --start/--end say otherwise\n"
         "  import-litellm  load one table exported from LiteLLM's Postgres (psql \\copy ... CSV\n"
         "           HEADER, or json_agg/row_to_json; FILE - is stdin) in one transaction;\n"
         "           rows are upserted, keys keep working. T: budgets, teams, users,\n"
@@ -367,40 +375,54 @@ static const char *str_or(const json_t *o, const char *name, const char *def)
     return s != NULL ? s : def;
 }
 
-/* key create's options into a /key/generate body (new reference), or NULL
- * after printing why. */
-static json_t *create_body(int argc, char **argv)
+/* A money option's value, or -1 after printing why. */
+static double money_arg(const char *name, const char *v)
+{
+    char *end;
+    double d = strtod(v, &end);
+
+    if (*v == '\0' || *end != '\0' || !(d >= 0)) {
+        fprintf(stderr, "sluicectl: --%s must be a number of USD >= 0, not '%s'\n", name, v);
+        return -1;
+    }
+    return d;
+}
+
+/* key create's and key update's options into a /key/generate or
+ * /key/update body (new reference), or NULL after printing why. */
+static json_t *key_body(const char *sub, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "alias", required_argument, NULL, 'a' },
         { "models", required_argument, NULL, 'm' },
         { "max-budget", required_argument, NULL, 'b' },
+        { "budget-duration", required_argument, NULL, 'B' },
+        { "spend", required_argument, NULL, 's' },
         { "duration", required_argument, NULL, 'd' },
         { "user", required_argument, NULL, 'u' },
         { "team", required_argument, NULL, 't' },
         { NULL, 0, NULL, 0 },
     };
     json_t *body = json_object(), *models;
-    char *end, *list, *tok, *save = NULL;
+    char *list, *tok, *save = NULL;
     double d;
     int c;
 
     if (body == NULL)
         return NULL;
     optind = 0;     /* glibc: start over on the sub-command's own argv */
-    while ((c = getopt_long(argc, argv, "a:m:b:d:u:t:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "a:m:b:B:s:d:u:t:", opts, NULL)) != -1) {
         switch (c) {
         case 'a': json_object_set_new(body, "key_alias", json_string(optarg)); break;
         case 'd': json_object_set_new(body, "duration", json_string(optarg)); break;
+        case 'B': json_object_set_new(body, "budget_duration", json_string(optarg)); break;
         case 'u': json_object_set_new(body, "user_id", json_string(optarg)); break;
         case 't': json_object_set_new(body, "team_id", json_string(optarg)); break;
         case 'b':
-            d = strtod(optarg, &end);
-            if (*optarg == '\0' || *end != '\0') {
-                fprintf(stderr, "sluicectl: --max-budget must be a number (USD), not '%s'\n", optarg);
+        case 's':
+            if ((d = money_arg(c == 'b' ? "max-budget" : "spend", optarg)) < 0)
                 goto bad;
-            }
-            json_object_set_new(body, "max_budget", json_real(d));
+            json_object_set_new(body, c == 'b' ? "max_budget" : "spend", json_real(d));
             break;
         case 'm':
             models = json_array();
@@ -418,7 +440,7 @@ static json_t *create_body(int argc, char **argv)
         }
     }
     if (optind != argc) {
-        fprintf(stderr, "sluicectl: key create: unexpected argument '%s'\n", argv[optind]);
+        fprintf(stderr, "sluicectl: key %s: unexpected argument '%s'\n", sub, argv[optind]);
         goto bad;
     }
     return body;
@@ -430,7 +452,7 @@ bad:
 static int key_create(struct sl_db *db, const struct sl_config *cfg, int argc, char **argv)
 {
     struct sl_keystore_err err;
-    json_t *body = create_body(argc, argv), *out = NULL;
+    json_t *body = key_body("create", argc, argv), *out = NULL;
     int rc;
 
     if (body == NULL) {
@@ -445,6 +467,31 @@ static int key_create(struct sl_db *db, const struct sl_config *cfg, int argc, c
            str_or(out, "key", ""), str_or(out, "token", ""), str_or(out, "key_name", ""),
            str_or(out, "key_alias", "-"), str_or(out, "expires", "never"));
     fprintf(stderr, "sluicectl: the key is shown this once: only its token is stored\n");
+    json_decref(out);
+    return EXIT_OK;
+}
+
+/* key update KEY_OR_TOKEN [options]: /key/update. */
+static int key_update(struct sl_db *db, const struct sl_config *cfg, int argc, char **argv)
+{
+    struct sl_keystore_err err;
+    json_t *body = key_body("update", argc - 1, argv + 1), *out = NULL;
+    char token[65], *text;
+    int rc;
+
+    if (body == NULL) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    sl_keystore_token_of(argv[1], token);
+    json_object_set_new(body, "key", json_string(token));
+    rc = sl_keystore_update(db, cfg, body, CTL_ACTOR, &out, &err);
+    json_decref(body);
+    if (rc != SL_OK)
+        return key_exit(&err);
+    text = json_dumps(out, JSON_INDENT(2));
+    printf("%s\n", text ? text : "");
+    free(text);
     json_decref(out);
     return EXIT_OK;
 }
@@ -527,10 +574,11 @@ static int cmd_key(const struct sl_config *cfg, int argc, char **argv)
     int rc;
 
     if (strcmp(sub, "create") != 0 && strcmp(sub, "list") != 0 &&
+        !(strcmp(sub, "update") == 0 && argc >= 2 && argv[1][0] != '-') &&
         !((strcmp(sub, "info") == 0 || strcmp(sub, "block") == 0 ||
            strcmp(sub, "unblock") == 0 || strcmp(sub, "delete") == 0) && argc == 2)) {
-        fprintf(stderr, "sluicectl: key: expected create, list, or info|block|unblock|delete "
-                "KEY_OR_TOKEN\n");
+        fprintf(stderr, "sluicectl: key: expected create, list, update KEY_OR_TOKEN [options], "
+                "or info|block|unblock|delete KEY_OR_TOKEN\n");
         usage(stderr);
         return EXIT_USAGE;
     }
@@ -545,6 +593,8 @@ static int cmd_key(const struct sl_config *cfg, int argc, char **argv)
     }
     if (strcmp(sub, "create") == 0)
         rc = key_create(db, cfg, argc, argv);
+    else if (strcmp(sub, "update") == 0)
+        rc = key_update(db, cfg, argc, argv);
     else if (strcmp(sub, "list") == 0)
         rc = key_list(db);
     else
@@ -693,6 +743,80 @@ static int cmd_team_user(const struct sl_config *cfg, const char *cmd, int argc,
     else
         print_rows(json_object_get(out, "users"), user_cols,
                    sizeof(user_cols) / sizeof(user_cols[0]));
+    json_decref(out);
+    return EXIT_OK;
+}
+
+/* ---- spend report: spendstore.c ------------------------------------------ */
+
+/* spend report [--group-by team|customer|api_key|model] [--start YYYY-MM-DD]
+ * [--end YYYY-MM-DD]: /global/spend/report as lines of day, group, spend,
+ * tokens, requests (tab-separated, oldest day first). */
+static int cmd_spend(const struct sl_config *cfg, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "group-by", required_argument, NULL, 'g' },
+        { "start", required_argument, NULL, 's' },
+        { "end", required_argument, NULL, 'e' },
+        { NULL, 0, NULL, 0 },
+    };
+    static const char *const lists[][4] = {   /* --group-by, its list, name, label */
+        { "team", "teams", "team_id", "team_alias" }, { "customer", "customers", "customer", "" },
+        { "api_key", "api_keys", "api_key", "key_alias" }, { "model", "models", "model", "" },
+    };
+    const char *group = "team", *start = NULL, *end = NULL, *const *list = NULL;
+    struct sl_db_settings s;
+    struct sl_db_error dberr;
+    struct sl_keystore_err err;
+    struct sl_db *db = NULL;
+    json_t *out = NULL, *day, *g;
+    size_t i, j;
+    int c, rc;
+
+    if (argc < 1 || strcmp(argv[0], "report") != 0) {
+        fprintf(stderr, "sluicectl: spend: expected report\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "g:s:e:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'g': group = optarg; break;
+        case 's': start = optarg; break;
+        case 'e': end = optarg; break;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+        if (strcmp(group, lists[i][0]) == 0)
+            list = lists[i];
+    if (optind != argc || list == NULL) {
+        fprintf(stderr, "sluicectl: spend report: --group-by is team, customer, api_key or model\n");
+        return EXIT_USAGE;
+    }
+    sl_db_settings_from_config(cfg, &s);
+    if (sl_db_open(&s, 0, &db, &dberr) != SL_OK) {
+        print_db_error("spend", &dberr);
+        return EXIT_DB;
+    }
+    rc = sl_spendstore_report(db, start, end, group, &out, &err);
+    sl_db_close(db);
+    if (rc != SL_OK)
+        return key_exit(&err);
+    printf("day\t%s\t%s\tspend\ttotal_tokens\tapi_requests\n", list[2],
+           list[3][0] ? list[3] : "-");
+    json_array_foreach(out, i, day) {
+        json_array_foreach(json_object_get(day, list[1]), j, g) {
+            const char *name = json_string_value(json_object_get(g, list[2]));
+            const char *label = list[3][0] ? json_string_value(json_object_get(g, list[3])) : NULL;
+
+            printf("%s\t%s\t%s\t%.10g\t%lld\t%lld\n", str_or(day, "group_by_day", "-"),
+                   name != NULL && *name != '\0' ? name : "-", label != NULL ? label : "-",
+                   json_number_value(json_object_get(g, "total_spend")),
+                   (long long)json_integer_value(json_object_get(g, "total_tokens")),
+                   (long long)json_integer_value(json_object_get(g, "api_requests")));
+        }
+    }
     json_decref(out);
     return EXIT_OK;
 }
@@ -872,13 +996,13 @@ int main(int argc, char **argv)
     if (optind >= argc ||
         (optind != argc - 1 && strcmp(argv[optind], "key") != 0 &&
          strcmp(argv[optind], "team") != 0 && strcmp(argv[optind], "user") != 0 &&
-         strcmp(argv[optind], "import-litellm") != 0)) {
+         strcmp(argv[optind], "spend") != 0 && strcmp(argv[optind], "import-litellm") != 0)) {
         usage(stderr);
         return EXIT_USAGE;
     }
     cmd = argv[optind];
     if (strcmp(cmd, "migrate") != 0 && strcmp(cmd, "status") != 0 && strcmp(cmd, "key") != 0 &&
-        strcmp(cmd, "team") != 0 && strcmp(cmd, "user") != 0 &&
+        strcmp(cmd, "team") != 0 && strcmp(cmd, "user") != 0 && strcmp(cmd, "spend") != 0 &&
         strcmp(cmd, "import-litellm") != 0) {
         fprintf(stderr, "sluicectl: unknown command '%s'\n", cmd);
         usage(stderr);
@@ -898,6 +1022,8 @@ int main(int argc, char **argv)
         rc = cmd_key(cfg, argc - optind - 1, argv + optind + 1);
     else if (strcmp(cmd, "import-litellm") == 0)
         rc = cmd_import(cfg, argc - optind, argv + optind);   /* argv[0]: the command */
+    else if (strcmp(cmd, "spend") == 0)
+        rc = cmd_spend(cfg, argc - optind - 1, argv + optind + 1);
     else if (strcmp(cmd, "team") == 0 || strcmp(cmd, "user") == 0)
         rc = cmd_team_user(cfg, cmd, argc - optind - 1, argv + optind + 1);
     else

@@ -2,8 +2,9 @@
  * drained by one writer thread per process in batches.
  *
  * A batch is one transaction:
- *   1. the LiteLLM_SpendLogs rows, in multi-row INSERT IGNOREs of 100, 10
- *      and 1 rows (so three prepared statements cover every batch size).
+ *   1. the LiteLLM_SpendLogs rows, in multi-row INSERT IGNOREs of 256, 128,
+ *      ..., 2 and 1 rows (the binary digits of the batch's size: nine
+ *      prepared statements cover every size, at most nine a batch).
  *      request_id is the primary key: when the statements report as many
  *      new rows as the batch has, every row is new, which is the normal
  *      case. When fewer (a replay of records a lost COMMIT had written
@@ -15,7 +16,7 @@
  *      read-modify-write);
  *   3. one sluice_daily_spend upsert per day x key x team x user x model
  *      group x model x provider.
- * So a batch of 200 calls by one key costs 7 statements with BEGIN and
+ * So a batch of 512 calls by one key costs 8 statements with BEGIN and
  * COMMIT. Money is an integer count of 1e-10 USD (DECIMAL(20,10)'s last
  * digit) and goes to the server as exact decimal text, so a key's spend is
  * the exact sum of its rows.
@@ -24,8 +25,9 @@
  * to a spool file (one JSON line per record, fsync'ed), and the spool is
  * replayed before anything else on the next flush that reaches the
  * database. A replay is idempotent (step 1 recognises rows already
- * written). A crash loses only what is still in memory: at most one flush
- * interval of records.
+ * written). Every record is also appended to a journal file as it is
+ * queued, so a crash of the process loses only the calls in flight (a power
+ * loss, what the kernel had not written yet).
  *
  * The writer also resets budgets whose period ended (every
  * budget_reset_interval_ms): spend = 0 and the next budget_reset_at, on
@@ -54,7 +56,7 @@
 #include "status.h"
 
 #define QUEUE_CAP 10000          /* records in memory before spilling to the spool */
-#define BATCH_MAX 200            /* records per transaction (and a flush trigger) */
+#define BATCH_MAX 512            /* records per transaction (and a flush trigger) */
 #define DEFAULT_INTERVAL_MS 1000
 
 /* ---- pure helpers (unit-tested) ------------------------------------------- */
@@ -350,8 +352,9 @@ static void log_params(const struct sl_spend_rec *r, struct sl_db_param *p, char
 }
 
 /* The INSERT for `rows` rows, built once per size. */
-static const size_t CHUNK[] = { 100, 10, 1 };
-static char *chunk_sql[3];
+#define N_CHUNKS 9
+static const size_t CHUNK[N_CHUNKS] = { 256, 128, 64, 32, 16, 8, 4, 2, 1 };
+static char *chunk_sql[N_CHUNKS];
 static pthread_once_t chunk_once = PTHREAD_ONCE_INIT;
 
 static void build_chunk_sql(void)
@@ -360,7 +363,7 @@ static void build_chunk_sql(void)
     const char *head = SQL_LOG;
     size_t hlen = (size_t)(strstr(head, " VALUES ") - head) + 8;
 
-    for (size_t c = 0; c < 3; c++) {
+    for (size_t c = 0; c < N_CHUNKS; c++) {
         size_t size = hlen + CHUNK[c] * (sizeof(row) + 2) + 1;
         char *q = malloc(size), *p;
 
@@ -374,8 +377,9 @@ static void build_chunk_sql(void)
 }
 
 /* Inserts recs[0..n) with multi-row statements; *fresh gets the rows that
- * were new. SL_OK or the database's status. */
-static int insert_logs(struct sl_db *db, struct sl_spend_rec *const *recs, size_t n, size_t *fresh)
+ * were new, *statements is counted up. SL_OK or the database's status. */
+static int insert_logs(struct sl_db *db, struct sl_spend_rec *const *recs, size_t n, size_t *fresh,
+                       size_t *statements)
 {
     struct sl_db_param *p = malloc(CHUNK[0] * LOG_COLS * sizeof(*p));
     char (*spend)[32] = malloc(CHUNK[0] * sizeof(*spend));
@@ -385,8 +389,11 @@ static int insert_logs(struct sl_db *db, struct sl_spend_rec *const *recs, size_
 
     pthread_once(&chunk_once, build_chunk_sql);
     *fresh = 0;
-    if (p == NULL || spend == NULL || meta == NULL || !chunk_sql[0] || !chunk_sql[1] || !chunk_sql[2])
+    if (p == NULL || spend == NULL || meta == NULL)
         rc = SL_ERR_NOMEM;
+    for (size_t c = 0; c < N_CHUNKS; c++)
+        if (chunk_sql[c] == NULL)
+            rc = SL_ERR_NOMEM;
     while (rc == SL_OK && done < n) {
         size_t c = 0, rows;
         unsigned long long affected = 0;
@@ -397,6 +404,7 @@ static int insert_logs(struct sl_db *db, struct sl_spend_rec *const *recs, size_
         for (size_t i = 0; i < rows; i++)
             log_params(recs[done + i], p + i * LOG_COLS, spend[i], &meta[i]);
         rc = sl_db_exec(db, chunk_sql[c], p, rows * LOG_COLS, &affected);
+        ++*statements;
         for (size_t i = 0; i < rows; i++) {
             free(meta[i]);
             meta[i] = NULL;
@@ -541,7 +549,7 @@ static int write_batch_as(struct sl_db *db, struct sl_spend_rec *const *recs, si
     if ((rc = sl_db_begin(db)) != SL_OK)
         goto fail;
     if (!row_by_row) {
-        if ((rc = insert_logs(db, recs, n, &fresh)) != SL_OK)
+        if ((rc = insert_logs(db, recs, n, &fresh, &statements)) != SL_OK)
             goto fail;
         if (fresh != n) {
             sl_db_rollback(db);
@@ -549,7 +557,6 @@ static int write_batch_as(struct sl_db *db, struct sl_spend_rec *const *recs, si
         }
         for (i = 0; i < n; i++)
             is_new[i] = 1;
-        statements += (n / 100) + (n % 100) / 10 + n % 10;
     }
     for (i = 0; row_by_row && i < n; i++) {
         if ((rc = insert_log(db, recs[i], &is_new[i])) != SL_OK)
@@ -757,6 +764,107 @@ static int replay_spool(struct sl_db *db)
     return rc;
 }
 
+/* ---- the journal ------------------------------------------------------------------- */
+
+/* Every record is also appended (no fsync) to this process's journal, so a
+ * crash of the process loses no completed call: the kernel keeps what was
+ * written, and the file, no longer locked by a live process, is replayed
+ * like a spool file by the next writer that looks (request_id makes that
+ * idempotent). Two files take turns: records go to the active one; when
+ * the writer takes the queue it switches, and once that batch is safe (in
+ * the database or the fsync'ed spool) it empties the retired file. Both are
+ * locked (flock) for the process's life. Guarded by W.lock. */
+static struct {
+    int fd[2];
+    int active;
+} J = { { -1, -1 }, 0 };
+
+/* Opens the journal (W.lock held). A file left by a dead process with the
+ * same pid is renamed aside first: it is an orphan spool, replayed later. */
+static void journal_open(void)
+{
+    char *dir = spool_dir(), path[4096], aside[4200];
+    struct stat st;
+
+    for (int i = 0; dir != NULL && i < 2; i++) {
+        snprintf(path, sizeof(path), "%s/spend-%ld-j%d.jsonl", dir, (long)getpid(), i);
+        if (stat(path, &st) == 0 && st.st_size > 0) {
+            snprintf(aside, sizeof(aside), "%s/spend-%ld-j%d-%lld.jsonl", dir, (long)getpid(), i,
+                     (long long)time(NULL));
+            (void)rename(path, aside);
+        }
+        J.fd[i] = open(path, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (J.fd[i] >= 0 && flock(J.fd[i], LOCK_EX | LOCK_NB) != 0) {
+            close(J.fd[i]);
+            J.fd[i] = -1;
+        }
+        if (J.fd[i] < 0)
+            sl_log(SL_LOG_WARN, NULL, "spend: no journal %s (%s): a crash would lose the "
+                   "records still in memory", path, strerror(errno));
+    }
+    J.active = 0;
+    free(dir);
+}
+
+/* One record as its spool line (malloc'ed, ending in a newline), or NULL. */
+static char *journal_line(const struct sl_spend_rec *r, size_t *len)
+{
+    json_t *o = sl_spend_to_json(r);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL, *line = NULL;
+
+    json_decref(o);
+    if (text != NULL && (line = realloc(text, (*len = strlen(text)) + 2)) != NULL) {
+        line[(*len)++] = '\n';
+        line[*len] = '\0';
+    } else {
+        free(text);
+    }
+    return line;
+}
+
+/* Appends a line to the active file (W.lock held). */
+static void journal_write(const char *line, size_t len)
+{
+    int fd = J.fd[J.active];
+
+    if (fd >= 0 && line != NULL && write(fd, line, len) != (ssize_t)len)
+        sl_log(SL_LOG_WARN, NULL, "spend: writing the journal failed: %s", strerror(errno));
+}
+
+/* Switches files (W.lock held); returns the retired one's index. */
+static int journal_switch(void)
+{
+    int old = J.active;
+
+    J.active = !old;
+    return old;
+}
+
+/* The retired file's records are safe: empty it. */
+static void journal_clear(int i)
+{
+    if (J.fd[i] >= 0 && ftruncate(J.fd[i], 0) != 0)
+        sl_log(SL_LOG_WARN, NULL, "spend: emptying the journal failed: %s", strerror(errno));
+}
+
+/* The writer is done and everything is safe: the files go. */
+static void journal_close(void)
+{
+    char *dir = spool_dir(), path[4096];
+
+    for (int i = 0; i < 2; i++) {
+        if (J.fd[i] < 0)
+            continue;
+        if (dir != NULL) {
+            snprintf(path, sizeof(path), "%s/spend-%ld-j%d.jsonl", dir, (long)getpid(), i);
+            unlink(path);
+        }
+        close(J.fd[i]);
+        J.fd[i] = -1;
+    }
+    free(dir);
+}
+
 /* ---- budget resets ------------------------------------------------------------------ */
 
 #define RESET_ROWS 200      /* rows per table and round; the next round takes the rest */
@@ -893,15 +1001,18 @@ static void flush(struct sl_spend_rec **recs, size_t n)
     sl_config_unref(cfg);
 }
 
+/* Whether something waits to be replayed: any spool file but this
+ * process's own journal. */
 static int spool_exists(void)
 {
-    char *dir = spool_dir();
+    char *dir = spool_dir(), own[64];
     DIR *d = dir ? opendir(dir) : NULL;
     struct dirent *e;
     int found = 0;
 
+    snprintf(own, sizeof(own), "spend-%ld-j", (long)getpid());
     while (d != NULL && !found && (e = readdir(d)) != NULL)
-        found = strncmp(e->d_name, "spend-", 6) == 0;
+        found = strncmp(e->d_name, "spend-", 6) == 0 && strncmp(e->d_name, own, strlen(own)) != 0;
     if (d != NULL)
         closedir(d);
     free(dir);
@@ -946,23 +1057,27 @@ static void *writer(void *arg)
         struct timespec until = deadline_in(flush_interval_ms());
         struct sl_spend_rec **recs = NULL;
         size_t n;
-        int last;
+        int last, retired;
 
         while (!W.stop && W.n < BATCH_MAX)
             if (pthread_cond_timedwait(&W.wake, &W.lock, &until) == ETIMEDOUT)
                 break;
         last = W.stop;
         n = take_all(&recs);
+        retired = journal_switch();
         pthread_mutex_unlock(&W.lock);
         if (n > 0 || (!last && spool_exists()))
             flush(recs, n);
+        journal_clear(retired);
         free_recs(recs, n);
+        sl_budget_return_leases();
         if (!last)
             maybe_reset_budgets();
         pthread_mutex_lock(&W.lock);
         if (last && W.n == 0)
             break;
     }
+    journal_close();
     W.done = 1;
     pthread_cond_broadcast(&W.done_cond);
     pthread_mutex_unlock(&W.lock);
@@ -987,6 +1102,7 @@ static int start_locked(void)
     pthread_cond_init(&W.done_cond, &ca);
     pthread_condattr_destroy(&ca);
     W.stop = W.done = 0;
+    journal_open();
     if (pthread_create(&W.thread, NULL, writer, NULL) != 0) {
         sl_log(SL_LOG_ERROR, NULL, "spend: cannot start the writer thread");
         return SL_ERR_INTERNAL;
@@ -1008,10 +1124,13 @@ int sl_spend_start(void)
 void sl_spend_record(const struct sl_spend_rec *r)
 {
     struct sl_spend_rec *c = malloc(sizeof(*c));
+    size_t len = 0;
+    char *line = journal_line(r, &len);
     int spill = 0;
 
     if (c == NULL) {
         sl_log(SL_LOG_ERROR, NULL, "spend: out of memory: record %s lost", r->request_id);
+        free(line);
         return;
     }
     *c = *r;
@@ -1019,11 +1138,13 @@ void sl_spend_record(const struct sl_spend_rec *r)
     if (W.stop || start_locked() != SL_OK || W.n == QUEUE_CAP) {
         spill = 1;
     } else {
+        journal_write(line, len);
         W.q[(W.head + W.n) % QUEUE_CAP] = c;
         if (++W.n >= BATCH_MAX)
             pthread_cond_signal(&W.wake);
     }
     pthread_mutex_unlock(&W.lock);
+    free(line);
     if (spill) {
         /* The writer is behind (or gone): the spool, rather than dropping. */
         spool_append(&c, 1);

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { startHarness, sluicectlBin, MASTER_KEY } from './lib/harness.mjs';
-import { REPO_ROOT, sleep } from './lib/procs.mjs';
+import { REPO_ROOT, sleep, waitFor } from './lib/procs.mjs';
 import { startMariaDB, sqlString } from './lib/mariadb.mjs';
 
 const SCHEMA_DIR = path.join(REPO_ROOT, 'schema');
@@ -425,6 +425,21 @@ describe('key management API (/key/*) and sluicectl key, on MariaDB', () => {
         r = await ctl(['key', 'unblock', token]);
         assert.equal(r.code, 0, r.stderr);
         assert.equal((await rowOf(token))[3], '0');
+        r = await ctl(['key', 'update', key, '--max-budget', '7', '--budget-duration', '30d',
+            '--spend', '0.5', '--alias', 'ctl-updated', '--models', 'mock-gpt']);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        const upd = (await get(`/key/info?key=${token}`)).body.info;
+        assert.equal(upd.max_budget, 7);
+        assert.equal(upd.spend, 0.5);
+        assert.equal(upd.budget_duration, '30d');
+        assert.ok(Date.parse(upd.budget_reset_at) > Date.now() + 29 * 86400e3, upd.budget_reset_at);
+        assert.equal(upd.key_alias, 'ctl-updated');
+        assert.deepEqual(upd.models, ['mock-gpt']);
+        r = await ctl(['key', 'update', key, '--spend', '-1']);
+        assert.equal(r.code, 2, 'a negative spend is a usage error');
+        assert.match(r.stderr, /--spend/);
+        r = await ctl(['key', 'update', 'sk-no-such-key', '--max-budget', '1']);
+        assert.equal(r.code, 6, r.stdout + r.stderr);
         r = await ctl(['key', 'delete', key]);
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stdout.trim(), `deleted ${token}`);
@@ -441,6 +456,31 @@ describe('key management API (/key/*) and sluicectl key, on MariaDB', () => {
         assert.match(r.stderr, /duration/);
         r = await ctl(['key', 'frobnicate']);
         assert.equal(r.code, 2);
+    });
+
+    it('sluicectl spend report: spend per day and model, team or key from the daily aggregates', async () => {
+        ok(await post('/team/new', { team_id: 't-report' }), 'a team');
+        const g = await post('/key/generate', { key_alias: 'reported', team_id: 't-report' });
+        ok(g, 'a key');
+        const c = h.client({ apiKey: g.body.key });
+        for (let i = 0; i < 3; i++) await c.chat.completions.create({ model: 'mock-gpt', messages: [{ role: 'user', content: 'hi' }] });
+        const day = new Date().toISOString().slice(0, 10);
+        let r;
+        await waitFor(async () => {
+            r = await ctl(['spend', 'report', '--group-by', 'api_key', '--start', day, '--end', day]);
+            return r.code === 0 && r.stdout.split('\n').some((l) => l.startsWith(`${day}\t${g.body.token}\treported\t`));
+        }, { timeoutMs: 10000, intervalMs: 300, describe: () => r.stdout + r.stderr });
+        const line = r.stdout.split('\n').find((l) => l.includes(g.body.token)).split('\t');
+        assert.equal(line[5], '3', 'three requests');
+        assert.match(r.stdout, /^day\tapi_key\tkey_alias\tspend\ttotal_tokens\tapi_requests$/m);
+        r = await ctl(['spend', 'report', '--group-by', 'team']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(r.stdout.split('\n').some((l) => l.startsWith(`${day}\tt-report\t`)), r.stdout);
+        r = await ctl(['spend', 'report', '--group-by', 'planet']);
+        assert.equal(r.code, 2);
+        r = await ctl(['spend', 'report', '--start', 'yesterday']);
+        assert.equal(r.code, 2, r.stdout + r.stderr);
+        assert.match(r.stderr, /start_date/);
     });
 
     it('without a database the key routes answer 503 saying so', async () => {

@@ -132,6 +132,36 @@ describe('budgets: reserved at admission, settled with the real cost, across two
             { timeoutMs: 10000, intervalMs: 100, describe: () => `team spend ${spent} in the database` });
     });
 
+    it('with much of the budget left, calls run on leases, which go back to memcached when idle', async () => {
+        const key = await insertKey('leased', { max_budget: '10' });
+        const results = await burst(60, () => key);
+        assert.ok(results.every((r) => r.ok), 'all admitted');
+        const spent = results.reduce((s, r) => s + r.cost, 0);
+        const name = `sluice:bud:k:${sha(sha(key))}:0`;
+        let counter;
+        await waitFor(async () => {
+            const got = await mc.command(`get ${name}`, { until: /END\r\n$/ });
+            counter = Number((/\r\n(\d+)\r\n/.exec(got) || [])[1]) / 1e10;
+            return Math.abs(counter - spent) < 1e-9;
+        }, { timeoutMs: 5000, intervalMs: 100,
+            describe: () => `the live counter (${counter}) back to the real spend (${spent})` });
+    });
+
+    it('model_max_budget: the key\'s budget for one model, with LiteLLM\'s message', async () => {
+        const key = await insertKey('per-model', {
+            model_max_budget: JSON.stringify({ 'mock-gpt': { budget_limit: '0.00005', time_period: '1d' } }),
+        });
+        const first = await call(0, key);
+        assert.equal(first.ok, true, first.message);
+        let r;
+        for (let i = 0; i < 5 && (r = await call(i, key)).ok; i++);
+        assert.equal(r.ok, false, 'the model budget ran out');
+        assert.equal(r.message, `LiteLLM Virtual Key: ${sha(key)}, key_alias: per-model, exceeded budget for model=mock-gpt`);
+        const other = await hs[0].client({ apiKey: key, maxRetries: 0 }).chat.completions
+            .create({ model: 'gpt-4o-mini', messages: user });
+        assert.ok(other.choices.length, 'another model has no such budget');
+    });
+
     it('a user over budget gets LiteLLM\'s ExceededBudget message', async () => {
         await insert('LiteLLM_UserTable', { user_id: 'user-broke', max_budget: '0.5', spend: '0.75' });
         const key = await insertKey('user-k', { user_id: 'user-broke' });

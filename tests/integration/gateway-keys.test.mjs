@@ -215,6 +215,27 @@ describe('virtual keys: lookup, cache, allowlists, budgets, expiry, blocking', (
         assert.ok(used <= 5, `${used} statements for 50 requests with one key`);
     });
 
+    it('database frozen (SIGSTOP): a key in use answers at once, an unknown key gets 503 within the time-outs', async () => {
+        assert.ok((await chat(keys.anymodel, 'mock-gpt')).choices.length);
+        process.kill(db.child.pid, 'SIGSTOP');
+        try {
+            for (let i = 0; i < 5; i++) {
+                const t0 = Date.now();
+                assert.ok((await chat(keys.anymodel, 'mock-gpt')).choices.length, 'cached key');
+                assert.ok(Date.now() - t0 < 1500, `a cached key does not wait for the database (${Date.now() - t0} ms)`);
+            }
+            const t0 = Date.now();
+            const e = await failure(client(rawKey('frozen')).chat.completions.create(
+                { model: 'mock-gpt', messages: user }, { maxRetries: 0, timeout: 30000 }));
+            assert.equal(e.status, 503);
+            assert.ok(Date.now() - t0 < 12000, `fails closed within the time-outs (${Date.now() - t0} ms)`);
+        } finally {
+            process.kill(db.child.pid, 'SIGCONT');
+        }
+        const r = await db.sql('SELECT 1');
+        assert.equal(Number(r[0][0]), 1, 'the database is back');
+    });
+
     it('database down: a key in use keeps working, an unknown key gets 503', async () => {
         assert.ok((await chat(keys.anymodel, 'mock-gpt')).choices.length);
         await db.stop();

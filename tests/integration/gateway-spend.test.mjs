@@ -18,6 +18,10 @@ import { startHarness, sluicectlBin, MASTER_KEY } from './lib/harness.mjs';
 import { REPO_ROOT, sleep, waitFor } from './lib/procs.mjs';
 import { startMariaDB, sqlString } from './lib/mariadb.mjs';
 
+/* The spool files waiting, without the live processes' journals. */
+const spooled = async (dir) => (await fsp.readdir(dir).catch(() => []))
+    .filter((f) => !/^spend-\d+-j[01]\.jsonl$/.test(f));
+
 const IN_UNITS = 15000n;    /* 1.5e-6 USD per prompt token, in 1e-10 USD */
 const OUT_UNITS = 20000n;   /* 2e-6 USD per completion token */
 const PRICES = { input_cost_per_token: 0.0000015, output_cost_per_token: 0.000002 };
@@ -154,15 +158,16 @@ describe('spend tracking: logs, exact increments, daily aggregates, spool across
         await db.stop();
         for (let i = 0; i < M; i++) await one(h, i % 8);
         const spool = path.join(dir, 'spool');
-        await waitFor(async () => (await fsp.readdir(spool).catch(() => [])).some((f) => f.endsWith('.jsonl')),
+        await waitFor(async () => (await spooled(spool)).some((f) => f.endsWith('.jsonl')),
             { timeoutMs: 15000, intervalMs: 200, describe: () => `a spool file\n${h.errorLog().slice(-3000)}` });
-        const files = await fsp.readdir(spool);
-        const st = await fsp.stat(path.join(spool, files.find((f) => f.endsWith('.jsonl'))));
-        assert.equal(st.mode & 0o777, 0o600, 'the spool file is private');
+        for (const f of await fsp.readdir(spool)) {
+            const st = await fsp.stat(path.join(spool, f));
+            assert.equal(st.mode & 0o777, 0o600, `the spool file ${f} is private`);
+        }
         await db.restart();
         const t = await settle(N + M);
         checkExact(t, N + M);
-        await waitFor(async () => (await fsp.readdir(spool)).length === 0,
+        await waitFor(async () => (await spooled(spool)).length === 0,
             { timeoutMs: 10000, intervalMs: 200, describe: () => 'the spool emptied' });
         await sleep(1500);   /* another flush or two: nothing is counted again */
         checkExact(await totals(), N + M);
@@ -187,7 +192,7 @@ describe('spend tracking: logs, exact increments, daily aggregates, spool across
         replayed = 1;
         const t = await settle(N + M + 1 + replayed);
         checkExact(t, N + M + 1 + replayed);
-        assert.equal((await fsp.readdir(spool)).length, 0, 'the spool was replayed');
+        assert.deepEqual(await spooled(spool), [], 'the spool was replayed');
         assert.match(h.sluiceLog(), /spend: flushed 2 record\(s\) \(1 new\)/, 'the batch fell back to row by row');
     });
 
@@ -207,6 +212,34 @@ describe('spend tracking: logs, exact increments, daily aggregates, spool across
             checkExact(t, before + K);
         } finally {
             await h2.stop();
+        }
+    });
+
+    it('SIGKILL: the calls a worker completed are not lost; another process replays its journal', async () => {
+        const spool = path.join(dir, 'spool3');
+        const h3 = await startHarness(settings(spool, { spend_flush_interval_ms: 600000 }));
+        const before = (await totals()).rows;
+        try {
+            for (let i = 0; i < K; i++) await one(h3, i % 8);
+            await sleep(300);
+            assert.equal((await totals()).rows, before, 'nothing written before the crash');
+            const pids = h3.respondersAlive();
+            assert.ok(pids.length > 0);
+            for (const pid of pids) process.kill(pid, 'SIGKILL');
+            await waitFor(() => h3.respondersAlive().filter((p) => pids.includes(p)).length === 0,
+                { timeoutMs: 10000, intervalMs: 50 });
+        } finally {
+            await h3.stop();
+        }
+        assert.ok((await fsp.readdir(spool)).some((f) => /^spend-\d+-j[01]\.jsonl$/.test(f)),
+            'the dead process left its journal');
+        /* Another sluice on the same spool directory: its writer replays it. */
+        const h4 = await startHarness(settings(spool, { spend_flush_interval_ms: 200 }));
+        try {
+            await one(h4, 0);
+            checkExact(await settle(before + K + 1), before + K + 1);
+        } finally {
+            await h4.stop();
         }
     });
 });

@@ -251,6 +251,68 @@ static void expect_errors(const char *name, const char *const *wanted)
     sl_buf_free(&msgs);
 }
 
+/* general_settings.trust_remote_user / remote_user_param and
+ * litellm_settings.default_internal_user_params (docs/remote-user.md). */
+static void test_remote_user(void)
+{
+    static const char *const errors[] = {
+        "remote_user_errors.yaml:7:22: error: general_settings.remote_user_param: HTTP_REMOTE_USER "
+        "is a request header any client can send",
+        "remote_user_errors.yaml:6:22: error: general_settings.trust_remote_user needs a database",
+        "remote_user_errors.yaml:10:17: error: litellm_settings.default_internal_user_params."
+        "max_budget: expected a number >= 0",
+        "remote_user_errors.yaml:11:22: error: litellm_settings.default_internal_user_params."
+        "budget_duration: expected a duration",
+        "remote_user_errors.yaml:12:13: error: litellm_settings.default_internal_user_params."
+        "models: expected a list of strings, got a string",
+        "remote_user_errors.yaml:13:16: error: litellm_settings.default_internal_user_params."
+        "user_role: expected one of proxy_admin,",
+        "remote_user_errors.yaml:15:9: error: litellm_settings.default_internal_user_params."
+        "teams[0]: expected a non-empty string (a team_id)",
+        "remote_user_errors.yaml:15:10: warning: litellm_settings.default_internal_user_params."
+        "teams[0].max_budget_in_team is not implemented by sluice (ignored)",
+        "remote_user_errors.yaml:16:5: warning: unknown key litellm_settings."
+        "default_internal_user_params.personal_key_budget (ignored)",
+        NULL };
+    static const char *const param[] = {
+        "remote_user_param.yaml:8:22: error: general_settings.remote_user_param: expected the name "
+        "of a FastCGI parameter", NULL };
+    struct sl_config *c = NULL;
+    struct sl_buf msgs;
+
+    is_int(load("bare_model.yaml", &c, &msgs), SL_OK, "remote user defaults: loads");
+    if (c != NULL) {
+        ok(!c->trust_remote_user, "remote user: off by default");
+        is_str(c->remote_user_param, "REMOTE_USER", "remote user: REMOTE_USER by default");
+        ok(c->new_user.max_budget < 0 && c->new_user.budget_duration == NULL &&
+           c->new_user.n_teams == 0, "new users: no budget, no team by default");
+        is_str(c->new_user.models_json, "[]", "new users: every model by default");
+        is_str(c->new_user.user_role, "internal_user", "new users: internal_user by default");
+    }
+    sl_config_unref(c);
+    sl_buf_free(&msgs);
+
+    c = NULL;
+    is_int(load("remote_user.yaml", &c, &msgs), SL_OK, "remote user: loads");
+    has_msg(&msgs, "remote_user.yaml:18:9: warning: litellm_settings.default_internal_user_params."
+            "teams[1].max_budget_in_team is not implemented by sluice (ignored)",
+            "remote user: max_budget_in_team is a warning");
+    if (c != NULL) {
+        ok(c->trust_remote_user, "remote user: on");
+        is_str(c->remote_user_param, "SSL_CLIENT_S_DN_CN", "remote user: a certificate field");
+        ok(c->new_user.max_budget == 10, "new users: max_budget");
+        is_str(c->new_user.budget_duration, "30d", "new users: budget_duration");
+        is_str(c->new_user.models_json, "[\"m\",\"other\"]", "new users: models as JSON");
+        is_str(c->new_user.user_role, "internal_user_viewer", "new users: user_role");
+        ok(c->new_user.n_teams == 2 && strcmp(c->new_user.teams[0], "team-a") == 0 &&
+           strcmp(c->new_user.teams[1], "team-b") == 0, "new users: teams, as ids or {team_id}");
+    }
+    sl_config_unref(c);
+    sl_buf_free(&msgs);
+    expect_errors("remote_user_errors.yaml", errors);
+    expect_errors("remote_user_param.yaml", param);
+}
+
 static void test_errors(void)
 {
     static const char *const provider[] = {
@@ -668,6 +730,7 @@ int main(void)
 {
     test_full();
     test_defaults();
+    test_remote_user();
     test_errors();
     test_warnings();
     test_unset_env();

@@ -6,7 +6,10 @@
 #include "arena.h"
 #include "auth.h"
 #include "budget.h"
+#include "config.h"
 #include "keys.h"
+#include "memconn.h"
+#include "remoteuser.h"
 #include "request.h"
 #include "status.h"
 #include "tap.h"
@@ -18,6 +21,87 @@ static int urlsafe(const char *s)
               *s == '-' || *s == '_'))
             return 0;
     return 1;
+}
+
+/* The web server's user (trust_remote_user): alone, its own models, team
+ * and budgets; with a key, its model list and user budget on top of the
+ * key's. The snapshot has no token, so the key budget scope is skipped. */
+static void test_remote_user(void)
+{
+    const char *mine[] = { "m1", NULL };
+    const char *params[] = { "HTTP_REMOTE_USER", "mallory", "REMOTE_USER", "", NULL };
+    struct memconn m = { .params = params };
+    struct sl_config cfg;
+    struct sl_request req;
+    struct sl_key u, k;
+
+    memset(&req, 0, sizeof(req));
+    memset(&u, 0, sizeof(u));
+    memset(&k, 0, sizeof(k));
+    memset(&cfg, 0, sizeof(cfg));
+    req.arena = sl_arena_create(1u << 16);
+
+    /* whose name: only the configured param, only when trusted */
+    cfg.remote_user_param = "REMOTE_USER";
+    req.cfg = &cfg;
+    req.conn.ops = &memconn_ops;
+    req.conn.ctx = &m;
+    params[3] = "alice";
+    ok(sl_remoteuser_name(&req) == NULL, "trust_remote_user off: nobody, REMOTE_USER or not");
+    cfg.trust_remote_user = 1;
+    is_str(sl_remoteuser_name(&req), "alice", "trusted: REMOTE_USER");
+    params[3] = "";
+    ok(sl_remoteuser_name(&req) == NULL, "an empty REMOTE_USER is nobody, whatever the headers say");
+    cfg.remote_user_param = "SSL_CLIENT_S_DN_CN";
+    params[2] = "SSL_CLIENT_S_DN_CN";
+    params[3] = "bob";
+    is_str(sl_remoteuser_name(&req), "bob", "remote_user_param names another param");
+    req.cfg = NULL;
+    for (int i = 0; i < SL_BUDGET_SCOPES; i++)
+        u.budget[i].max_budget = k.budget[i].max_budget = -1;
+    u.user_id = "alice";
+    u.team_id = "t-users";
+    u.models = mine;
+    u.n_models = 1;
+    req.principal.role = SL_ROLE_USER;
+    req.principal.key = req.principal.user = &u;
+    ok(sl_auth_may_use_model(&req, "m1"), "remote user: a model of its list");
+    ok(!sl_auth_may_use_model(&req, "m2"), "remote user: not another");
+    sl_auth_model_denied(&req, "m2");
+    is_str(req.err_msg, "user not allowed to access model. This user can only access "
+           "models=['m1']. Tried to access m2", "remote user denied: the user's list");
+    is_str(req.err_type, "user_model_access_denied", "remote user denied: type");
+
+    u.budget[SL_BUDGET_KEY].max_budget = 0;        /* no token: never applied */
+    is_int(sl_budget_admit(&req), SL_OK, "remote user: no key budget without a key");
+    sl_budget_settle(&req);
+    u.budget[SL_BUDGET_USER].spend = 5;
+    u.budget[SL_BUDGET_USER].max_budget = 4;
+    is_int(sl_budget_admit(&req), SL_ERR_BAD_REQUEST,
+           "remote user over its budget: 400, though it has a team");
+    is_str(req.err_msg, "ExceededBudget: User=alice over budget. Spend=5.0, Budget=4.0",
+           "remote user: LiteLLM's message");
+
+    req.principal.role = SL_ROLE_ADMIN;            /* user_role proxy_admin */
+    ok(sl_auth_may_use_model(&req, "m2"), "proxy_admin remote user: every model");
+    is_int(sl_budget_admit(&req), SL_ERR_BAD_REQUEST, "... but its own budget still holds");
+
+    memcpy(k.token, "rk1", 4);                     /* a key with a remote user */
+    k.user_id = "bob";
+    req.principal.role = SL_ROLE_KEY;
+    req.principal.key = &k;
+    ok(!sl_auth_may_use_model(&req, "m2"), "key + remote user: the user's list applies too");
+    sl_auth_model_denied(&req, "m2");
+    is_str(req.err_type, "user_model_access_denied", "key + remote user: denied by the user");
+    ok(sl_auth_may_use_model(&req, "m1"), "key + remote user: a model both allow");
+    req.err_msg = NULL;
+    is_int(sl_budget_admit(&req), SL_ERR_BAD_REQUEST, "key + remote user: the user's budget");
+    is_str(req.err_msg, "ExceededBudget: User=alice over budget. Spend=5.0, Budget=4.0",
+           "key + remote user: the remote user's, not the key owner's");
+    u.budget[SL_BUDGET_USER].max_budget = -1;
+    is_int(sl_budget_admit(&req), SL_OK, "key + remote user: within both");
+    sl_budget_settle(&req);
+    sl_arena_free(req.arena);
 }
 
 int main(void)
@@ -140,13 +224,9 @@ int main(void)
 
     /* a counter that the snapshot no longer justifies keeps counting what
      * this process spent; one that trails the snapshot catches up */
-    memcpy(key.token, "a2", 3);
-    key.budget[0].spend = 0;
-    key.budget[0].max_budget = 1;
-    is_int(sl_budget_admit(&req), SL_ERR_BAD_REQUEST, "the live counter (26.075) wins over a "
-           "stale snapshot (0)");
     memcpy(key.token, "a6", 3);
     key.budget[0].spend = 0.5;
+    key.budget[0].max_budget = 1;
     is_int(sl_budget_admit(&req), SL_OK, "0.5 of 1: admitted");
     sl_budget_settle(&req);
     key.budget[0].spend = 1.5;
@@ -173,6 +253,9 @@ int main(void)
     is_int(sl_budget_admit(&req), SL_ERR_BAD_REQUEST, "1.05 spent: refused");
     is_str(req.err_msg, "Budget has been exceeded! Current cost: 1.05, Max budget: 1.0",
            "the settled costs add up");
+    key.budget[0].spend = 0.2;
+    is_int(sl_budget_admit(&req), SL_ERR_BAD_REQUEST, "the live counter (1.05) wins over a "
+           "snapshot that is behind (0.2)");
 
     /* team and user budgets, with LiteLLM's words */
     memcpy(key.token, "a8", 3);
@@ -187,6 +270,10 @@ int main(void)
     key.budget[SL_BUDGET_TEAM].max_budget = -1;
     key.budget[SL_BUDGET_USER].spend = 5;
     key.budget[SL_BUDGET_USER].max_budget = 4;
+    is_int(sl_budget_admit(&req), SL_OK, "a team key: the user's own budget does not apply "
+           "(LiteLLM's rule)");
+    sl_budget_settle(&req);
+    key.team_id = NULL;
     is_int(sl_budget_admit(&req), SL_ERR_BAD_REQUEST, "user over budget: 400");
     is_str(req.err_msg, "ExceededBudget: User=user-a over budget. Spend=5.0, Budget=4.0",
            "user: LiteLLM's message");
@@ -208,5 +295,6 @@ int main(void)
                "no duration: a day from now");
     }
     sl_arena_free(req.arena);
+    test_remote_user();
     return tap_done();
 }

@@ -136,6 +136,9 @@ export function renderLighttpdConf(template, vars) {
  *   streamRequestBody  lighttpd server.stream-request-body (unset: lighttpd's
  *                    default 0, the whole body is spooled before sluice runs)
  *   lighttpdExtra    more lighttpd.conf lines, appended to the rendered template
+ *   lighttpdModules  lighttpd modules loaded BEFORE mod_fastcgi (lighttpd runs
+ *                    modules in load order, so mod_auth must come first to
+ *                    authenticate what mod_fastcgi would otherwise take)
  *   readyTimeoutMs   how long to wait for /health/liveliness (default 30000)
  *
  * Besides the methods above, h.sluiceLog() is the captured stderr of
@@ -231,6 +234,9 @@ export async function startHarness(opts = {}) {
                 conf += `\nserver.stream-request-body = ${Number(opts.streamRequestBody)}\n`;
             }
             if (opts.lighttpdExtra) conf += `\n${opts.lighttpdExtra}\n`;
+            if (opts.lighttpdModules) {
+                conf = `server.modules = ( ${opts.lighttpdModules.map((m) => `"${m}"`).join(', ')} )\n${conf}`;
+            }
             await fsp.writeFile(files.conf, conf);
             const child = spawnLogged(lighttpd, ['-D', '-f', files.conf], { logFile: files.stderr });
             let exited = null;
