@@ -94,7 +94,7 @@ static size_t key_block_size(const struct sl_key *k)
                list_size(k->team_models, k->n_team_models);
 
     n += str_size(k->key_alias) + str_size(k->user_id) + str_size(k->team_id) +
-         str_size(k->model_max_budget);
+         str_size(k->model_max_budget) + str_size(k->aliases);
     for (int i = 0; i < SL_BUDGET_SCOPES; i++)
         n += str_size(k->budget[i].duration);
     return n;
@@ -139,6 +139,7 @@ static struct sl_key *key_copy_into(void *block, const struct sl_key *k)
     d->user_id = put_str(&p, k->user_id);
     d->team_id = put_str(&p, k->team_id);
     d->model_max_budget = put_str(&p, k->model_max_budget);
+    d->aliases = put_str(&p, k->aliases);
     for (int i = 0; i < SL_BUDGET_SCOPES; i++)
         d->budget[i].duration = put_str(&p, k->budget[i].duration);
     d->models = put_list(&ptrs, &p, k->models, k->n_models);
@@ -218,9 +219,10 @@ static char *key_to_json(const struct sl_key *k, long long fetched_us)
         json_array_append_new(b, json_pack("[f, f, I, s?]", g->spend, g->max_budget,
                                            (json_int_t)g->reset_at_us, g->duration));
     }
-    o = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:o, s:o, s:b, s:b, s:I, s:o, s:I, s:I, s:I, s:I}",
+    o = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:o, s:o, s:b, s:b, s:I, s:o, s:I, s:I, s:I,"
+                  " s:I}",
                   "t", k->token, "a", k->key_alias, "u", k->user_id, "tm", k->team_id,
-                  "mmb", k->model_max_budget,
+                  "mmb", k->model_max_budget, "al", k->aliases,
                   "m", list_to_json(k->models, k->n_models),
                   "tmm", list_to_json(k->team_models, k->n_team_models),
                   "b", k->blocked, "tb", k->team_blocked, "e", (json_int_t)k->expires_us,
@@ -276,6 +278,7 @@ static int key_from_json(struct sl_arena *a, const char *text, size_t len, const
     k->user_id = jstr(a, o, "u");
     k->team_id = jstr(a, o, "tm");
     k->model_max_budget = jstr(a, o, "mmb");
+    k->aliases = jstr(a, o, "al");
     k->blocked = json_is_true(json_object_get(o, "b"));
     k->team_blocked = json_is_true(json_object_get(o, "tb"));
     k->remote_admin = json_is_true(json_object_get(o, "ra"));
@@ -518,7 +521,7 @@ static int db_fetch(struct sl_request *req, const char *token, struct sl_key *k)
         "t.team_id IS NOT NULL, t.models, t.blocked, "
         "t.spend, t.max_budget, t.budget_reset_at, t.budget_duration, "
         "u.user_id IS NOT NULL, u.spend, u.max_budget, u.budget_reset_at, u.budget_duration, "
-        "k.model_max_budget "
+        "k.model_max_budget, k.aliases "
         "FROM `LiteLLM_VerificationToken` k "
         "LEFT JOIN `LiteLLM_TeamTable` t ON t.team_id = k.team_id "
         "LEFT JOIN `LiteLLM_UserTable` u ON u.user_id = k.user_id "
@@ -561,6 +564,9 @@ static int db_fetch(struct sl_request *req, const char *token, struct sl_key *k)
     k->model_max_budget = col_str(req, db, 25);
     if (k->model_max_budget != NULL && strcmp(k->model_max_budget, "{}") == 0)
         k->model_max_budget = NULL;
+    k->aliases = col_str(req, db, 26);
+    if (k->aliases != NULL && strcmp(k->aliases, "{}") == 0)
+        k->aliases = NULL;
     if ((rc = col_list(req, db, 3, &k->models, &k->n_models)) == SL_OK && team)
         rc = col_list(req, db, 14, &k->team_models, &k->n_team_models);
 out:

@@ -38,6 +38,8 @@ struct sl_key {
     int team_blocked;
     long long expires_us;       /* Unix time in µs; 0: never */
     struct sl_budget budget[SL_BUDGET_SCOPES];   /* no team/user row: max_budget < 0 */
+    const char *aliases;              /* the key's model aliases as JSON text ({"gpt-4":
+                                       * "my-gpt4-group"}); NULL: none */
     const char *model_max_budget;     /* the key's per-model budgets as JSON text
                                        * ({"gpt-4o": {"budget_limit": 0.5, "time_period":
                                        * "1d"}}); NULL: none */

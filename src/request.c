@@ -388,7 +388,8 @@ static void record_spend(const struct sl_request *req)
     if (u != NULL)      /* the web server's user is who spent, with or without a key */
         sl_spend_copy(r.user_id, sizeof(r.user_id), u->user_id, 0);
     sl_spend_copy(r.end_user, sizeof(r.end_user), end_user, 0);
-    sl_spend_copy(r.model_group, sizeof(r.model_group), req->model ? req->model : d->model_name, 0);
+    sl_spend_copy(r.model_group, sizeof(r.model_group),
+                  req->model_group ? req->model_group : req->model ? req->model : d->model_name, 0);
     sl_spend_copy(r.model, sizeof(r.model), d->upstream_model, 0);
     sl_spend_copy(r.model_id, sizeof(r.model_id), d->id, 0);
     sl_spend_copy(r.provider, sizeof(r.provider), d->provider ? d->provider->name : NULL, 0);

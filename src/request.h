@@ -49,6 +49,8 @@ struct sl_request {
     json_t *in;                      /* owned via arena defer: the parsed body */
     enum sl_endpoint endpoint;
     const char *model;               /* requested model (borrowed from in) */
+    const char *model_group;         /* the group it was routed to (the key's alias of model,
+                                      * or model itself); NULL before routing */
     const char *model_json;          /* model as JSON string text (arena), for splicing */
     size_t      model_json_len;
     const char *path_model;          /* model named in the path (/engines/{m}/..., /v1/models/{m}) */

@@ -85,6 +85,7 @@ describe('virtual keys: lookup, cache, allowlists, budgets, expiry, blocking', (
         await insertKey('broke', { spend: '1.5', max_budget: '1' });
         await insertKey('tobeblocked', {});
         await insertKey('counted', {});
+        await insertKey('aliased', { models: JSON.stringify(['fast']), aliases: JSON.stringify({ fast: 'mock-gpt' }) });
     });
 
     after(async () => {
@@ -161,6 +162,17 @@ describe('virtual keys: lookup, cache, allowlists, budgets, expiry, blocking', (
         assert.equal(e.type, 'budget_exceeded');
         assert.equal(e.code, '400');
         assert.equal(e.error.message, 'Budget has been exceeded! Current cost: 1.5, Max budget: 1.0');
+    });
+
+    it('a key\'s model aliases route its own name to a model group', async () => {
+        const r = await chat(keys.aliased, 'fast');
+        assert.match(r.choices[0].message.content, /hi/);
+        assert.equal(r.model, 'fast', 'the answer names the model asked for');
+        const e = await failure(chat(keys.anymodel, 'fast'));
+        assert.equal(e.status, 400, 'another key has no such model');
+        const d = await failure(chat(keys.aliased, 'gpt-4o-mini'));
+        assert.equal(d.status, 401, 'the alias does not widen the key\'s list');
+        assert.equal(d.error.type, 'key_model_access_denied');
     });
 
     it('the master key still works', async () => {
