@@ -63,45 +63,13 @@ if ((${#need[@]})); then
 fi
 
 # ---------------------------------------------------------------- the library
-mkdir -p "$OUT"
-if [ ! -f "$SLUICE_BUILD/Makefile" ]; then
-    [ -x "$ROOT/configure" ] || die "no configure script at the repo root: run autoreconf -fi there first"
-    say "translate: configuring $SLUICE_BUILD (out of tree)"
-    mkdir -p "$SLUICE_BUILD"
-    (cd "$SLUICE_BUILD" && "$ROOT/configure") >"$OUT/translate-configure.log" 2>&1 ||
-        die "configure failed: see $OUT/translate-configure.log"
-fi
-if ! make -C "$SLUICE_BUILD" libsluice.a >"$OUT/translate-make.log" 2>&1; then
-    tail -20 "$OUT/translate-make.log" >&2
-    die "make libsluice.a failed in $SLUICE_BUILD (log: $OUT/translate-make.log)"
-fi
-
-# The build's own flags: DEP_CFLAGS / DEP_LIBS as Makefile.am links the unit
-# tests, DEFS from configure (AC_USE_SYSTEM_EXTENSIONS), LIBS, SL_LDFLAGS.
-flags=$(make -s --no-print-directory -C "$SLUICE_BUILD" -f Makefile -f - sl-print-flags 2>/dev/null <<'EOF'
-sl-print-flags:
-	@echo 'SLF_DEFS=$(DEFS)'
-	@echo 'SLF_CFLAGS=$(DEP_CFLAGS)'
-	@echo 'SLF_LIBS=$(DEP_LIBS) $(LIBS)'
-	@echo 'SLF_LDFLAGS=$(SL_LDFLAGS)'
-EOF
-)
-DEP_CFLAGS=$(sed -n 's/^SLF_CFLAGS=//p' <<<"$flags")
-# DEFS is written for a shell (-DPACKAGE_STRING=\"sluice\ 0.1.0\"): split it as one
-eval "DEFS_ARGS=($(sed -n 's/^SLF_DEFS=//p' <<<"$flags"))"
-DEP_LIBS=$(sed -n 's/^SLF_LIBS=//p' <<<"$flags")
-SL_LDFLAGS=$(sed -n 's/^SLF_LDFLAGS=//p' <<<"$flags")
-[ -n "$DEP_LIBS" ] || die "could not read DEP_LIBS from $SLUICE_BUILD/Makefile"
-
+# shellcheck source=bench/build.sh
+. "$HERE/build.sh"
 if [ "$BENCH_CALLGRIND" = 1 ] && ! echo '#include <valgrind/callgrind.h>' | gcc -E -x c - >/dev/null 2>&1; then
     die "BENCH_CALLGRIND=1 needs <valgrind/callgrind.h> (Debian: the valgrind package)"
 fi
 BIN=$OUT/translate
-# shellcheck disable=SC2086  # the flags are word lists
-gcc -O2 -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -pthread "${DEFS_ARGS[@]}" $DEP_CFLAGS \
-    -I"$ROOT/src" -I"$ROOT/providers" -I"$ROOT/tests" -DSL_SYSCONFDIR='"/etc"' \
-    -o "$BIN" "$HERE/translate.c" "$SLUICE_BUILD/libsluice.a" $DEP_LIBS $SL_LDFLAGS ||
-    die "cannot build $BIN"
+bench_build_program translate "$HERE/translate.c" "$BIN"
 
 # ---------------------------------------------------------------- timing
 say "translate: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty'), library $SLUICE_BUILD/libsluice.a, machine busy $(awk '{print $1}' /proc/loadavg) (1-min load), $(nproc) cores"

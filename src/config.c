@@ -32,6 +32,7 @@
 #include "log.h"
 #include "prices.h"
 #include "provider.h"
+#include "router.h"
 #include "status.h"
 
 /* Limits. No input may crash or exhaust the process: a real config is a few
@@ -1649,13 +1650,52 @@ static void load_litellm(struct ctx *cx, struct node *sec)
     load_new_user(cx, found[3]);
 }
 
+#define RCFG(f) offsetof(struct sl_config, router.f)
+
+/* router_settings: the scalars here, the lists and maps as JSON that
+ * router.c checks (with their lines) when it builds its tables. */
 static void load_router(struct ctx *cx, struct node *sec)
 {
-    static const struct field fields[] = { { NULL, 0, 0, 0, 0 } };
+    static const struct field fields[] = {
+        { "routing_strategy", F_STR, RCFG(routing_strategy), 0, 0 },
+        { "num_retries", F_INT, RCFG(num_retries), 0, 100 },
+        { "retry_after", F_COST, RCFG(retry_after_s), 0, 3600 },
+        { "allowed_fails", F_INT, RCFG(allowed_fails), 0, 1000000 },
+        { "cooldown_time", F_COST, RCFG(cooldown_s), 0, 86400 },
+        { "disable_cooldowns", F_BOOL, RCFG(disable_cooldowns), 0, 0 },
+        { "max_fallbacks", F_INT, RCFG(max_fallbacks), 0, 100 },
+        { "fallbacks", F_SKIP, 0, 0, 0 },
+        { "context_window_fallbacks", F_SKIP, 0, 0, 0 },
+        { "content_policy_fallbacks", F_SKIP, 0, 0, 0 },
+        { "default_fallbacks", F_SKIP, 0, 0, 0 },
+        { "retry_policy", F_SKIP, 0, 0, 0 },
+        { "model_group_alias", F_SKIP, 0, 0, 0 },
+        { "routing_strategy_args", F_SKIP, 0, 0, 0 },
+        { NULL, 0, 0, 0, 0 }
+    };
     static const struct section s = { "router_settings", fields, router_accepted, 0 };
+    struct node *found[sizeof(fields) / sizeof(fields[0])] = { NULL };
+    struct sl_router_settings *r = &cx->cfg->pub.router;
+    json_t **json[] = { &r->fallbacks, &r->context_window_fallbacks, &r->content_policy_fallbacks,
+                        &r->default_fallbacks, &r->retry_policy, &r->model_group_alias };
+    json_t *args;
 
-    if (is_block(cx, sec, s.where) > 0)
-        walk(cx, &s, sec, NULL, NULL);
+    if (is_block(cx, sec, s.where) <= 0)
+        return;
+    walk(cx, &s, sec, &cx->cfg->pub, found);
+    for (size_t i = 0; i < sizeof(json) / sizeof(json[0]); i++)
+        if (found[7 + i] != NULL && (*json[i] = to_json(cx, found[7 + i])) == NULL && !cx->errors)
+            cx->nomem = 1;
+    if (found[13] != NULL && (args = to_json(cx, found[13])) != NULL) {
+        json_t *b = json_object_get(args, "lowest_latency_buffer");
+
+        if (b != NULL && (!json_is_number(b) || json_number_value(b) < 0))
+            diag(cx, 1, found[13]->line, found[13]->col, "router_settings.routing_strategy_args."
+                 "lowest_latency_buffer: expected a number >= 0 (0.5: within 50%% of the fastest)");
+        else if (b != NULL)
+            r->latency_buffer = json_number_value(b);
+        json_decref(args);
+    }
 }
 
 static void load_sluice(struct ctx *cx, struct node *sec)
@@ -1792,10 +1832,11 @@ static int load_params(struct ctx *cx, const char *where, struct node *entry,
         { "max_retries", F_INT, DEP(max_retries), 0, 1000 },
         { "input_cost_per_token", F_COST, DEP(input_cost_per_token), 0, HUGE_VAL },
         { "output_cost_per_token", F_COST, DEP(output_cost_per_token), 0, HUGE_VAL },
-        { "rpm", F_LIMIT, 0, 0, HUGE_VAL },
-        { "tpm", F_LIMIT, 0, 0, HUGE_VAL },
-        { "weight", F_LIMIT, 0, 0, HUGE_VAL },
-        { "order", F_LIMIT, 0, 0, HUGE_VAL },
+        { "rpm", F_COST, DEP(rpm), 0, HUGE_VAL },
+        { "tpm", F_COST, DEP(tpm), 0, HUGE_VAL },
+        { "weight", F_COST, DEP(weight), 0, HUGE_VAL },
+        { "order", F_COST, DEP(order), 0, HUGE_VAL },
+        { "max_parallel_requests", F_INT, DEP(max_parallel_requests), 0, 1000000 },
         { NULL, 0, 0, 0, 0 }
     };
     char w[64];
@@ -2010,6 +2051,21 @@ static void load_models(struct ctx *cx, struct node *list)
     check_ids(cx);
 }
 
+/* router.c's groups and the checks of router_settings' lists and maps. */
+static void load_routes(struct ctx *cx, const struct node *router)
+{
+    char why[512];
+    int rc;
+
+    if (cx->errors > 0 || cx->nomem)
+        return;
+    rc = sl_router_build(&cx->cfg->pub, why, sizeof(why));
+    if (rc == SL_ERR_NOMEM)
+        cx->nomem = 1;
+    else if (rc != SL_OK)
+        diag(cx, 1, router ? router->line : 1, router ? router->col : 1, "router_settings: %s", why);
+}
+
 static void load_root(struct ctx *cx, struct node *root)
 {
     static const struct field fields[] = {
@@ -2045,6 +2101,7 @@ static void load_root(struct ctx *cx, struct node *root)
         load_models(cx, found[5]);
     else
         diag(cx, 0, 1, 1, "no model_list: only health checks will answer");
+    load_routes(cx, found[3]);
 }
 
 /* ---- load and free ------------------------------------------------------- */
@@ -2058,6 +2115,13 @@ static void config_free(struct priv *p)
         json_decref(p->pub.deployments[i].model_info);
     }
     sl_price_map_free(p->pub.price_map);
+    sl_router_free(p->pub.routes);
+    json_decref(p->pub.router.fallbacks);
+    json_decref(p->pub.router.context_window_fallbacks);
+    json_decref(p->pub.router.content_policy_fallbacks);
+    json_decref(p->pub.router.default_fallbacks);
+    json_decref(p->pub.router.retry_policy);
+    json_decref(p->pub.router.model_group_alias);
     sl_arena_free(p->pub.arena);   /* p itself lives in it */
 }
 
@@ -2092,6 +2156,10 @@ static int new_config(struct ctx *cx, const char *path)
     c->db_write_timeout_ms = 5000;
     c->spend_flush_interval_ms = 1000;
     c->budget_reset_interval_ms = 5000;
+    c->router.num_retries = -1;
+    c->router.allowed_fails = 3;
+    c->router.cooldown_s = 5;
+    c->router.max_fallbacks = 5;
     cx->cfg = p;
     cx->arena = a;
     return SL_OK;

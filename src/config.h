@@ -28,6 +28,8 @@ struct sl_arena;
 struct sl_provider;
 struct sl_price;
 struct sl_price_map;
+struct sl_dep_state;
+struct sl_router;
 
 struct sl_deployment {
     const char *model_name;      /* public name = model group */
@@ -42,6 +44,11 @@ struct sl_deployment {
     long   timeout_ms;           /* litellm_params.timeout (s), else litellm_settings.request_timeout */
     long   stream_timeout_ms;    /* litellm_params.stream_timeout (s), else timeout_ms */
     int    max_retries;          /* litellm_params.max_retries, else 0 */
+    double weight, rpm, tpm;     /* litellm_params: routing weight, per-minute limits; 0: none */
+    double order;                /* litellm_params.order: priority tier (lowest first); 0: none */
+    int    max_parallel_requests; /* litellm_params.max_parallel_requests; 0: none */
+    struct sl_dep_state *state;  /* router.c: this deployment's live state (in flight,
+                                  * latency, cooldown), shared across config reloads */
     double input_cost_per_token; /* 0 if not given */
     double output_cost_per_token;
     const struct sl_price *price; /* borrowed (the config's price map or the built-in
@@ -87,6 +94,21 @@ struct sl_config {
     int  drop_params;                  /* default 0 */
     long request_timeout_ms;           /* default 600 s */
     int  num_retries;                  /* default 0 */
+
+    /* router_settings (router.c builds its tables from these at load) */
+    struct sl_router_settings {
+        const char *routing_strategy;  /* NULL: simple-shuffle */
+        int num_retries;               /* -1: litellm_settings.num_retries */
+        double retry_after_s;          /* the least wait before a retry, default 0 */
+        int allowed_fails;             /* failures a minute before a cooldown, default 3 */
+        double cooldown_s;             /* cooldown_time, default 5 */
+        int disable_cooldowns;
+        int max_fallbacks;             /* default 5 */
+        double latency_buffer;         /* routing_strategy_args.lowest_latency_buffer */
+        json_t *fallbacks, *context_window_fallbacks, *content_policy_fallbacks;
+        json_t *default_fallbacks, *retry_policy, *model_group_alias;   /* owned; NULL: none */
+    } router;
+    struct sl_router *routes;          /* owned: router.c's groups, built at load */
     struct sl_new_user {               /* default_internal_user_params: a user created
                                         * on first sight (trust_remote_user) */
         double max_budget;             /* < 0: none (the default) */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "arena.h"
 #include "config.h"
@@ -25,6 +26,7 @@
 #include "proxy.h"
 #include "request.h"
 #include "respond.h"
+#include "router.h"
 #include "status.h"
 #include "upstream.h"
 
@@ -324,27 +326,115 @@ static void price(struct sl_request *req)
 }
 
 /* The upstream answered with an error status: map it and pass it on. */
-static int upstream_error(struct sl_request *req, struct sl_upstream_res *res)
+/* An upstream's error reply as an OpenAI-shaped error (the adapter's
+ * map_error first). */
+static void map_upstream_error(struct sl_request *req, struct sl_upstream_res *res, struct sl_error *e)
 {
     const struct sl_provider *p = req->dep->provider;
-    struct sl_error e = { .http_status = (int)res->status };
     const char *why;
     json_t *body = res->body.len ? sl_json_parse(res->body.data, res->body.len, &why) : NULL;
 
+    memset(e, 0, sizeof(*e));
+    e->http_status = (int)res->status;
     if (p->map_error != NULL)
-        p->map_error(req, res->status, body, &e);
+        p->map_error(req, res->status, body, e);
     json_decref(body);
-    if (e.http_status < 400 || e.http_status > 599)
-        e.http_status = res->status >= 400 && res->status <= 599 ? (int)res->status : 502;
-    if (e.message == NULL)
-        e.message = sl_arena_printf(req->arena, "The upstream provider returned HTTP %ld.", res->status);
-    if (e.type == NULL)
-        e.type = e.http_status == 429 ? "rate_limit_error"
-               : e.http_status >= 500 ? "api_error" : "invalid_request_error";
+    if (e->http_status < 400 || e->http_status > 599)
+        e->http_status = res->status >= 400 && res->status <= 599 ? (int)res->status : 502;
+    if (e->message == NULL)
+        e->message = sl_arena_printf(req->arena, "The upstream provider returned HTTP %ld.", res->status);
+    if (e->type == NULL)
+        e->type = e->http_status == 429 ? "rate_limit_error"
+                : e->http_status >= 500 ? "api_error" : "invalid_request_error";
+}
+
+static int upstream_error(struct sl_request *req, struct sl_upstream_res *res)
+{
+    struct sl_error e;
+
+    map_upstream_error(req, res, &e);
     if (res->retry_after != NULL)
         sl_respond_header(req, "retry-after", res->retry_after);
     req->upstream_err = e;
     return sl_respond_error_obj(req, &e);
+}
+
+static int has(const char *s, const char *what)
+{
+    return s != NULL && strcasestr(s, what) != NULL;
+}
+
+/* Why an attempt failed, for the router (0: it did not fail in a way the
+ * router acts on, such as the client leaving). */
+static int classify(struct sl_request *req, int rc, struct sl_upstream_res *res)
+{
+    struct sl_error e;
+    int st;
+
+    switch (rc) {
+    case SL_OK: break;
+    case SL_ERR_UPSTREAM_TIMEOUT: return SL_FAIL_TIMEOUT;
+    case SL_ERR_UPSTREAM_CONNECT: return SL_FAIL_CONNECT;
+    case SL_ERR_UPSTREAM_BAD: return SL_FAIL_SERVER;
+    case SL_ERR_UPSTREAM_STATUS:
+        if (req->upstream_err.message == NULL)
+            return SL_FAIL_SERVER;
+        break;
+    default: return 0;
+    }
+    if (rc == SL_OK)
+        map_upstream_error(req, res, &e);
+    else
+        e = req->upstream_err;
+    st = e.http_status;
+    if (st == 429)
+        return SL_FAIL_RATE_LIMIT;
+    if (st == 401 || st == 403)
+        return SL_FAIL_AUTH;
+    if (st == 404)
+        return SL_FAIL_NOT_FOUND;
+    if (st == 408)
+        return SL_FAIL_TIMEOUT;
+    if (st >= 500)
+        return SL_FAIL_SERVER;
+    if (has(e.code, "context_length") || has(e.message, "context length") ||
+        has(e.message, "context window") || has(e.message, "prompt is too long") ||
+        has(e.message, "maximum context"))
+        return SL_FAIL_CONTEXT_WINDOW;
+    if (has(e.code, "content_policy") || has(e.code, "content_filter") ||
+        has(e.message, "content management policy") || has(e.message, "content policy"))
+        return SL_FAIL_CONTENT_POLICY;
+    return SL_FAIL_BAD_REQUEST;
+}
+
+/* The upstream's retry-after in ms (seconds, fractions allowed), or -1. */
+static long retry_after_ms(const struct sl_upstream_res *res)
+{
+    char *end;
+    double s;
+
+    if (res->retry_after == NULL)
+        return -1;
+    s = strtod(res->retry_after, &end);
+    if (end == res->retry_after || *end != '\0' || !(s >= 0) || s > 86400)
+        return -1;      /* an HTTP date, or nonsense: not used */
+    return (long)(s * 1000.0);
+}
+
+/* Waits ms before a retry, in short slices, unless the client leaves
+ * (then SL_ERR_CLIENT_GONE). */
+static int pause_for_retry(struct sl_request *req, long ms)
+{
+    while (ms > 0) {
+        long slice = ms < 100 ? ms : 100;
+        struct timespec ts = { slice / 1000, (slice % 1000) * 1000000L };
+
+        if (sl_upstream_client_gone(req))
+            return SL_ERR_CLIENT_GONE;
+        nanosleep(&ts, NULL);
+        ms -= slice;
+    }
+    return SL_OK;
 }
 
 static int whole_reply(struct sl_request *req, struct sl_upstream_res *res)
@@ -406,46 +496,67 @@ static int end_stream(struct sl_request *req, const struct stream_state *st)
 
 static void add_model_headers(struct sl_request *req)
 {
-    const struct sl_deployment *d = req->dep;
-
     sl_respond_header(req, "x-litellm-call-id", req->id);
-    sl_respond_header(req, "x-litellm-model-id", d->id);
-    if (d->api_base != NULL) {
-        /* Without the query string, which may carry a secret. */
-        const char *q = strchr(d->api_base, '?');
-        char *base = q ? sl_arena_strndup(req->arena, d->api_base, (size_t)(q - d->api_base))
-                       : (char *)d->api_base;
+    sl_router_headers(req);
+}
 
-        if (base != NULL)
-            sl_respond_header(req, "x-litellm-model-api-base", base);
-    }
+/* One attempt, from a clean slate: the response headers of an earlier
+ * attempt go (nothing was sent yet), the adapter's state too. */
+static void fresh_attempt(struct sl_request *req, size_t headers, struct stream_state *st)
+{
+    req->n_resp_headers = headers;
+    req->pstate = NULL;
+    memset(&req->upstream_err, 0, sizeof(req->upstream_err));
+    memset(&req->usage, 0, sizeof(req->usage));
+    req->t_first_byte_us = 0;
+    memset(st, 0, sizeof(*st));
+    add_model_headers(req);
 }
 
 int sl_proxy_call(struct sl_request *req)
 {
-    const struct sl_provider *p = req->dep->provider;
-    struct sl_upstream_req up = { 0 };
+    const struct sl_provider *p;
+    struct sl_upstream_req up;
     struct sl_upstream_res res;
     struct stream_state st = { 0 };
     struct sl_upstream_cb cb = { .on_event = on_event, .on_flush = on_flush,
                                  .on_idle = on_idle, .ctx = &st };
-    int rc;
+    size_t headers = req->n_resp_headers;
+    int rc, ok;
 
-    if (!(p->endpoints & SL_EP_BIT(req->endpoint)) || p->build_request == NULL) {
-        req->err_msg = sl_arena_printf(req->arena, "model=%.200s (provider %s) does not support this endpoint.",
-                                       req->model, p->name);
-        return sl_respond_error(req, SL_ERR_UNSUPPORTED, NULL);
-    }
     req->llm_called = 1;
-    add_model_headers(req);
-    req->stage = "build";
-    if ((rc = p->build_request(req, req->in, &up)) != SL_OK)
-        return sl_respond_error(req, rc, NULL);
-    req->stage = "upstream";
-    rc = sl_upstream_perform(req, &up, req->stream,
-                             req->stream ? req->dep->stream_timeout_ms : req->dep->timeout_ms,
-                             &cb, &res);
-    req->t_first_byte_us = res.t_first_byte_us;
+    for (;;) {
+        long wait;
+
+        p = req->dep->provider;
+        if (!(p->endpoints & SL_EP_BIT(req->endpoint)) || p->build_request == NULL) {
+            req->err_msg = sl_arena_printf(req->arena, "model=%.200s (provider %s) does not "
+                                           "support this endpoint.", req->model, p->name);
+            return sl_respond_error(req, SL_ERR_UNSUPPORTED, NULL);
+        }
+        fresh_attempt(req, headers, &st);
+        memset(&up, 0, sizeof(up));
+        req->stage = "build";
+        if ((rc = p->build_request(req, req->in, &up)) != SL_OK)
+            return sl_respond_error(req, rc, NULL);
+        req->stage = "upstream";
+        rc = sl_upstream_perform(req, &up, req->stream,
+                                 req->stream ? req->dep->stream_timeout_ms : req->dep->timeout_ms,
+                                 &cb, &res);
+        req->t_first_byte_us = res.t_first_byte_us;
+        ok = rc == SL_OK && res.status >= 200 && res.status <= 299;
+        /* A failure before the first byte to the client may be retried
+         * (router.c decides where); after it, never. */
+        if (ok || req->headers_sent || req->client_gone ||
+            sl_router_next(req, classify(req, rc, &res), retry_after_ms(&res), &wait) != SL_OK)
+            break;
+        sl_buf_free(&res.body);
+        req->stage = "retry";
+        if ((rc = pause_for_retry(req, wait)) != SL_OK) {
+            req->client_gone = 1;
+            return rc;
+        }
+    }
     req->stage = "respond";
     if (rc == SL_ERR_UPSTREAM_STATUS && req->upstream_err.message != NULL)
         rc = sl_respond_error_obj(req, &req->upstream_err);   /* in-band upstream error */
@@ -457,6 +568,7 @@ int sl_proxy_call(struct sl_request *req)
         rc = whole_reply(req, &res);
     else
         rc = end_stream(req, &st);
+    sl_router_release(req, ok);
     sl_buf_free(&res.body);
     return rc;
 }

@@ -255,13 +255,14 @@ static int parse_body(struct sl_request *req)
 /* GET /v1/models/{model}: the model if this key may use it, else 404. */
 static int serve_one_model(struct sl_request *req)
 {
-    const struct sl_deployment *dep[1];
+    const char *group;
     json_t *out;
     int rc;
 
     req->model = req->path_model;
-    if (sl_config_find_group(req->cfg, req->model, dep, 1) == 0 ||
-        !sl_auth_may_use_model(req, req->model)) {
+    group = sl_router_group_of(req->cfg, req->model);
+    if (group == NULL || strchr(req->model, '*') != NULL ||
+        (!sl_auth_may_use_model(req, req->model) && !sl_auth_may_use_model(req, group))) {
         req->err_msg = sl_arena_printf(req->arena, "The model '%.200s' does not exist.", req->model);
         return SL_ERR_NOT_FOUND;
     }
@@ -274,28 +275,33 @@ static int serve_one_model(struct sl_request *req)
     return rc;
 }
 
+struct model_list {
+    struct sl_request *req;
+    json_t *data;
+};
+
+static void list_model(void *ctx, const char *name)
+{
+    struct model_list *l = ctx;
+
+    if (sl_auth_may_use_model(l->req, name))
+        json_array_append_new(l->data, json_pack("{s:s, s:s, s:i, s:s}", "id", name,
+                                                 "object", "model", "created", 1677610602,
+                                                 "owned_by", "openai"));
+}
+
+/* GET /v1/models: the groups and visible aliases this key may use
+ * (wildcard groups are not listed: they stand for any name). */
 static int serve_models(struct sl_request *req)
 {
-    json_t *data = json_array(), *out;
-    const struct sl_config *cfg = req->cfg;
+    struct model_list l = { req, json_array() };
+    json_t *out;
     int rc;
 
-    if (data == NULL)
+    if (l.data == NULL)
         return SL_ERR_NOMEM;
-    for (size_t i = 0; i < cfg->n_deployments; i++) {
-        const char *name = cfg->deployments[i].model_name;
-        size_t j;
-
-        for (j = 0; j < i; j++)   /* once per group; model lists are short */
-            if (strcmp(cfg->deployments[j].model_name, name) == 0)
-                break;
-        if (j < i || !sl_auth_may_use_model(req, name))
-            continue;
-        json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", name,
-                                              "object", "model", "created", 1677610602,
-                                              "owned_by", "openai"));
-    }
-    out = json_pack("{s:s, s:o}", "object", "list", "data", data);
+    sl_router_each_name(req->cfg, list_model, &l);
+    out = json_pack("{s:s, s:o}", "object", "list", "data", l.data);
     if (out == NULL)
         return SL_ERR_NOMEM;
     rc = sl_respond_json(req, 200, out);
@@ -465,6 +471,7 @@ void sl_request_run(struct sl_conn conn, struct sl_arena *arena,
     if (rc != SL_OK)
         sl_respond_error(&req, rc, NULL);
     req.stage = "done";
+    sl_router_release(&req, 0);
     sl_budget_settle(&req);
     record_spend(&req);
     if (req.cfg != NULL && sl_log_level >= SL_LOG_INFO)

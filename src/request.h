@@ -14,6 +14,7 @@
 
 struct sl_arena;
 struct sl_config;
+struct sl_group;
 struct sl_deployment;
 struct sl_upstream_thread;
 
@@ -58,6 +59,20 @@ struct sl_request {
     int include_usage;               /* the client asked for stream usage */
 
     struct sl_principal principal;
+    struct sl_route {                /* router.c's bookkeeping of this request */
+        const struct sl_deployment *held;    /* counted in flight; NULL: none */
+        const struct sl_group *first, *group; /* the group asked for; the current one */
+        long long attempt_us;        /* when the current attempt started (monotonic) */
+        int retries, fallbacks;      /* attempted so far */
+        int in_group;                /* retries in the current group */
+        int key_alias;               /* the key's own alias named the group */
+        const struct sl_deployment *tried[8];   /* failed in the current group */
+        size_t n_tried;
+        const struct sl_group *visited[8];      /* groups tried */
+        size_t n_visited;
+        const struct sl_group **own;  /* the request's own "fallbacks" */
+        size_t n_own;
+    } route;
     struct sl_budget_hold budget_holds[SL_BUDGET_HOLDS];   /* budget.c: reserved at admission */
     const struct sl_deployment *dep; /* borrowed from cfg */
     void *pstate;                    /* adapter scratch (arena) */

@@ -31,6 +31,8 @@
 //
 // Faults, by model name (an optional "-<number>" suffix tunes the timing):
 //   fault-500, fault-429 (retry-after: 7), fault-400     error replies
+//   context-too-long, content-filter   400s as OpenAI words them (code
+//                          context_length_exceeded, content_filter)
 //   empty-NNN                                           status NNN with an empty body
 //   slow-first-byte[-MS]   headers and first event only after MS (1500) ms
 //   drop-mid-stream        two events, then the socket is destroyed
@@ -70,7 +72,7 @@ function sendError(res, status, message, type, param = null, code = null, header
 /* The fault a model name selects, with its optional numeric argument. */
 function parseFault(model) {
     if (typeof model !== 'string') return { name: null, arg: null };
-    const m = /^(fault-500|fault-429|fault-400|empty|slow-first-byte|drop-mid-stream|hang|slow-stream|echo-body)(?:-(\d+))?$/.exec(model);
+    const m = /^(fault-500|fault-429|fault-400|context-too-long|content-filter|empty|slow-first-byte|drop-mid-stream|hang|slow-stream|echo-body)(?:-(\d+))?$/.exec(model);
     if (!m) return { name: null, arg: null };
     return { name: m[1], arg: m[2] === undefined ? null : Number(m[2]) };
 }
@@ -349,6 +351,18 @@ export async function start({ port = 0, host = '127.0.0.1', apiKey = null } = {}
         if (fault.name === 'fault-400') {
             sendError(res, 400, "Invalid value for 'messages': rejected by the fake upstream (fault-400).",
                 'invalid_request_error', 'messages', 'invalid_value');
+            return;
+        }
+        if (fault.name === 'context-too-long') {
+            sendError(res, 400, "This model's maximum context length is 8192 tokens. However, your "
+                + 'messages resulted in 9000 tokens. Please reduce the length of the messages.',
+                'invalid_request_error', 'messages', 'context_length_exceeded');
+            return;
+        }
+        if (fault.name === 'content-filter') {
+            sendError(res, 400, "The response was filtered due to the prompt triggering the content "
+                + 'management policy (fake upstream content-filter).', 'invalid_request_error', 'prompt',
+                'content_filter');
             return;
         }
         if (fault.name === 'hang') {
