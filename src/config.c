@@ -1703,6 +1703,8 @@ static void load_sluice(struct ctx *cx, struct node *sec)
     static const struct field fields[] = {
         { "threads", F_INT, CFG(threads), 1, 65536 },
         { "max_threads", F_INT, CFG(max_threads), 1, 65536 },
+        { "reserved_threads", F_INT, CFG(reserved_threads), 0, 65536 },
+        { "deployment_max_in_flight", F_INT, CFG(deployment_max_in_flight), 0, 65536 },
         { "heartbeat_ms", F_MS, CFG(heartbeat_ms), 50, 3600000 },
         { "body_timeout_ms", F_MS, CFG(body_timeout_ms), 1, 86400000 },
         { "shutdown_timeout_ms", F_MS, CFG(shutdown_timeout_ms), 0, 86400000 },
@@ -2156,6 +2158,7 @@ static int new_config(struct ctx *cx, const char *path)
     c->db_write_timeout_ms = 5000;
     c->spend_flush_interval_ms = 1000;
     c->budget_reset_interval_ms = 5000;
+    c->reserved_threads = -1;
     c->router.num_retries = -1;
     c->router.allowed_fails = 3;
     c->router.cooldown_s = 5;

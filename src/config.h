@@ -122,6 +122,10 @@ struct sl_config {
     /* sluice_settings */
     int  threads;                      /* worker threads at start, default 16 */
     int  max_threads;                  /* ceiling the pool may grow to, default 256 */
+    int  reserved_threads;             /* threads LLM calls may not take (health, admin);
+                                        * -1 (default): max_threads / 16, at most 4 */
+    int  deployment_max_in_flight;     /* calls in flight to one deployment; 0 (default):
+                                        * 3/4 of what LLM calls may take */
     long heartbeat_ms;                 /* SSE ": ping" while upstream is silent, default 500 */
     long body_timeout_ms;              /* max wait for request body bytes, default 30000 */
     long shutdown_timeout_ms;          /* graceful SIGTERM wait for in-flight requests, default 30000 */

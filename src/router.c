@@ -66,6 +66,30 @@ static struct {
 
 static struct sl_dep_state overflow = { .id = "", .lock = PTHREAD_MUTEX_INITIALIZER };
 
+static int llm_in_flight;       /* atomic: calls in flight in this process, all deployments */
+
+/* Bulkheads: LLM calls may not take the last reserved_threads of the pool
+ * (health, /v1/models and admin keep answering), and one deployment not
+ * more than deployment_max_in_flight (by default 3/4 of what LLM calls may
+ * take), so a hanging provider cannot hold every thread. */
+static int process_cap(const struct sl_config *cfg)
+{
+    int reserve = cfg->reserved_threads >= 0 ? cfg->reserved_threads
+                : cfg->max_threads / 16 < 4 ? cfg->max_threads / 16 : 4;
+    int cap = cfg->max_threads - reserve;
+
+    return cap > 0 ? cap : 1;
+}
+
+static int deployment_cap(const struct sl_config *cfg, const struct sl_deployment *d)
+{
+    int cap = cfg->deployment_max_in_flight > 0 ? cfg->deployment_max_in_flight
+                                                : (process_cap(cfg) * 3 + 3) / 4;
+
+    return d->max_parallel_requests > 0 && d->max_parallel_requests < cap ? d->max_parallel_requests
+                                                                         : cap;
+}
+
 static long long mono_us(void)
 {
     struct timespec ts;
@@ -622,8 +646,7 @@ static size_t candidates(const struct sl_request *req, const struct sl_group *g,
                 (*cooling_n) += pass == 0;
                 continue;
             }
-            if (d->max_parallel_requests > 0 &&
-                __atomic_load_n(&d->state->in_flight, __ATOMIC_RELAXED) >= d->max_parallel_requests)
+            if (__atomic_load_n(&d->state->in_flight, __ATOMIC_RELAXED) >= deployment_cap(req->cfg, d))
                 continue;
             if (usage && d->rpm > 0 && used(&d->state->requests, d->state, minute) >= (long long)d->rpm)
                 continue;    /* usage-based routing keeps to the deployments' limits */
@@ -743,7 +766,15 @@ static const struct sl_deployment *choose(struct sl_request *req, const struct s
     default: d = shuffle(c, n); break;
     }
     __atomic_add_fetch(&d->state->in_flight, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&llm_in_flight, 1, __ATOMIC_RELAXED);
     return d;
+}
+
+/* Gives back what choose took (a choice not used). */
+static void unchoose(const struct sl_deployment *d)
+{
+    __atomic_sub_fetch(&d->state->in_flight, 1, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&llm_in_flight, 1, __ATOMIC_RELAXED);
 }
 
 /* d itself, or for a wildcard group a copy whose upstream model is the
@@ -804,7 +835,7 @@ static int enter(struct sl_request *req, const struct sl_group *g)
     if ((d = choose(req, g, &cooling_n)) == NULL)
         return SL_ERR_NO_DEPLOYMENT;
     if ((req->dep = instance(req, g, d)) == NULL) {
-        __atomic_sub_fetch(&d->state->in_flight, 1, __ATOMIC_RELAXED);
+        unchoose(d);
         return SL_ERR_NOMEM;
     }
     req->route.held = d;
@@ -940,6 +971,11 @@ int sl_router_pick(struct sl_request *req)
         return sl_auth_model_denied(req, req->model);
     if ((rc = own_fallbacks(req)) != SL_OK)
         return rc;
+    if (__atomic_load_n(&llm_in_flight, __ATOMIC_RELAXED) >= process_cap(req->cfg)) {
+        req->err_msg = "The gateway has as many calls in flight as it takes (sluice_settings."
+                       "max_threads - reserved_threads); retry later.";
+        return SL_ERR_BUSY;
+    }
     req->route.first = g;
     visit(req, g);
     if ((rc = enter(req, g)) == SL_OK)
@@ -996,7 +1032,7 @@ int sl_router_next(struct sl_request *req, int why, long retry_after_ms, long *w
             return SL_OK;
         }
         if (d != NULL)
-            __atomic_sub_fetch(&d->state->in_flight, 1, __ATOMIC_RELAXED);
+            unchoose(d);
     }
     if (fall_back(req, why) == SL_OK) {
         *wait_ms = floor_ms;
@@ -1016,7 +1052,7 @@ void sl_router_release(struct sl_request *req, int ok)
         return;
     req->route.held = NULL;
     s = d->state;
-    __atomic_sub_fetch(&s->in_flight, 1, __ATOMIC_RELAXED);
+    unchoose(d);
     if (!ok)
         return;
     now = mono_us();

@@ -99,6 +99,8 @@ describe('routing: strategies, retries, fallbacks, cooldowns', () => {
         hs.shuffle2 = await startHarness(opts('simple-shuffle'));
         hs.busy = await startHarness(opts('least-busy'));
         hs.latency = await startHarness(opts('latency-based-routing'));
+        hs.bulk = await startHarness({ ...opts('simple-shuffle'),
+            sluiceSettings: { threads: 4, max_threads: 4, reserved_threads: 1, deployment_max_in_flight: 2 } });
     });
 
     after(async () => {
@@ -218,6 +220,24 @@ describe('routing: strategies, retries, fallbacks, cooldowns', () => {
         assert.equal(r.status, 429, r.text);
         assert.ok(Date.now() - t0 < 1000, 'at once, not after the slow call');
         assert.equal((await slow).status, 200);
+    });
+
+    it('bulkheads: a hanging deployment holds at most its share of threads; others still answer', async () => {
+        const t0 = Date.now();
+        const hung = Array.from({ length: 4 }, () => call(hs.bulk, { model: 'hang' }));
+        await new Promise((r) => setTimeout(r, 300));
+        const t1 = Date.now();
+        const ok = await call(hs.bulk, { model: 'gpt-4o-mini' });
+        assert.equal(ok.status, 200, ok.text);
+        assert.ok(Date.now() - t1 < 1500, `a healthy deployment answers at once (${Date.now() - t1} ms)`);
+        const live = await fetch(`${hs.bulk.rootURL}/health/liveliness`);
+        assert.equal(live.status, 200);
+        const rs = await Promise.all(hung);
+        const statuses = rs.map((r) => r.status).sort();
+        assert.deepEqual(statuses.filter((x) => x === 429).length, 2,
+            `2 of 4 hanging calls were refused at once: ${statuses}`);
+        assert.ok(rs.filter((r) => r.status === 429).every((r) => /No deployments available/.test(r.json.error.message)));
+        assert.ok(Date.now() - t0 < 8000);
     });
 
     it('least-busy sends a call to the deployment with nothing in flight', async () => {
