@@ -346,6 +346,12 @@ model_list:
 general_settings: { master_key: $KEY }
 sluice_settings: { threads: $SLUICE_THREADS, max_threads: $SLUICE_MAX_THREADS, log_level: warn }
 EOF
+# BENCH_NUM_RETRIES=N: retries configured (and never needed: the fakes do not fail),
+# to see that the router's retry path costs nothing until it is used.
+if [ -n "${BENCH_NUM_RETRIES:-}" ]; then
+    printf 'router_settings: { num_retries: %d, fallbacks: [{bench-fake: [bench-mock]}] }\n' \
+        "$BENCH_NUM_RETRIES" >>"$CFG"
+fi
 
 # ---------------------------------------------------------------- private MariaDB and memcached
 # For the virtual-key scenario, started the way scripts/run-local starts them:

@@ -36,6 +36,9 @@
 #   SLUICE_THREADS, SLUICE_MAX_THREADS   sluice_settings (default 16, 128)
 #   NGINX_WORKERS        worker processes of the fake upstream (default 1)
 #   BENCH_KEEP           1: keep the temporary directory (logs, configs)
+#   BENCH_NUM_RETRIES    N: the config sets router_settings.num_retries N and a
+#                        fallback for bench-fake (never triggered: compare with a run
+#                        without it to see what configured retries cost)
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
