@@ -786,8 +786,9 @@ static const struct sl_deployment *instance(struct sl_request *req, const struct
     const char *star, *name = req->model;
     size_t sl;
 
-    if (!g->wildcard || (star = strchr(d->upstream_model, '*')) == NULL)
-        return d;
+    if (!g->wildcard || (star = strchr(d->upstream_model, '*')) == NULL || name == NULL ||
+        !wild_match(g, name))
+        return d;            /* (a wildcard group reached as a fallback: as written) */
     sl = strlen(g->name + g->prefix_len + 1);
     if ((c = sl_arena_alloc(req->arena, sizeof(*c))) == NULL)
         return NULL;
