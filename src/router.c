@@ -34,7 +34,9 @@
 
 #define MAX_CANDIDATES 256      /* deployments looked at per choice */
 #define STATE_SLOTS 4096u
-#define MC_LOOK_US 1000000LL    /* how often memcached is asked about a deployment's cooldown */
+#define MC_LOOK_US 1000000LL    /* how often memcached is asked about a deployment's cooldown
+                                 * and, for usage-based routing, its use this minute */
+#define USE_FLUSH_US 200000LL   /* how often a process adds its use to memcached's */
 #define EWMA_SHIFT 3            /* moving averages: 1/8 of each new sample */
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_MAX_MS 8000
@@ -56,6 +58,11 @@ struct sl_dep_state {
     int fails;
     long long minute;            /* atomic; the minute tokens/requests count in */
     long long tokens, requests;  /* atomic; this minute, this process */
+    /* usage-based routing with memcached: every process's use this minute
+     * (sluice:use:<sha256 of the id>:<t|r>:<minute>), as last read, and
+     * this process's use not yet added there */
+    long long shared_minute, shared_tokens, shared_requests, shared_looked_us;   /* atomic */
+    long long pending_tokens, pending_requests, flushed_us;                      /* atomic */
 };
 
 static struct {
@@ -609,10 +616,77 @@ static long long this_minute(void)
     return wall_ms() / 60000;
 }
 
-/* A this-minute counter of s (0 when it counts an older minute). */
-static long long used(long long *counter, struct sl_dep_state *s, long long minute)
+/* memcached's name of a deployment's use this minute: kind 't' tokens, 'r'
+ * requests. */
+static void use_key(const struct sl_dep_state *s, char kind, long long minute, char out[112])
 {
-    return load(&s->minute) == minute ? load(counter) : 0;
+    snprintf(out, 112, "sluice:use:%s:%c:%lld", s->mc_key + 10, kind, minute);
+}
+
+/* Reads every process's use of s this minute from memcached, at most once
+ * a second. */
+static void look_at_use(const struct sl_config *cfg, struct sl_dep_state *s, long long minute)
+{
+    long long now = mono_us();
+    char k[112], *v;
+    size_t len;
+
+    if (now - load(&s->shared_looked_us) < MC_LOOK_US && load(&s->shared_minute) == minute)
+        return;
+    store(&s->shared_looked_us, now);
+    use_key(s, 't', minute, k);
+    v = sl_mc_get(cfg, k, &len);
+    store(&s->shared_tokens, v ? atoll(v) : 0);
+    free(v);
+    use_key(s, 'r', minute, k);
+    v = sl_mc_get(cfg, k, &len);
+    store(&s->shared_requests, v ? atoll(v) : 0);
+    free(v);
+    store(&s->shared_minute, minute);
+}
+
+/* Tokens (tokens = 1) or requests this minute on s: with memcached every
+ * process's (as last read, plus this process's not yet added), else this
+ * process's own. */
+static long long used(const struct sl_config *cfg, struct sl_dep_state *s, int tokens,
+                      long long minute)
+{
+    if (sl_mc_configured(cfg)) {
+        look_at_use(cfg, s, minute);
+        return (load(&s->shared_minute) == minute ? load(tokens ? &s->shared_tokens : &s->shared_requests)
+                                                  : 0) +
+               load(tokens ? &s->pending_tokens : &s->pending_requests);
+    }
+    return load(&s->minute) == minute ? load(tokens ? &s->tokens : &s->requests) : 0;
+}
+
+/* Adds this process's use of s to memcached's, at most every USE_FLUSH_US. */
+static void share_use(const struct sl_config *cfg, struct sl_dep_state *s, long long minute)
+{
+    long long now = mono_us(), last = load(&s->flushed_us), t, r;
+    char k[112], v[32];
+    uint64_t out;
+
+    if (now - last < USE_FLUSH_US ||
+        !__atomic_compare_exchange_n(&s->flushed_us, &last, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return;
+    t = __atomic_exchange_n(&s->pending_tokens, 0, __ATOMIC_RELAXED);
+    r = __atomic_exchange_n(&s->pending_requests, 0, __ATOMIC_RELAXED);
+    for (int i = 0; i < 2; i++) {
+        long long n = i == 0 ? t : r;
+
+        if (n <= 0)
+            continue;
+        use_key(s, i == 0 ? 't' : 'r', minute, k);
+        if (sl_mc_add_to(cfg, k, n, &out) == 1) {
+            snprintf(v, sizeof(v), "%lld", n);
+            if (sl_mc_add(cfg, k, v, strlen(v), 120) == 0)
+                (void)sl_mc_add_to(cfg, k, n, &out);
+        }
+    }
+    /* what this process added is in memcached's figure from now on */
+    __atomic_add_fetch(&s->shared_tokens, t, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->shared_requests, r, __ATOMIC_RELAXED);
 }
 
 static int tried(const struct sl_request *req, const struct sl_deployment *d)
@@ -648,9 +722,9 @@ static size_t candidates(const struct sl_request *req, const struct sl_group *g,
             }
             if (__atomic_load_n(&d->state->in_flight, __ATOMIC_RELAXED) >= deployment_cap(req->cfg, d))
                 continue;
-            if (usage && d->rpm > 0 && used(&d->state->requests, d->state, minute) >= (long long)d->rpm)
+            if (usage && d->rpm > 0 && used(req->cfg, d->state, 0, minute) >= (long long)d->rpm)
                 continue;    /* usage-based routing keeps to the deployments' limits */
-            if (usage && d->tpm > 0 && used(&d->state->tokens, d->state, minute) >= (long long)d->tpm)
+            if (usage && d->tpm > 0 && used(req->cfg, d->state, 1, minute) >= (long long)d->tpm)
                 continue;
             out[n++] = d;
         }
@@ -730,13 +804,14 @@ static const struct sl_deployment *fastest(const struct sl_deployment **c, size_
     return c[rnd() % k];
 }
 
-static const struct sl_deployment *least_used(const struct sl_deployment **c, size_t n)
+static const struct sl_deployment *least_used(const struct sl_config *cfg,
+                                              const struct sl_deployment **c, size_t n)
 {
     long long best = -1, minute = this_minute();
     size_t k = 0;
 
     for (size_t i = 0; i < n; i++) {
-        long long u = used(&c[i]->state->tokens, c[i]->state, minute);
+        long long u = used(cfg, c[i]->state, 1, minute);
 
         if (best < 0 || u < best) {
             best = u;
@@ -762,7 +837,7 @@ static const struct sl_deployment *choose(struct sl_request *req, const struct s
     case -1: d = c[0]; break;
     case S_LEAST_BUSY: d = least_busy(c, n); break;
     case S_LATENCY: d = fastest(c, n, req->stream, req->cfg->router.latency_buffer); break;
-    case S_USAGE: d = least_used(c, n); break;
+    case S_USAGE: d = least_used(req->cfg, c, n); break;
     default: d = shuffle(c, n); break;
     }
     __atomic_add_fetch(&d->state->in_flight, 1, __ATOMIC_RELAXED);
@@ -1047,7 +1122,7 @@ void sl_router_release(struct sl_request *req, int ok)
 {
     const struct sl_deployment *d = req->route.held;
     struct sl_dep_state *s;
-    long long now, minute;
+    long long now, minute, tokens;
 
     if (d == NULL)
         return;
@@ -1061,15 +1136,20 @@ void sl_router_release(struct sl_request *req, int ok)
     if (req->t_first_byte_us > req->route.attempt_us)
         ewma(&s->ttfb_us, req->t_first_byte_us - req->route.attempt_us);
     minute = this_minute();
+    tokens = req->usage.total_tokens ? req->usage.total_tokens
+                                     : req->usage.prompt_tokens + req->usage.completion_tokens;
     if (load(&s->minute) != minute) {
         store(&s->minute, minute);
         store(&s->tokens, 0);
         store(&s->requests, 0);
     }
-    __atomic_add_fetch(&s->tokens, req->usage.total_tokens ? req->usage.total_tokens
-                                   : req->usage.prompt_tokens + req->usage.completion_tokens,
-                       __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->tokens, tokens, __ATOMIC_RELAXED);
     __atomic_add_fetch(&s->requests, 1, __ATOMIC_RELAXED);
+    if (req->cfg->routes->strategy == S_USAGE && sl_mc_configured(req->cfg)) {
+        __atomic_add_fetch(&s->pending_tokens, tokens, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&s->pending_requests, 1, __ATOMIC_RELAXED);
+        share_use(req->cfg, s, minute);
+    }
 }
 
 void sl_router_headers(struct sl_request *req)

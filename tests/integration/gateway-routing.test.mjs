@@ -48,6 +48,8 @@ const groups = (ctx) => [
     fake(ctx, 'all-429', 'a429-1', 'fault-429'), fake(ctx, 'all-429', 'a429-2', 'fault-429'),
     fake(ctx, 'capped', 'capped-1', 'slow-first-byte-1500', { max_parallel_requests: 1 }),
     fake(ctx, 'fakewild/*', 'wild', '*'),
+    fake(ctx, 'metered', 'metered-1', 'gpt-4o-mini', { rpm: 10 }),
+    fake(ctx, 'metered', 'metered-2', 'gpt-4o-mini', { rpm: 0.0001 }),
 ];
 
 describe('routing: strategies, retries, fallbacks, cooldowns', () => {
@@ -99,6 +101,8 @@ describe('routing: strategies, retries, fallbacks, cooldowns', () => {
         hs.shuffle2 = await startHarness(opts('simple-shuffle'));
         hs.busy = await startHarness(opts('least-busy'));
         hs.latency = await startHarness(opts('latency-based-routing'));
+        hs.usage = await startHarness(opts('usage-based-routing'));
+        hs.usage2 = await startHarness(opts('usage-based-routing'));
         hs.bulk = await startHarness({ ...opts('simple-shuffle'),
             sluiceSettings: { threads: 4, max_threads: 4, reserved_threads: 1, deployment_max_in_flight: 2 } });
     });
@@ -254,6 +258,21 @@ describe('routing: strategies, retries, fallbacks, cooldowns', () => {
         await many(hs.latency, 6, { model: 'quick' }, 1);   /* both measured */
         const c = countIds(await many(hs.latency, 20, { model: 'quick' }, 1));
         assert.ok((c['quick-fast'] || 0) >= 18, JSON.stringify(c));
+    });
+
+    it('usage-based routing keeps to a deployment\'s rpm across processes (memcached)', async () => {
+        /* metered-2's rpm is all but 0: metered-1 (rpm 10) takes every call. Not
+         * across a minute boundary: the counts are per minute. */
+        while (Date.now() % 60000 > 45000) await new Promise((r) => setTimeout(r, 500));
+        for (let i = 0; i < 6; i++) {
+            const r = await call(hs.usage, { model: 'metered' });
+            assert.equal(r.status, 200, r.text);
+            assert.equal(r.id, 'metered-1');
+            await new Promise((res) => setTimeout(res, 250));   /* each call's use reaches memcached */
+        }
+        const rs = await many(hs.usage2, 6, { model: 'metered' }, 1);
+        assert.deepEqual(rs.map((r) => r.status), [200, 200, 200, 200, 429, 429],
+            'the other process had 4 of the 10 left');
     });
 
     it('wildcard groups pass the rest of the name on as the upstream model', async () => {
