@@ -16,7 +16,7 @@
 const char *const sl_tr_gateway_fields[] = {
     "mock_response", "fallbacks", "context_window_fallbacks", "num_retries",
     "cache", "caching", "guardrails", "litellm_metadata", "drop_params",
-    "additional_drop_params", NULL
+    "additional_drop_params", "timeout", NULL
 };
 
 /* OpenAI's chat completion parameters (besides model and messages). */

@@ -2,7 +2,8 @@
  * /user/... paths, checks the caller may use them (master key; a virtual key
  * only for /key/info about itself), parses bodies and query strings, and
  * hands the work to keystore.c (keys) and teamstore.c (teams, users), whose
- * answers it sends as they are. Without a database every
+ * answers it sends as they are; GET /model/info and GET /health (health.c)
+ * need only the config. Without a database every other
  * route answers 503 saying so (LiteLLM answers 500 "DB not connected"; the
  * request cannot be served now, which is what 503 means here). */
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "budget.h"
 #include "config.h"
 #include "db.h"
+#include "health.h"
 #include "jsonutil.h"
 #include "keys.h"
 #include "keystore.h"
@@ -311,6 +313,13 @@ static int do_model_info(struct ctx *c, json_t **out)
     return *out != NULL ? SL_OK : SL_ERR_NOMEM;
 }
 
+/* GET /health?model=&model_id=: probes the deployments (health.c); no
+ * database needed. */
+static int do_health(struct ctx *c, json_t **out)
+{
+    return sl_health_check(c->req, query(c->req, "model"), query(c->req, "model_id"), out);
+}
+
 static const struct {
     const char *path;
     const char *method;
@@ -340,6 +349,7 @@ static const struct {
     { "/global/spend/report", "GET", do_spend_report },
     { "/model/info", "GET", do_model_info },
     { "/v1/model/info", "GET", do_model_info },
+    { "/health", "GET", do_health },
 };
 
 #define REGEN_SUFFIX "/regenerate"
@@ -360,7 +370,7 @@ int sl_admin_is_route(const char *path)
     return strncmp(path, "/key/", 5) == 0 || strncmp(path, "/team/", 6) == 0 ||
            strncmp(path, "/user/", 6) == 0 || strcmp(path, "/spend/logs") == 0 ||
            strcmp(path, "/global/spend/report") == 0 || strcmp(path, "/model/info") == 0 ||
-           strcmp(path, "/v1/model/info") == 0;
+           strcmp(path, "/v1/model/info") == 0 || strcmp(path, "/health") == 0;
 }
 
 /* The route index of req->path (and c->path_key), or -1. */
@@ -427,8 +437,8 @@ int sl_admin_serve(struct sl_request *req)
         req->err_msg = "Admin-only endpoint. Not allowed to access this.";
         return SL_ERR_FORBIDDEN;
     }
-    if (routes[i].fn == do_model_info) {   /* the config only: no database needed */
-        if ((rc = do_model_info(&c, &out)) != SL_OK)
+    if (routes[i].fn == do_model_info || routes[i].fn == do_health) {   /* no database needed */
+        if ((rc = routes[i].fn(&c, &out)) != SL_OK)
             return rc;
         rc = sl_respond_json(req, 200, out);
         json_decref(out);

@@ -1671,6 +1671,8 @@ static void load_router(struct ctx *cx, struct node *sec)
         { "retry_policy", F_SKIP, 0, 0, 0 },
         { "model_group_alias", F_SKIP, 0, 0, 0 },
         { "routing_strategy_args", F_SKIP, 0, 0, 0 },
+        { "timeout", F_SECONDS, CFG(router_timeout_ms), 0, MAX_SECONDS },
+        { "stream_timeout", F_SECONDS, CFG(router_stream_timeout_ms), 0, MAX_SECONDS },
         { NULL, 0, 0, 0, 0 }
     };
     static const struct section s = { "router_settings", fields, router_accepted, 0 };
@@ -1717,12 +1719,20 @@ static void load_sluice(struct ctx *cx, struct node *sec)
         { "spend_flush_interval_ms", F_MS, CFG(spend_flush_interval_ms), 10, 3600000 },
         { "model_cost_map", F_STR, CFG(model_cost_map), 0, 0 },   /* see load_prices */
         { "budget_reset_interval_ms", F_MS, CFG(budget_reset_interval_ms), 100, 86400000 },
+        { "health_check_timeout_ms", F_MS, CFG(health_check_timeout_ms), 100, 600000 },
+        { "connect_timeout", F_SECONDS, CFG(connect_timeout_ms), 0, MAX_SECONDS },
+        { "first_byte_timeout", F_SECONDS, CFG(first_byte_timeout_ms), 0, MAX_SECONDS },
+        { "stream_idle_timeout", F_SECONDS, CFG(stream_idle_timeout_ms), 0, MAX_SECONDS },
+        { "max_request_timeout", F_SECONDS, CFG(max_request_timeout_ms), 0, MAX_SECONDS },
         { NULL, 0, 0, 0, 0 }
     };
     static const struct section s = { "sluice_settings", fields, NULL, 0 };
     struct node *found[sizeof(fields) / sizeof(fields[0])] = { NULL };
     struct sl_config *c = &cx->cfg->pub;
 
+    /* The ceiling of a request's own timeout defaults to the call's default. */
+    c->max_request_timeout_ms = c->router_timeout_ms > 0 ? c->router_timeout_ms
+                                                         : c->request_timeout_ms;
     if (is_block(cx, sec, s.where) <= 0)
         return;
     walk(cx, &s, sec, c, found);
@@ -1831,6 +1841,9 @@ static int load_params(struct ctx *cx, const char *where, struct node *entry,
         { "api_version", F_STR, DEP(api_version), 0, 0 },
         { "timeout", F_SECONDS, DEP(timeout_ms), 0, MAX_SECONDS },
         { "stream_timeout", F_SECONDS, DEP(stream_timeout_ms), 0, MAX_SECONDS },
+        { "connect_timeout", F_SECONDS, DEP(connect_timeout_ms), 0, MAX_SECONDS },
+        { "first_byte_timeout", F_SECONDS, DEP(first_byte_timeout_ms), 0, MAX_SECONDS },
+        { "stream_idle_timeout", F_SECONDS, DEP(stream_idle_timeout_ms), 0, MAX_SECONDS },
         { "max_retries", F_INT, DEP(max_retries), 0, 1000 },
         { "input_cost_per_token", F_COST, DEP(input_cost_per_token), 0, HUGE_VAL },
         { "output_cost_per_token", F_COST, DEP(output_cost_per_token), 0, HUGE_VAL },
@@ -1942,14 +1955,29 @@ static const char *make_id(struct ctx *cx, const struct sl_deployment *d, size_t
     return hex;
 }
 
+/* A deployment's time-outs not given in litellm_params: the config's
+ * defaults (router_settings as LiteLLM's Router takes them, then
+ * litellm_settings, then sluice_settings for sluice's own). */
+static void finish_timeouts(const struct sl_config *c, struct sl_deployment *d)
+{
+    if (d->timeout_ms < 0)
+        d->timeout_ms = c->router_timeout_ms > 0 ? c->router_timeout_ms : c->request_timeout_ms;
+    if (d->stream_timeout_ms < 0)
+        d->stream_timeout_ms = c->router_stream_timeout_ms > 0 ? c->router_stream_timeout_ms
+                                                               : d->timeout_ms;
+    if (d->connect_timeout_ms < 0)
+        d->connect_timeout_ms = c->connect_timeout_ms;
+    if (d->first_byte_timeout_ms < 0)
+        d->first_byte_timeout_ms = c->first_byte_timeout_ms;
+    if (d->stream_idle_timeout_ms < 0)
+        d->stream_idle_timeout_ms = c->stream_idle_timeout_ms;
+}
+
 static void finish_deployment(struct ctx *cx, struct sl_deployment *d, size_t idx)
 {
     const char *key;
 
-    if (d->timeout_ms < 0)
-        d->timeout_ms = cx->cfg->pub.request_timeout_ms;
-    if (d->stream_timeout_ms < 0)
-        d->stream_timeout_ms = d->timeout_ms;
+    finish_timeouts(&cx->cfg->pub, d);
     if (d->mode == NULL)
         d->mode = "chat";
     /* No api_key: the provider's own variable, as LiteLLM does. */
@@ -1989,6 +2017,7 @@ static void load_deployment(struct ctx *cx, struct node *entry, size_t idx,
     snprintf(where, sizeof(where), "model_list[%zu]", idx);
     d->line = entry->line;
     d->timeout_ms = d->stream_timeout_ms = -1;   /* "not given", until finish_deployment */
+    d->connect_timeout_ms = d->first_byte_timeout_ms = d->stream_idle_timeout_ms = -1;
     if (entry->kind != K_MAP) {
         diag(cx, 1, entry->line, entry->col,
              "%s: expected a mapping with model_name and litellm_params, got %s", where,
@@ -2158,6 +2187,8 @@ static int new_config(struct ctx *cx, const char *path)
     c->db_write_timeout_ms = 5000;
     c->spend_flush_interval_ms = 1000;
     c->budget_reset_interval_ms = 5000;
+    c->health_check_timeout_ms = 5000;
+    c->connect_timeout_ms = 10000;
     c->reserved_threads = -1;
     c->router.num_retries = -1;
     c->router.allowed_fails = 3;

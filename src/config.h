@@ -6,13 +6,14 @@
  * Sections read (everything else, and every unknown key inside them, is
  * reported as a warning with file:line, never silently ignored):
  *   model_list[]:        model_name, litellm_params{model, api_base, api_key,
- *                        api_version, timeout, stream_timeout, max_retries,
+ *                        api_version, timeout, stream_timeout, connect_timeout,
+ *                        first_byte_timeout, stream_idle_timeout, max_retries,
  *                        input_cost_per_token, output_cost_per_token, rpm, tpm,
  *                        weight, order, + any provider param}, model_info{...}
  *   general_settings:    master_key, max_request_size_mb, database_url,
  *                        memcached_servers, ...
  *   litellm_settings:    drop_params, request_timeout, num_retries, ...
- *   router_settings:     (accepted, used by later modules)
+ *   router_settings:     routing (router.c), timeout, stream_timeout
  *   environment_variables: {NAME: value}
  *   sluice_settings:     sluice's own knobs (threads, heartbeat_ms, model_cost_map, ...)
  * Any string "os.environ/NAME" is replaced by the value of NAME, looked up
@@ -41,8 +42,18 @@ struct sl_deployment {
     const char *api_version;     /* NULL if not given */
     const char *id;              /* model_info.id, else a stable hex id of the entry */
     const char *mode;            /* model_info.mode, default "chat" */
-    long   timeout_ms;           /* litellm_params.timeout (s), else litellm_settings.request_timeout */
-    long   stream_timeout_ms;    /* litellm_params.stream_timeout (s), else timeout_ms */
+    long   timeout_ms;           /* litellm_params.timeout (s): a whole non-streamed call, else
+                                  * router_settings.timeout, else litellm_settings.request_timeout */
+    long   stream_timeout_ms;    /* litellm_params.stream_timeout (s): a stream's wait for its
+                                  * first byte (LiteLLM's meaning), else
+                                  * router_settings.stream_timeout, else timeout_ms */
+    long   connect_timeout_ms;   /* litellm_params.connect_timeout (s), else
+                                  * sluice_settings.connect_timeout (10 s) */
+    long   first_byte_timeout_ms; /* litellm_params.first_byte_timeout (s), else
+                                  * sluice_settings.first_byte_timeout; 0: none */
+    long   stream_idle_timeout_ms; /* litellm_params.stream_idle_timeout (s): longest silence
+                                  * in a stream once it began, else
+                                  * sluice_settings.stream_idle_timeout; 0: stream_timeout */
     int    max_retries;          /* litellm_params.max_retries, else 0 */
     double weight, rpm, tpm;     /* litellm_params: routing weight, per-minute limits; 0: none */
     double order;                /* litellm_params.order: priority tier (lowest first); 0: none */
@@ -142,6 +153,19 @@ struct sl_config {
     struct sl_price_map *price_map;    /* owned: that file's prices, read at load */
     long budget_reset_interval_ms;     /* how often it resets budgets whose period ended,
                                         * default 5000 */
+    long health_check_timeout_ms;      /* GET /health: each probe's time-out, default 5000
+                                        * (model_info.health_check_timeout overrides it) */
+    /* LLM call time-outs (docs/configuration.md, "Time-outs"); a deployment's
+     * litellm_params win over these defaults. */
+    long router_timeout_ms;            /* router_settings.timeout (s); 0: request_timeout */
+    long router_stream_timeout_ms;     /* router_settings.stream_timeout (s); 0: the timeout */
+    long connect_timeout_ms;           /* sluice_settings.connect_timeout (s), default 10 */
+    long first_byte_timeout_ms;        /* sluice_settings.first_byte_timeout (s); 0 (default): none */
+    long stream_idle_timeout_ms;       /* sluice_settings.stream_idle_timeout (s); 0 (default):
+                                        * a stream's stream_timeout */
+    long max_request_timeout_ms;       /* sluice_settings.max_request_timeout (s): the most a
+                                        * request's own timeout may ask; default
+                                        * router_settings.timeout, else request_timeout */
 
     /* private */
     struct sl_arena *arena;            /* owns every string above */

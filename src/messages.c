@@ -648,6 +648,8 @@ int sl_messages_finish(struct sl_request *req)
 
 const char *sl_messages_error_type(int status, const char *openai_type)
 {
+    if (openai_type != NULL && strcmp(openai_type, "timeout") == 0)
+        return "timeout_error";     /* an upstream time-out is 408, as LiteLLM answers */
     switch (status) {
     case 400: case 405: case 422: return "invalid_request_error";
     case 401: return "authentication_error";

@@ -28,6 +28,7 @@
 #include "respond.h"
 #include "router.h"
 #include "status.h"
+#include "timeouts.h"
 #include "upstream.h"
 
 struct stream_state {
@@ -518,6 +519,7 @@ int sl_proxy_call(struct sl_request *req)
     const struct sl_provider *p;
     struct sl_upstream_req up;
     struct sl_upstream_res res;
+    struct sl_timeouts tmo;
     struct stream_state st = { 0 };
     struct sl_upstream_cb cb = { .on_event = on_event, .on_flush = on_flush,
                                  .on_idle = on_idle, .ctx = &st };
@@ -540,9 +542,8 @@ int sl_proxy_call(struct sl_request *req)
         if ((rc = p->build_request(req, req->in, &up)) != SL_OK)
             return sl_respond_error(req, rc, NULL);
         req->stage = "upstream";
-        rc = sl_upstream_perform(req, &up, req->stream,
-                                 req->stream ? req->dep->stream_timeout_ms : req->dep->timeout_ms,
-                                 &cb, &res);
+        sl_timeouts_for(req, &tmo);     /* timeouts.c: this attempt's limits */
+        rc = sl_upstream_perform_timed(req, &up, req->stream, &tmo, &cb, &res);
         req->t_first_byte_us = res.t_first_byte_us;
         ok = rc == SL_OK && res.status >= 200 && res.status <= 299;
         /* A failure before the first byte to the client may be retried

@@ -25,6 +25,7 @@
 #include "router.h"
 #include "spend.h"
 #include "status.h"
+#include "timeouts.h"
 #include "upstream.h"
 
 long long sl_now_us(void)
@@ -345,7 +346,7 @@ static int dispatch(struct sl_request *req)
     if (req->endpoint == SL_EP_MODELS)
         return req->path_model ? serve_one_model(req) : serve_models(req);
     if ((rc = read_body(req)) != SL_OK || (rc = parse_body(req)) != SL_OK ||
-        (rc = sl_router_pick(req)) != SL_OK || (rc = sl_budget_admit(req)) != SL_OK)
+        (rc = sl_timeouts_from_request(req)) != SL_OK || (rc = sl_router_pick(req)) != SL_OK || (rc = sl_budget_admit(req)) != SL_OK)
         return rc;
     if (req->endpoint == SL_EP_COUNT_TOKENS) {
         /* The provider's own counter where it has one, else an estimate. */
@@ -399,8 +400,14 @@ static void record_spend(const struct sl_request *req)
     sl_spend_copy(r.model, sizeof(r.model), d->upstream_model, 0);
     sl_spend_copy(r.model_id, sizeof(r.model_id), d->id, 0);
     sl_spend_copy(r.provider, sizeof(r.provider), d->provider ? d->provider->name : NULL, 0);
-    sl_spend_copy(r.api_base, sizeof(r.api_base),
-                  d->api_base ? d->api_base : d->provider ? d->provider->default_api_base : NULL, 1);
+    {
+        const char *base = d->api_base ? d->api_base : d->provider ? d->provider->default_api_base : NULL;
+        char *safe = base ? sl_arena_alloc(req->arena, strlen(base) + 1) : NULL;
+
+        if (safe != NULL)
+            sl_safe_url(base, safe);   /* no user:password@, no query string */
+        sl_spend_copy(r.api_base, sizeof(r.api_base), safe, 1);
+    }
     sl_spend_copy(r.call_type, sizeof(r.call_type),
                   req->endpoint == SL_EP_EMBEDDINGS ? "aembedding" : "acompletion", 0);
     r.http_status = req->http_status;

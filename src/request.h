@@ -56,6 +56,8 @@ struct sl_request {
     size_t      model_json_len;
     const char *path_model;          /* model named in the path (/engines/{m}/..., /v1/models/{m}) */
     int stream;                      /* "stream": true */
+    long timeout_ms;                 /* the request's own "timeout" or x-litellm-timeout,
+                                      * capped (timeouts.c); 0: none */
     int include_usage;               /* the client asked for stream usage */
 
     struct sl_principal principal;
@@ -102,6 +104,8 @@ struct sl_request {
     const char *err_param;           /* NULL, or the error's "param" */
     int   error;                     /* the sl_status answered, SL_OK if none (log line) */
     struct sl_error upstream_err;    /* filled when the upstream failed */
+    int upstream_timed_out;          /* upstream.c: the last transfer hit a time-out and set
+                                      * err_msg; the next transfer clears both */
 };
 
 /* Runs one request end to end on conn: read, parse, authenticate, dispatch,

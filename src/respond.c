@@ -33,7 +33,7 @@ static const struct {
     [SL_ERR_BODY_TIMEOUT]     = { "body_timeout", 408, "invalid_request_error", "Timed out reading the request body." },
     [SL_ERR_UNSUPPORTED]      = { "unsupported", 400, "invalid_request_error", "This model does not support this endpoint." },
     [SL_ERR_UPSTREAM_CONNECT] = { "upstream_connect", 502, "api_connection_error", "Could not connect to the upstream provider." },
-    [SL_ERR_UPSTREAM_TIMEOUT] = { "upstream_timeout", 504, "timeout", "The upstream provider did not answer in time." },
+    [SL_ERR_UPSTREAM_TIMEOUT] = { "upstream_timeout", 408, "timeout", "litellm.Timeout: APITimeoutError - Request timed out." },
     [SL_ERR_UPSTREAM_BAD]     = { "upstream_bad", 502, "api_error", "The upstream provider sent a response the gateway cannot read." },
     [SL_ERR_UPSTREAM_STATUS]  = { "upstream_status", 502, "api_error", "The upstream provider returned an error." },
     [SL_ERR_CLIENT_GONE]      = { "client_gone", 499, NULL, "" },
@@ -353,4 +353,21 @@ int sl_respond_sse_done(struct sl_request *req)
     if ((rc = put(req, "data: [DONE]\n\n", 14)) != SL_OK)
         return rc;
     return flush(req);
+}
+
+void sl_safe_url(const char *u, char *out)
+{
+    const char *scheme = strstr(u, "://"), *host = scheme ? scheme + 3 : u, *end, *at;
+    size_t auth = strcspn(host, "/?#"), n = (size_t)(host - u);
+
+    at = memchr(host, '@', auth);
+    end = u + strcspn(u, "?#");
+    memcpy(out, u, n);
+    if (at != NULL)
+        host = at + 1;
+    if (end > host) {
+        memcpy(out + n, host, (size_t)(end - host));
+        n += (size_t)(end - host);
+    }
+    out[n] = '\0';
 }

@@ -52,4 +52,8 @@ int sl_respond_sse_event(struct sl_request *req, const char *name, const char *p
 int sl_respond_http_status(int status);
 const char *sl_respond_error_type(int status);
 
+/* url without what may carry a secret (user:password@, the query string
+ * and fragment) into out (at least strlen(url) + 1 bytes). */
+void sl_safe_url(const char *url, char *out);
+
 #endif

@@ -1159,13 +1159,13 @@ void sl_router_headers(struct sl_request *req)
 
     sl_respond_header(req, "x-litellm-model-id", d->id);
     if (d->api_base != NULL) {
-        /* Without the query string, which may carry a secret. */
-        const char *q = strchr(d->api_base, '?');
-        char *base = q ? sl_arena_strndup(req->arena, d->api_base, (size_t)(q - d->api_base))
-                       : (char *)d->api_base;
+        /* Without user:password@ and the query string, which may carry secrets. */
+        char *base = sl_arena_alloc(req->arena, strlen(d->api_base) + 1);
 
-        if (base != NULL)
+        if (base != NULL) {
+            sl_safe_url(d->api_base, base);
             sl_respond_header(req, "x-litellm-model-api-base", base);
+        }
     }
     if (req->model_group != NULL)
         sl_respond_header(req, "x-litellm-model-group", req->model_group);

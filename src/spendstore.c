@@ -8,6 +8,7 @@
 #endif
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 #include "keystore.h"
 #include "provider.h"
 #include "prices.h"
+#include "respond.h"
 #include "spendstore.h"
 #include "status.h"
 #include "storeutil.h"
@@ -355,7 +357,7 @@ int sl_spendstore_report(struct sl_db *db, const char *start_date, const char *e
 
 /* Whether a litellm_params key holds a secret (LiteLLM drops api_key and the
  * cloud credentials; headers may carry a token too). */
-static int secret_name(const char *k)
+int sl_spendstore_secret_name(const char *k)
 {
     static const char *const parts[] = {
         "api_key", "secret", "password", "credential", "access_key", "session_token",
@@ -368,8 +370,21 @@ static int secret_name(const char *k)
     return 0;
 }
 
-/* A deep copy of params without secrets (new reference, NULL on OOM). */
-static json_t *scrub(const json_t *params)
+/* A URL without what may carry a secret (respond.h), as a new JSON string. */
+static json_t *safe_url(const char *u)
+{
+    char *out = malloc(strlen(u) + 1);
+    json_t *j;
+
+    if (out == NULL)
+        return NULL;
+    sl_safe_url(u, out);
+    j = json_string(out);
+    free(out);
+    return j;
+}
+
+json_t *sl_spendstore_scrub(const json_t *params)
 {
     json_t *o = json_object(), *v;
     const char *k;
@@ -379,9 +394,12 @@ static json_t *scrub(const json_t *params)
     json_object_foreach((json_t *)params, k, v) {
         json_t *c;
 
-        if (secret_name(k))
+        if (sl_spendstore_secret_name(k))
             continue;
-        c = json_is_object(v) ? scrub(v) : json_deep_copy(v);
+        if (json_is_string(v) && strcasestr(k, "api_base") != NULL)
+            c = safe_url(json_string_value(v));   /* user:password@ and ?query go */
+        else
+            c = json_is_object(v) ? sl_spendstore_scrub(v) : json_deep_copy(v);
         if (c == NULL || json_object_set_new(o, k, c) != 0) {
             json_decref(o);
             return NULL;
@@ -400,7 +418,7 @@ static json_t *deployment_info(const struct sl_deployment *d)
     const char *prov = d->provider != NULL ? d->provider->name : "";
     const struct sl_price *pr = NULL;
     json_t *info = json_is_object(d->model_info) ? json_deep_copy(d->model_info) : json_object();
-    json_t *lp = json_is_object(d->litellm_params) ? scrub(d->litellm_params) : json_object();
+    json_t *lp = json_is_object(d->litellm_params) ? sl_spendstore_scrub(d->litellm_params) : json_object();
     json_t *o;
     int bad = info == NULL || lp == NULL;
 

@@ -50,4 +50,13 @@ int sl_spendstore_report(struct sl_db *db, const char *start_date, const char *e
  * New reference, or NULL on OOM. */
 json_t *sl_spendstore_model_info(const struct sl_config *cfg);
 
+/* Whether a litellm_params key names a secret (api_key, aws_secret_access_key,
+ * vertex_credentials, headers, ...): the one list of what is never shown. */
+int sl_spendstore_secret_name(const char *k);
+
+/* A deep copy of a litellm_params object without the members
+ * sl_spendstore_secret_name picks, at any depth (new reference, NULL on
+ * OOM). Used by /model/info and /health. */
+json_t *sl_spendstore_scrub(const json_t *params);
+
 #endif

@@ -18,7 +18,7 @@ enum sl_status {
     SL_ERR_BODY_TIMEOUT,     /* 408: client too slow sending the body */
     SL_ERR_UNSUPPORTED,      /* 400: the deployment's provider cannot serve this endpoint */
     SL_ERR_UPSTREAM_CONNECT, /* 502: could not reach the upstream */
-    SL_ERR_UPSTREAM_TIMEOUT, /* 504: the upstream did not answer in time */
+    SL_ERR_UPSTREAM_TIMEOUT, /* 408 (LiteLLM's Timeout): the upstream did not answer in time */
     SL_ERR_UPSTREAM_BAD,     /* 502: the upstream answered something we cannot parse */
     SL_ERR_UPSTREAM_STATUS,  /* the upstream's own 4xx/5xx, passed on faithfully */
     SL_ERR_CLIENT_GONE,      /* the client left; nothing more can be sent */

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "request.h"
 #include "status.h"
+#include "timeouts.h"
 #include "upstream.h"
 
 struct sl_upstream_thread {
@@ -117,6 +118,9 @@ struct xfer {
     int framing;          /* the framer is in use: 2xx and stream */
     int rc;               /* why a callback stopped the transfer */
     long long last_data_us;
+    const struct sl_timeouts *tmo;  /* borrowed: the limits of this transfer */
+    int began;            /* a byte of the reply (status line on) has come */
+    int fired;            /* enum sl_timeout_kind that ended it, or -1 */
 };
 
 static int deliver(void *ctx, const struct sl_sse_event *ev)
@@ -145,6 +149,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     int rc;
 
     first_byte(x);
+    x->began = 1;
     x->last_data_us = sl_now_us();
     if (x->framing) {
         rc = sl_framer_feed(&x->framer, p, len, deliver, x);
@@ -172,6 +177,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     struct xfer *x = ud;
     size_t len = size * n;
 
+    /* Headers count as the first byte and as a sign of life. */
+    x->began = 1;
+    x->last_data_us = sl_now_us();
     if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
         const char *v = p + 12;
         size_t vlen = len - 12;
@@ -216,6 +224,11 @@ char *sl_upstream_escape(struct sl_arena *a, const char *s)
     return out;
 }
 
+const char *sl_upstream_last_error(const struct sl_upstream_thread *t)
+{
+    return t != NULL ? t->errbuf : "";
+}
+
 int sl_upstream_client_gone(struct sl_request *req)
 {
     int fd = req->conn.ops->watch_fd(req->conn.ctx);
@@ -246,6 +259,8 @@ static int map_curl(struct xfer *x, CURLcode cc)
     case CURLE_OK:
         return SL_OK;
     case CURLE_OPERATION_TIMEDOUT:
+        /* Only the connect phase has a libcurl time-out (setup). */
+        x->fired = x->began ? SL_TIMEOUT_FIRST_BYTE : SL_TIMEOUT_CONNECT;
         return SL_ERR_UPSTREAM_TIMEOUT;
     case CURLE_OUT_OF_MEMORY:
         return SL_ERR_NOMEM;
@@ -263,7 +278,7 @@ static void slist_free_cb(void *p)
     curl_slist_free_all(p);
 }
 
-static int setup(struct xfer *x, const struct sl_upstream_req *up, long timeout_ms)
+static int setup(struct xfer *x, const struct sl_upstream_req *up)
 {
     CURL *e = x->req->up->easy;
     struct curl_slist *h = NULL, *n;
@@ -287,26 +302,55 @@ static int setup(struct xfer *x, const struct sl_upstream_req *up, long timeout_
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)up->body_len);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000L);
-    /* Streams are bounded by silence (drive), not by their whole length. */
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, x->stream ? 0L : timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, x->tmo->connect_ms);
+    /* First byte, total and idle are drive()'s: it knows which one ran out. */
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 0L);
     return SL_OK;
 oom:
     curl_slist_free_all(h);
     return SL_ERR_NOMEM;
 }
 
+/* The limit that has run out at now (enum sl_timeout_kind), or -1. The
+ * first byte is checked before the total, so a reply that never began says
+ * so even when both limits are the same. */
+static int expired(const struct xfer *x, long long start, long long now)
+{
+    const struct sl_timeouts *t = x->tmo;
+
+    if (!x->began && t->first_byte_ms > 0 && now - start >= t->first_byte_ms * 1000LL)
+        return SL_TIMEOUT_FIRST_BYTE;
+    if (t->total_ms > 0 && now - start >= t->total_ms * 1000LL)
+        return SL_TIMEOUT_TOTAL;
+    if (x->began && t->idle_ms > 0 && now - x->last_data_us >= t->idle_ms * 1000LL)
+        return SL_TIMEOUT_IDLE;
+    return -1;
+}
+
+/* Microseconds from now until the next limit could run out (at most 1 s). */
+static long long until_expiry(const struct xfer *x, long long start, long long now)
+{
+    const struct sl_timeouts *t = x->tmo;
+    long long next = now + 1000000;
+
+    if (!x->began && t->first_byte_ms > 0 && start + t->first_byte_ms * 1000LL < next)
+        next = start + t->first_byte_ms * 1000LL;
+    if (t->total_ms > 0 && start + t->total_ms * 1000LL < next)
+        next = start + t->total_ms * 1000LL;
+    if (x->began && t->idle_ms > 0 && x->last_data_us + t->idle_ms * 1000LL < next)
+        next = x->last_data_us + t->idle_ms * 1000LL;
+    return next - now;
+}
+
 /* Runs the transfer until it ends, the client leaves or time runs out. */
-static int drive(struct xfer *x, long timeout_ms)
+static int drive(struct xfer *x)
 {
     struct sl_request *req = x->req;
     CURLM *m = req->up->multi;
-    long long hb_us = req->cfg->heartbeat_ms * 1000LL, deadline;
-    long long timeout_us = timeout_ms * 1000LL;
+    long long hb_us = req->cfg->heartbeat_ms * 1000LL, start;
     int fd = req->conn.ops->watch_fd(req->conn.ctx), running = 1, rc = SL_OK;
 
-    x->last_data_us = sl_now_us();
-    deadline = x->last_data_us + timeout_us;
+    start = x->last_data_us = sl_now_us();
     while (running) {
         struct curl_waitfd wfd = { .fd = fd, .events = CURL_WAIT_POLLIN };
         long long now, wait_us;
@@ -326,16 +370,16 @@ static int drive(struct xfer *x, long timeout_ms)
             break;
         }
         now = sl_now_us();
-        if (x->stream ? now - x->last_data_us > timeout_us : now > deadline) {
+        if ((x->fired = expired(x, start, now)) >= 0) {
             rc = SL_ERR_UPSTREAM_TIMEOUT;
             break;
         }
         if (x->stream && x->cb->on_idle && now - req->t_last_write_us >= hb_us &&
             (rc = x->cb->on_idle(req, x->cb->ctx)) != SL_OK)
             break;
-        wait_us = x->stream ? hb_us - (now - req->t_last_write_us) : deadline - now;
-        if (wait_us > 1000000)
-            wait_us = 1000000;
+        wait_us = until_expiry(x, start, now);
+        if (x->stream && hb_us - (now - req->t_last_write_us) < wait_us)
+            wait_us = hb_us - (now - req->t_last_write_us);
         if (wait_us < 1000)
             wait_us = 1000;
         curl_multi_poll(m, fd >= 0 ? &wfd : NULL, fd >= 0 ? 1 : 0, (int)(wait_us / 1000), NULL);
@@ -410,14 +454,33 @@ static int perform_local(struct xfer *x, const struct sl_upstream_req *up)
     return x->cb->on_flush ? x->cb->on_flush(x->req, x->cb->ctx) : SL_OK;
 }
 
+/* A limit ran out: the error's words name it and the deployment (the
+ * request's err_msg, until the next transfer), logged once here. */
+static void timed_out(struct xfer *x)
+{
+    char *msg = sl_timeouts_message(x->req, x->tmo, x->fired < 0 ? SL_TIMEOUT_TOTAL
+                                                                 : (enum sl_timeout_kind)x->fired);
+
+    if (msg == NULL)
+        return;     /* the generic text will do */
+    x->req->err_msg = msg;
+    x->req->upstream_timed_out = 1;
+    sl_log(SL_LOG_WARN, x->req, "upstream time-out: %s", msg);
+}
+
 /* One transfer on this thread's handles; the body is collected up to cap. */
 static int perform(struct sl_request *req, const struct sl_upstream_req *up,
-                   int stream, long timeout_ms, const struct sl_upstream_cb *cb,
+                   int stream, const struct sl_timeouts *tmo, const struct sl_upstream_cb *cb,
                    struct sl_upstream_res *res, size_t cap)
 {
-    struct xfer x = { .req = req, .cb = cb, .res = res, .stream = stream };
+    struct xfer x = { .req = req, .cb = cb, .res = res, .stream = stream, .tmo = tmo, .fired = -1 };
     int rc;
 
+    if (req->upstream_timed_out) {
+        /* The words of an earlier attempt's time-out are not this one's. */
+        req->err_msg = NULL;
+        req->upstream_timed_out = 0;
+    }
     memset(res, 0, sizeof(*res));
     sl_buf_init(&res->body, cap);
     sl_framer_init(&x.framer, up->framing);
@@ -425,13 +488,15 @@ static int perform(struct sl_request *req, const struct sl_upstream_req *up,
         rc = perform_local(&x, up);
         goto out;
     }
-    if ((rc = setup(&x, up, timeout_ms)) != SL_OK)
+    if ((rc = setup(&x, up)) != SL_OK)
         goto out;
     if (curl_multi_add_handle(req->up->multi, req->up->easy) != CURLM_OK) {
         rc = SL_ERR_INTERNAL;
         goto out;
     }
-    rc = drive(&x, timeout_ms);
+    rc = drive(&x);
+    if (rc == SL_ERR_UPSTREAM_TIMEOUT)
+        timed_out(&x);
     /* A reply without a body (a bare 500, a 204) never reached on_write. */
     if (rc == SL_OK && res->status == 0)
         first_byte(&x);
@@ -448,7 +513,17 @@ int sl_upstream_perform(struct sl_request *req, const struct sl_upstream_req *up
                         int stream, long timeout_ms, const struct sl_upstream_cb *cb,
                         struct sl_upstream_res *res)
 {
-    return perform(req, up, stream, timeout_ms, cb, res, SL_MAX_UPSTREAM_BODY);
+    struct sl_timeouts t;
+
+    sl_timeouts_simple(timeout_ms, stream, &t);
+    return perform(req, up, stream, &t, cb, res, SL_MAX_UPSTREAM_BODY);
+}
+
+int sl_upstream_perform_timed(struct sl_request *req, const struct sl_upstream_req *up,
+                              int stream, const struct sl_timeouts *t,
+                              const struct sl_upstream_cb *cb, struct sl_upstream_res *res)
+{
+    return perform(req, up, stream, t, cb, res, SL_MAX_UPSTREAM_BODY);
 }
 
 /* A side request runs through the same path as a main one (setup + drive),
@@ -469,13 +544,15 @@ int sl_upstream_post_form(struct sl_request *req, const char *url, const char *b
         .body_len = strlen(body),
     };
     struct sl_upstream_res res;
+    struct sl_timeouts t;
     int rc;
 
     *status = 0;
     sl_buf_init(out, SL_MAX_SIDE_REPLY);
     if (req->up == NULL || url == NULL)
         return SL_ERR_UPSTREAM_CONNECT;
-    rc = perform(req, &up, 0, timeout_ms, &no_cb, &res, SL_MAX_SIDE_REPLY);
+    sl_timeouts_simple(timeout_ms, 0, &t);
+    rc = perform(req, &up, 0, &t, &no_cb, &res, SL_MAX_SIDE_REPLY);
     *status = res.status;
     *out = res.body;       /* moves the buffer to the caller */
     return rc;

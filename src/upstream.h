@@ -13,6 +13,7 @@
 struct sl_arena;
 struct sl_request;
 struct sl_upstream_thread;
+struct sl_timeouts;
 
 struct sl_upstream_cb {
     /* One complete event of a 2xx streamed reply. A non-OK return aborts. */
@@ -52,6 +53,13 @@ int sl_upstream_perform(struct sl_request *req, const struct sl_upstream_req *up
                         int stream, long timeout_ms, const struct sl_upstream_cb *cb,
                         struct sl_upstream_res *res);
 
+/* The same with every limit of struct sl_timeouts (timeouts.h, borrowed):
+ * connect, first byte, total and stream idle. A time-out returns
+ * SL_ERR_UPSTREAM_TIMEOUT with req->err_msg naming the limit that ran out. */
+int sl_upstream_perform_timed(struct sl_request *req, const struct sl_upstream_req *up,
+                              int stream, const struct sl_timeouts *t,
+                              const struct sl_upstream_cb *cb, struct sl_upstream_res *res);
+
 /* The largest reply a side request keeps (an OAuth2 token answer is ~1 KiB). */
 #define SL_MAX_SIDE_REPLY (64u << 10)
 
@@ -76,6 +84,11 @@ char *sl_upstream_unescape(struct sl_arena *a, const char *s, size_t len);
 /* Percent-encodes s for a URL path segment or query value (everything but
  * RFC 3986's unreserved characters) into arena memory; NULL on OOM. */
 char *sl_upstream_escape(struct sl_arena *a, const char *s);
+
+/* libcurl's message about the last failed transfer on t ("Failed to connect
+ * to host port N: Connection refused"), "" if none; borrowed, valid until
+ * t's next transfer. It never holds the URL's path or query, nor a header. */
+const char *sl_upstream_last_error(const struct sl_upstream_thread *t);
 
 /* Checks whether the client connection of req was dropped (non-blocking). */
 int sl_upstream_client_gone(struct sl_request *req);

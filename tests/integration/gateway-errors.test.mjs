@@ -148,12 +148,13 @@ describe('upstream faults', () => {
         });
     });
 
-    it('hang (timeout 2 s) → 504, in time', async () => {
+    it('hang (timeout 2 s) → 408 (LiteLLM\'s Timeout), in time', async () => {
         const t0 = Date.now();
         const r = await post('/v1/chat/completions', chatBody({ model: 'hang' }), {}, { maxTime: 20 });
         const ms = Date.now() - t0;
-        expectError(r, 504, 'hang');
-        assert.ok(ms >= 1500 && ms < 8000, `504 after ${ms} ms (timeout is 2 s)`);
+        const e = expectError(r, 408, 'hang');
+        assert.match(e.message, /^litellm\.Timeout: /);
+        assert.ok(ms >= 1500 && ms < 8000, `408 after ${ms} ms (timeout is 2 s)`);
     });
 
     it('upstream unreachable → 502', async () => {

@@ -42,6 +42,8 @@ describe('reports: /spend/logs, /global/spend/report, /model/info', () => {
             generalSettings: { database_url: db.url() },
             modelParams: { 'mock-gpt': PRICES },
             sluiceSettings: { spend_spool_dir: path.join(dir, 'spool'), spend_flush_interval_ms: 200 },
+            extraModels: [{ model_name: 'with-creds', litellm_params: { model: 'openai/gpt-4o',
+                api_base: 'https://proxyuser:pr0xy-pa55@gw.example.com:8443/v1?api-key=q-s3cret#x' } }],
         });
         const r = await new Promise((resolve) => {
             execFile(sluicectlBin(), ['--config', h.files.config, 'migrate'],
@@ -176,6 +178,10 @@ describe('reports: /spend/logs, /global/spend/report, /model/info', () => {
             assert.equal(emb.model_info.mode, 'embedding');
             const mini = r.body.data.find((x) => x.model_name === 'gpt-4o-mini');
             assert.ok(mini.model_info.input_cost_per_token > 0, 'the price table fills in');
+            const creds = r.body.data.find((x) => x.model_name === 'with-creds');
+            assert.equal(creds.litellm_params.api_base, 'https://gw.example.com:8443/v1',
+                'an api_base without its user:password@ and query string');
+            assert.ok(!text.includes('pr0xy-pa55') && !text.includes('q-s3cret'), 'no secret from the URL');
         }
     });
 

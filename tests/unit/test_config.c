@@ -727,9 +727,69 @@ static void test_oom(void)
     printf("# %d allocation failure points tried\n", points - 1);
 }
 
+/* The LLM call time-outs: per deployment (litellm_params), the defaults
+ * (router_settings, litellm_settings, sluice_settings) and their errors. */
+static void test_timeouts(void)
+{
+    static const char *const errors[] = {
+        "timeouts_errors.yaml:5:24: error: model_list[0].litellm_params.connect_timeout: expected a number of seconds > 0 and <= 1000000, got a string",
+        "timeouts_errors.yaml:6:27: error: model_list[0].litellm_params.first_byte_timeout: expected a number of seconds > 0",
+        "timeouts_errors.yaml:7:28: error: model_list[0].litellm_params.stream_idle_timeout: expected a number of seconds > 0",
+        "timeouts_errors.yaml:9:12: error: router_settings.timeout: expected a number of seconds > 0",
+        "timeouts_errors.yaml:10:19: error: router_settings.stream_timeout: expected a number of seconds > 0 and <= 1000000",
+        "timeouts_errors.yaml:12:20: error: sluice_settings.connect_timeout: expected a number of seconds > 0",
+        "timeouts_errors.yaml:13:24: error: sluice_settings.max_request_timeout: expected a number of seconds > 0",
+        NULL };
+    struct sl_config *c = NULL;
+    struct sl_buf msgs;
+    const struct sl_deployment *d;
+
+    is_int(load("timeouts.yaml", &c, &msgs), SL_OK, "timeouts: loads");
+    is_int(msgs.len, 0, "timeouts: no messages (router_settings.timeout is implemented)");
+    if (c != NULL && c->n_deployments == 3) {
+        d = c->deployments;
+        ok(d[0].timeout_ms == 30000 && d[0].stream_timeout_ms == 5000 &&
+           d[0].connect_timeout_ms == 500 && d[0].first_byte_timeout_ms == 2500 &&
+           d[0].stream_idle_timeout_ms == 7000, "timeouts[0]: litellm_params win");
+        is_int(d[1].timeout_ms, 40000, "timeouts[1]: router_settings.timeout beats request_timeout");
+        is_int(d[1].stream_timeout_ms, 8000, "timeouts[1]: router_settings.stream_timeout");
+        is_int(d[1].connect_timeout_ms, 3000, "timeouts[1]: sluice_settings.connect_timeout");
+        is_int(d[1].first_byte_timeout_ms, 20000, "timeouts[1]: sluice_settings.first_byte_timeout");
+        is_int(d[1].stream_idle_timeout_ms, 9250, "timeouts[1]: sluice_settings.stream_idle_timeout 9.25 s");
+        ok(d[2].timeout_ms == 12000 && d[2].stream_timeout_ms == 8000,
+           "timeouts[2]: own timeout; router_settings.stream_timeout for streams");
+        is_int(c->max_request_timeout_ms, 120000, "timeouts: max_request_timeout");
+    } else {
+        ok(0, "timeouts: 3 deployments");
+    }
+    sl_config_unref(c);
+    sl_buf_free(&msgs);
+
+    c = NULL;
+    is_int(load("timeouts_litellm.yaml", &c, &msgs), SL_OK, "timeouts_litellm: loads");
+    if (c != NULL && c->n_deployments == 2) {
+        d = c->deployments;
+        ok(d[0].timeout_ms == 12000 && d[0].stream_timeout_ms == 12000,
+           "timeouts_litellm[0]: stream_timeout defaults to the deployment's timeout");
+        ok(d[0].connect_timeout_ms == 10000 && d[0].first_byte_timeout_ms == 0 &&
+           d[0].stream_idle_timeout_ms == 0, "timeouts_litellm[0]: connect 10 s, no first-byte "
+           "limit, idle follows stream_timeout");
+        ok(d[1].timeout_ms == 100000 && d[1].stream_timeout_ms == 100000,
+           "timeouts_litellm[1]: request_timeout for both");
+        is_int(c->max_request_timeout_ms, 100000, "timeouts_litellm: the ceiling defaults to request_timeout");
+    } else {
+        ok(0, "timeouts_litellm: 2 deployments");
+    }
+    sl_config_unref(c);
+    sl_buf_free(&msgs);
+
+    expect_errors("timeouts_errors.yaml", errors);
+}
+
 int main(void)
 {
     test_full();
+    test_timeouts();
     test_defaults();
     test_remote_user();
     test_errors();
