@@ -48,6 +48,9 @@ const groups = (ctx) => [
     fake(ctx, 'all-429', 'a429-1', 'fault-429'), fake(ctx, 'all-429', 'a429-2', 'fault-429'),
     fake(ctx, 'capped', 'capped-1', 'slow-first-byte-1500', { max_parallel_requests: 1 }),
     fake(ctx, 'fakewild/*', 'wild', '*'),
+    { ...fake(ctx, 'refusing', 'refused', 'gpt-4o-mini'),
+        litellm_params: { model: 'openai/gpt-4o-mini', api_base: `http://127.0.0.1:${ctx.closedPort}/v1`, api_key: 'x' } },
+    fake(ctx, 'refusing', 'accepting', 'gpt-4o-mini'),
     fake(ctx, 'metered', 'metered-1', 'gpt-4o-mini', { rpm: 10 }),
     fake(ctx, 'metered', 'metered-2', 'gpt-4o-mini', { rpm: 0.0001 }),
 ];
@@ -137,6 +140,11 @@ describe('routing: strategies, retries, fallbacks, cooldowns', () => {
         const more = await many(hs.shuffle, 10, { model: 'flaky' }, 1);
         assert.ok(more.every((r) => r.status === 200 && r.retries === '0'), 'cooling down: not tried');
         assert.equal(await upstreamCalls(hs.shuffle, 'fault-500'), bad);
+    });
+
+    it('a refused connection is retried on another deployment', async () => {
+        const rs = await many(hs.shuffle2, 12, { model: 'refusing' }, 3);
+        assert.ok(rs.every((r) => r.status === 200 && r.id === 'accepting'), JSON.stringify(countIds(rs)));
     });
 
     it('a group that fails falls back to its fallback group', async () => {
