@@ -906,7 +906,7 @@ static int enter(struct sl_request *req, const struct sl_group *g)
     const struct sl_deployment *d;
     size_t cooling_n;
 
-    if (req->route.group != NULL && !sl_auth_may_use_model(req, g->name))
+    if (g != req->route.first && !sl_auth_may_use_model(req, g->name))
         return SL_ERR_AUTH;          /* a fallback group this key may not use */
     if ((d = choose(req, g, &cooling_n)) == NULL)
         return SL_ERR_NO_DEPLOYMENT;

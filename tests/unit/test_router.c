@@ -11,6 +11,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "config.h"
+#include "keys.h"
 #include "request.h"
 #include "router.h"
 #include "status.h"
@@ -138,6 +139,23 @@ int main(void)
         is_str(req.dep->id, "lone", "by the fallback group");
         is_int(req.route.fallbacks, 1, "as a fallback");
         sl_router_release(&req, 1);
+        sl_arena_reset(a);
+    }
+    {
+        static const char *const only_tiers[] = { "tiers", NULL };
+        struct sl_key k;
+
+        memset(&k, 0, sizeof(k));
+        k.models = only_tiers;
+        k.n_models = 1;
+        for (int i = 0; i < SL_BUDGET_SCOPES; i++)
+            k.budget[i].max_budget = -1;
+        fresh(&req, c, a, "tiers");
+        req.principal.role = SL_ROLE_KEY;
+        req.principal.key = &k;
+        is_int(sl_router_pick(&req), SL_ERR_NO_DEPLOYMENT,
+               "a key without the fallback group's model gets no fallback");
+        sl_router_release(&req, 0);
         sl_arena_reset(a);
     }
     fresh(&req, c, a, "lone");
