@@ -445,6 +445,12 @@ static void log_request(const struct sl_request *req)
         json_object_set_new(f, "client_gone", json_true());
     if (req->cost_known)
         json_object_set_new(f, "cost", json_real(req->cost));
+    if (req->model_group != NULL && req->model != NULL && strcmp(req->model_group, req->model) != 0)
+        json_object_set_new(f, "model_group", json_string(req->model_group));
+    if (req->route.retries > 0)
+        json_object_set_new(f, "retries", json_integer(req->route.retries));
+    if (req->route.fallbacks > 0)
+        json_object_set_new(f, "fallbacks", json_integer(req->route.fallbacks));
     if (req->error != SL_OK)
         json_object_set_new(f, "error", json_string(sl_status_name(req->error)));
     sl_log_json(SL_LOG_INFO, req, "request", f);

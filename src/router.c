@@ -1173,4 +1173,17 @@ void sl_router_headers(struct sl_request *req)
     sl_respond_header(req, "x-litellm-attempted-retries", n);
     snprintf(n, sizeof(n), "%d", req->route.fallbacks);
     sl_respond_header(req, "x-litellm-attempted-fallbacks", n);
+    if (req->route.n_visited > 1) {   /* which groups were tried, in order */
+        size_t size = 1;
+        char *list, *p;
+
+        for (size_t i = 0; i < req->route.n_visited; i++)
+            size += strlen(req->route.visited[i]->name) + 1;
+        if ((list = sl_arena_alloc(req->arena, size)) != NULL) {
+            p = list;
+            for (size_t i = 0; i < req->route.n_visited; i++)
+                p += sprintf(p, "%s%s", i ? "," : "", req->route.visited[i]->name);
+            sl_respond_header(req, "x-sluice-attempted-model-groups", list);
+        }
+    }
 }

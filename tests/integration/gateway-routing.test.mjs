@@ -75,6 +75,7 @@ describe('routing: strategies, retries, fallbacks, cooldowns', () => {
             retries: r.headers.get('x-litellm-attempted-retries'),
             fallbacks: r.headers.get('x-litellm-attempted-fallbacks'),
             retryAfter: r.headers.get('retry-after'),
+            groups: r.headers.get('x-sluice-attempted-model-groups'),
         };
     };
     const many = async (h, n, body, conc = 16) => {
@@ -153,6 +154,10 @@ describe('routing: strategies, retries, fallbacks, cooldowns', () => {
         assert.equal(r.id, 'secondary-good');
         assert.equal(r.group, 'secondary');
         assert.equal(r.fallbacks, '1');
+        assert.equal(r.groups, 'primary,secondary', 'the groups tried, in order');
+        const line = hs.shuffle.sluiceLog().split('\n').filter((l) => l.includes('"model":"primary"')).pop();
+        assert.match(line, /"deployment":"secondary-good".*"model_group":"secondary".*"fallbacks":1/,
+            'the log line says where the call went');
     });
 
     it('the request\'s own fallbacks, and a bad one is a 400 naming the field', async () => {
