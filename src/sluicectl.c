@@ -388,6 +388,23 @@ static double money_arg(const char *name, const char *v)
     return d;
 }
 
+/* --models a,b,c as a JSON array (new reference), or NULL on OOM. */
+static json_t *models_arg(const char *v)
+{
+    json_t *models = json_array();
+    char *list = strdup(v), *tok, *save = NULL;
+
+    if (models == NULL || list == NULL) {
+        json_decref(models);
+        free(list);
+        return NULL;
+    }
+    for (tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save))
+        json_array_append_new(models, json_string(tok));
+    free(list);
+    return models;
+}
+
 /* key create's and key update's options into a /key/generate or
  * /key/update body (new reference), or NULL after printing why. */
 static json_t *key_body(const char *sub, int argc, char **argv)
@@ -404,7 +421,6 @@ static json_t *key_body(const char *sub, int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     json_t *body = json_object(), *models;
-    char *list, *tok, *save = NULL;
     double d;
     int c;
 
@@ -425,14 +441,8 @@ static json_t *key_body(const char *sub, int argc, char **argv)
             json_object_set_new(body, c == 'b' ? "max_budget" : "spend", json_real(d));
             break;
         case 'm':
-            models = json_array();
-            if (models == NULL || (list = strdup(optarg)) == NULL) {
-                json_decref(models);
+            if ((models = models_arg(optarg)) == NULL)
                 goto bad;
-            }
-            for (tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save))
-                json_array_append_new(models, json_string(tok));
-            free(list);
             json_object_set_new(body, "models", models);
             break;
         default:
@@ -621,7 +631,6 @@ static json_t *team_user_body(const char *cmd, int argc, char **argv)
     };
     int team = strcmp(cmd, "team") == 0, c;
     json_t *body = json_object(), *models;
-    char *end, *list, *tok, *save = NULL;
     double d;
 
     if (body == NULL)
@@ -641,23 +650,13 @@ static json_t *team_user_body(const char *cmd, int argc, char **argv)
         case 'r': json_object_set_new(body, "user_role", json_string(optarg)); break;
         case 't': json_object_set_new(body, "teams", json_pack("[s]", optarg)); break;
         case 'b':
-            d = strtod(optarg, &end);
-            if (*optarg == '\0' || *end != '\0') {
-                fprintf(stderr, "sluicectl: --max-budget must be a number (USD), not '%s'\n",
-                        optarg);
+            if ((d = money_arg("max-budget", optarg)) < 0)
                 goto bad;
-            }
             json_object_set_new(body, "max_budget", json_real(d));
             break;
         case 'm':
-            models = json_array();
-            if (models == NULL || (list = strdup(optarg)) == NULL) {
-                json_decref(models);
+            if ((models = models_arg(optarg)) == NULL)
                 goto bad;
-            }
-            for (tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save))
-                json_array_append_new(models, json_string(tok));
-            free(list);
             json_object_set_new(body, "models", models);
             break;
         default:
