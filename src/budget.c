@@ -27,6 +27,7 @@
 #include "auth.h"
 #include "budget.h"
 #include "config.h"
+#include "ctable.h"
 #include "keystore.h"
 #include "log.h"
 #include "mcache.h"
@@ -134,94 +135,26 @@ static void counter_name(int scope, const char *id, long long period_end_us, cha
 
 /* ---- process tables ---------------------------------------------------- */
 
-/* Two small tables of named numbers, open addressing over a fixed array:
- * the local counters (when memcached is not there) and this process's
- * leases on memcached counters. */
-#define TABLE_SLOTS 4096u
-#define TABLE_PROBE 64u
-
-struct slot {
-    char name[112];              /* "" when free */
-    long long v;
-    long long expires_us;        /* monotonic */
-};
-
-struct table {
-    pthread_mutex_t lock;
-    struct slot *slots;
-};
-
-static struct table L = { PTHREAD_MUTEX_INITIALIZER, NULL };        /* local counters */
-static struct table LEASES = { PTHREAD_MUTEX_INITIALIZER, NULL };   /* leases */
-
-static unsigned slot_of(const char *name)
-{
-    unsigned h = 2166136261u;
-
-    for (; *name; name++)
-        h = (h ^ (unsigned char)*name) * 16777619u;
-    return h % TABLE_SLOTS;
-}
-
-/* Under t->lock: the live slot of name, else a new one (v = init) in a
- * free or expired slot, else in place of the one expiring first. NULL on
- * OOM. */
-static struct slot *slot_get(struct table *t, const char *name, long long init)
-{
-    long long now = sl_now_us();
-    unsigned s = slot_of(name);
-    struct slot *spare = NULL;
-
-    if (t->slots == NULL && (t->slots = calloc(TABLE_SLOTS, sizeof(*t->slots))) == NULL)
-        return NULL;
-    for (unsigned i = 0; i < TABLE_PROBE; i++) {
-        struct slot *e = &t->slots[(s + i) % TABLE_SLOTS];
-
-        if (e->name[0] != '\0' && e->expires_us > now && strcmp(e->name, name) == 0)
-            return e;
-        if (spare == NULL || (spare->name[0] != '\0' && spare->expires_us > now &&
-                              (e->name[0] == '\0' || e->expires_us < spare->expires_us)))
-            spare = e;
-    }
-    snprintf(spare->name, sizeof(spare->name), "%s", name);
-    spare->v = init;
-    spare->expires_us = now + COUNTER_TTL_S * 1000000LL;
-    return spare;
-}
+/* Two tables of named numbers in this process (ctable.h): the local
+ * counters (when memcached is not there) and this process's leases on
+ * memcached counters. */
+static struct sl_ctable L = SL_CTABLE_INIT;        /* local counters */
+static struct sl_ctable LEASES = SL_CTABLE_INIT;   /* leases */
 
 /* A local counter: adds delta (created at base), stopping at 0 like
  * memcached. 0 with *value, or -1 on OOM. */
 static int local_add(const char *name, long long base, long long delta, long long *value)
 {
-    struct slot *c;
-
-    pthread_mutex_lock(&L.lock);
-    if ((c = slot_get(&L, name, base > 0 ? base : 0)) != NULL) {
-        c->v = c->v + delta > 0 ? c->v + delta : 0;
-        *value = c->v;
-    }
-    pthread_mutex_unlock(&L.lock);
-    return c != NULL ? 0 : -1;
-}
-
-static void local_forget(struct table *t, const char *prefix)
-{
-    size_t n = strlen(prefix);
-
-    pthread_mutex_lock(&t->lock);
-    for (unsigned i = 0; t->slots != NULL && i < TABLE_SLOTS; i++)
-        if (strncmp(t->slots[i].name, prefix, n) == 0)
-            t->slots[i].name[0] = '\0';
-    pthread_mutex_unlock(&t->lock);
+    return sl_ctable_add(&L, name, base, delta, COUNTER_TTL_S, value);
 }
 
 /* Adds delta to this process's lease on a counter. 0, or -1 on OOM. */
 static int lease_add(const char *name, long long delta)
 {
-    struct slot *l;
+    struct sl_cslot *l;
 
     pthread_mutex_lock(&LEASES.lock);
-    if ((l = slot_get(&LEASES, name, 0)) != NULL)
+    if ((l = sl_ctable_get(&LEASES, name, 0, COUNTER_TTL_S)) != NULL)
         l->v += delta;
     pthread_mutex_unlock(&LEASES.lock);
     return l != NULL ? 0 : -1;
@@ -231,12 +164,12 @@ static int lease_add(const char *name, long long delta)
  * the lease into *had (to be given back with the next one) and returns 0. */
 static int lease_take(const char *name, long long est, long long *had)
 {
-    struct slot *l;
+    struct sl_cslot *l;
     int got = 0;
 
     *had = 0;
     pthread_mutex_lock(&LEASES.lock);
-    if ((l = slot_get(&LEASES, name, 0)) != NULL) {
+    if ((l = sl_ctable_get(&LEASES, name, 0, COUNTER_TTL_S)) != NULL) {
         if (est > 0 && l->v >= est) {
             l->v -= est;
             got = 1;
@@ -357,12 +290,12 @@ void sl_budget_return_leases(void)
     long long v;
 
     pthread_mutex_lock(&LEASES.lock);
-    for (unsigned i = 0; LEASES.slots != NULL && i < TABLE_SLOTS; i++)
+    for (unsigned i = 0; LEASES.slots != NULL && i < SL_CTABLE_SLOTS; i++)
         n += LEASES.slots[i].name[0] != '\0' && LEASES.slots[i].v != 0;
     if (n > 0 && (back = malloc(n * sizeof(*back))) != NULL) {
         n = 0;
-        for (unsigned i = 0; i < TABLE_SLOTS; i++) {
-            struct slot *l = &LEASES.slots[i];
+        for (unsigned i = 0; i < SL_CTABLE_SLOTS; i++) {
+            struct sl_cslot *l = &LEASES.slots[i];
 
             if (l->name[0] == '\0' || l->v == 0)
                 continue;
@@ -573,8 +506,8 @@ void sl_budget_forget(const struct sl_config *cfg, int scope, const char *id,
     if (id == NULL || scope < 0 || scope >= SL_BUDGET_SCOPES)
         return;
     counter_prefix(scope, id, prefix);
-    local_forget(&L, prefix);
-    local_forget(&LEASES, prefix);
+    sl_ctable_forget(&L, prefix);
+    sl_ctable_forget(&LEASES, prefix);
     if (sl_mc_configured(cfg)) {
         counter_name(scope, id, sl_budget_period_end(reset_at_us, duration, wall_us(), &fresh), name);
         sl_mc_delete(cfg, name);

@@ -205,6 +205,33 @@ static long long wall_us(void)
     return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static json_t *limits_to_json(const struct sl_rate_limits *l)
+{
+    return json_pack("[I, I, I]", (json_int_t)l->tpm_limit, (json_int_t)l->rpm_limit,
+                     (json_int_t)l->max_parallel_requests);
+}
+
+/* [tpm, rpm, parallel]; anything else (a snapshot without them): none. */
+static void limits_from_json(const json_t *a, struct sl_rate_limits *l)
+{
+    int ok = json_array_size(a) == 3;
+
+    for (size_t i = 0; ok && i < 3; i++)
+        ok = json_is_integer(json_array_get(a, i));
+    l->tpm_limit = ok ? json_integer_value(json_array_get(a, 0)) : -1;
+    l->rpm_limit = ok ? json_integer_value(json_array_get(a, 1)) : -1;
+    l->max_parallel_requests = ok ? json_integer_value(json_array_get(a, 2)) : -1;
+}
+
+/* A team's or user's limits from columns c..c+2 (present: the row exists). */
+static void col_limits(struct sl_db *db, unsigned c, int present, struct sl_rate_limits *l)
+{
+    l->tpm_limit = present && !sl_db_col_is_null(db, c) ? sl_db_col_int(db, c) : -1;
+    l->rpm_limit = present && !sl_db_col_is_null(db, c + 1) ? sl_db_col_int(db, c + 1) : -1;
+    l->max_parallel_requests =
+        present && !sl_db_col_is_null(db, c + 2) ? sl_db_col_int(db, c + 2) : -1;
+}
+
 /* The memcached form: compact JSON, with "f" the wall-clock time the row was
  * read, so a copy taken from memcached late in its life is not cached for a
  * whole TTL again. NULL on OOM (malloc'ed). */
@@ -230,6 +257,10 @@ static char *key_to_json(const struct sl_key *k, long long fetched_us)
                   "mp", (json_int_t)k->max_parallel_requests, "f", (json_int_t)fetched_us);
     if (o != NULL && k->remote_admin)
         json_object_set_new(o, "ra", json_true());
+    if (o != NULL) {
+        json_object_set_new(o, "tl", limits_to_json(&k->team_limits));
+        json_object_set_new(o, "ul", limits_to_json(&k->user_limits));
+    }
     if (o == NULL)
         return NULL;
     text = json_dumps(o, JSON_COMPACT);
@@ -286,6 +317,8 @@ static int key_from_json(struct sl_arena *a, const char *text, size_t len, const
     k->tpm_limit = json_integer_value(json_object_get(o, "tpm"));
     k->rpm_limit = json_integer_value(json_object_get(o, "rpm"));
     k->max_parallel_requests = (long)json_integer_value(json_object_get(o, "mp"));
+    limits_from_json(json_object_get(o, "tl"), &k->team_limits);
+    limits_from_json(json_object_get(o, "ul"), &k->user_limits);
     if ((rc = list_from_json(a, json_object_get(o, "m"), &k->models, &k->n_models)) == SL_OK)
         rc = list_from_json(a, json_object_get(o, "tmm"), &k->team_models, &k->n_team_models);
 out:
@@ -521,7 +554,9 @@ static int db_fetch(struct sl_request *req, const char *token, struct sl_key *k)
         "t.team_id IS NOT NULL, t.models, t.blocked, "
         "t.spend, t.max_budget, t.budget_reset_at, t.budget_duration, "
         "u.user_id IS NOT NULL, u.spend, u.max_budget, u.budget_reset_at, u.budget_duration, "
-        "k.model_max_budget, k.aliases "
+        "k.model_max_budget, k.aliases, "
+        "t.tpm_limit, t.rpm_limit, t.max_parallel_requests, "
+        "u.tpm_limit, u.rpm_limit, u.max_parallel_requests "
         "FROM `LiteLLM_VerificationToken` k "
         "LEFT JOIN `LiteLLM_TeamTable` t ON t.team_id = k.team_id "
         "LEFT JOIN `LiteLLM_UserTable` u ON u.user_id = k.user_id "
@@ -561,6 +596,8 @@ static int db_fetch(struct sl_request *req, const char *token, struct sl_key *k)
     col_budget(req, db, 16, team, &k->budget[SL_BUDGET_TEAM]);
     user = sl_db_col_int(db, 20) != 0;
     col_budget(req, db, 21, user, &k->budget[SL_BUDGET_USER]);
+    col_limits(db, 27, team, &k->team_limits);
+    col_limits(db, 30, user, &k->user_limits);
     k->model_max_budget = col_str(req, db, 25);
     if (k->model_max_budget != NULL && strcmp(k->model_max_budget, "{}") == 0)
         k->model_max_budget = NULL;
@@ -585,7 +622,8 @@ static int db_fetch_user_row(struct sl_request *req, struct sl_db *db, const cha
         "u.user_role = 'proxy_admin', u.tpm_limit, u.rpm_limit, u.max_parallel_requests, "
         "u.spend, u.max_budget, u.budget_reset_at, u.budget_duration, "
         "t.team_id IS NOT NULL, t.models, t.blocked, "
-        "t.spend, t.max_budget, t.budget_reset_at, t.budget_duration "
+        "t.spend, t.max_budget, t.budget_reset_at, t.budget_duration, "
+        "t.tpm_limit, t.rpm_limit, t.max_parallel_requests "
         "FROM `LiteLLM_UserTable` u "
         "LEFT JOIN `LiteLLM_TeamTable` t "
         "ON t.team_id = COALESCE(u.team_id, JSON_VALUE(u.teams, '$[0]')) "
@@ -616,6 +654,8 @@ static int db_fetch_user_row(struct sl_request *req, struct sl_db *db, const cha
     team = sl_db_col_int(db, 11) != 0;
     k->team_blocked = team && sl_db_col_int(db, 13) != 0;
     col_budget(req, db, 14, team, &k->budget[SL_BUDGET_TEAM]);
+    col_limits(db, 18, team, &k->team_limits);
+    col_limits(db, 4, 1, &k->user_limits);   /* the user's own, also counted as the user's */
     if ((rc = col_list(req, db, 2, &k->models, &k->n_models)) == SL_OK && team)
         rc = col_list(req, db, 12, &k->team_models, &k->n_team_models);
     if (rc == SL_OK && k->user_id == NULL)

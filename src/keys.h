@@ -45,6 +45,10 @@ struct sl_key {
                                        * "1d"}}); NULL: none */
     long long tpm_limit, rpm_limit;   /* < 0: none */
     long max_parallel_requests;       /* < 0: none */
+    struct sl_rate_limits {           /* the team's and the user's limits (ratelimit.c) */
+        long long tpm_limit, rpm_limit;   /* < 0: none */
+        long long max_parallel_requests;  /* < 0: none */
+    } team_limits, user_limits;
     int remote_admin;                 /* a remote user's snapshot whose user_role is
                                        * proxy_admin (sl_keys_lookup_user) */
 };

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "messages.h"
 #include "proxy.h"
+#include "ratelimit.h"
 #include "request.h"
 #include "respond.h"
 #include "router.h"
@@ -348,6 +349,8 @@ static int dispatch(struct sl_request *req)
     if ((rc = read_body(req)) != SL_OK || (rc = parse_body(req)) != SL_OK ||
         (rc = sl_timeouts_from_request(req)) != SL_OK || (rc = sl_router_pick(req)) != SL_OK || (rc = sl_budget_admit(req)) != SL_OK)
         return rc;
+    if (req->endpoint != SL_EP_COUNT_TOKENS && (rc = sl_ratelimit_admit(req)) != SL_OK)
+        return rc;
     if (req->endpoint == SL_EP_COUNT_TOKENS) {
         /* The provider's own counter where it has one, else an estimate. */
         if (req->dep->provider->build_count_tokens != NULL) {
@@ -486,6 +489,7 @@ void sl_request_run(struct sl_conn conn, struct sl_arena *arena,
     req.stage = "done";
     sl_router_release(&req, 0);
     sl_budget_settle(&req);
+    sl_ratelimit_release(&req);
     record_spend(&req);
     if (req.cfg != NULL && sl_log_level >= SL_LOG_INFO)
         log_request(&req);

@@ -11,6 +11,7 @@
 #include "budget.h"
 #include "conn.h"
 #include "provider.h"
+#include "ratelimit.h"
 
 struct sl_arena;
 struct sl_config;
@@ -27,7 +28,7 @@ struct sl_usage {
     int  seen;               /* a usage object came back */
 };
 
-#define SL_MAX_RESP_HEADERS 24
+#define SL_MAX_RESP_HEADERS 40
 
 struct sl_request {
     struct sl_arena *arena;          /* borrowed from the worker; reset at the end */
@@ -76,6 +77,7 @@ struct sl_request {
         size_t n_own;
     } route;
     struct sl_budget_hold budget_holds[SL_BUDGET_HOLDS];   /* budget.c: reserved at admission */
+    struct sl_limit_hold limits;     /* ratelimit.c: held from admission to the end */
     const struct sl_deployment *dep; /* borrowed from cfg */
     void *pstate;                    /* adapter scratch (arena) */
 

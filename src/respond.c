@@ -43,6 +43,7 @@ static const struct {
     [SL_ERR_DB_UNAVAILABLE]   = { "db_unavailable", 503, "service_unavailable_error", "The gateway's database is unavailable; retry later." },
     [SL_ERR_DB]               = { "db", 500, "internal_server_error", "A database statement failed." },
     [SL_ERR_NO_DEPLOYMENT]    = { "no_deployment", 429, "rate_limit_error", "No deployments available for selected model." },
+    [SL_ERR_RATE_LIMITED]     = { "rate_limited", 429, "rate_limit_error", "Rate limit exceeded." },
 };
 
 const char *sl_status_name(int status)

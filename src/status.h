@@ -28,6 +28,7 @@ enum sl_status {
     SL_ERR_DB_UNAVAILABLE,   /* 503: the database cannot be used now (down, denied, no schema) */
     SL_ERR_DB,               /* 500: the database refused a statement (see struct sl_db_error) */
     SL_ERR_NO_DEPLOYMENT,    /* 429: every deployment of the model group is cooling down or full */
+    SL_ERR_RATE_LIMITED,     /* 429: a key's, team's or user's rpm/tpm/parallel limit (ratelimit.c) */
     SL_STATUS_MAX
 };
 

@@ -1,0 +1,176 @@
+// Rate limits of virtual keys (rpm_limit, tpm_limit, max_parallel_requests)
+// against a real MariaDB and memcached shared by TWO gateways (two lighttpd
+// instances, each with its own sluice process): the counters live in
+// memcached, so a limit holds for the sum of both, not for each. Windows are
+// fixed 60 s windows from the epoch; a test that counts in a window first
+// waits until it is not near the window's end.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { startHarness, sluicectlBin, MASTER_KEY } from './lib/harness.mjs';
+import { REPO_ROOT, sleep } from './lib/procs.mjs';
+import { startMariaDB, sqlString } from './lib/mariadb.mjs';
+import { startMemcached } from './lib/memcached.mjs';
+
+const sha = (k) => crypto.createHash('sha256').update(k).digest('hex');
+const rawKey = (what) => `sk-${what}-${crypto.randomBytes(9).toString('base64url')}`;
+const user = [{ role: 'user', content: 'count these few words please' }];
+const MESSAGE = /^Rate limit exceeded for (?:api_key|team|user): ([-\w]+)\. Limit type: (requests|tokens|max_parallel_requests)\. Current limit: (\d+), Remaining: 0\. Limit resets at: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/;
+
+/* Waits until the current 60 s window has at least 15 s left. */
+async function awayFromWindowEnd() {
+    const into = Date.now() % 60000;
+    if (into > 45000) await sleep(60000 - into + 200);
+}
+
+describe('rate limits of keys, counted in memcached across two gateways', () => {
+    let dir;
+    let db;
+    let mc;
+    const hs = [];
+
+    const insertKey = async (name, cols = {}) => {
+        const raw = rawKey(name);
+        const all = { token: sha(raw), key_alias: name, ...cols };
+        const names = Object.keys(all);
+        await db.sql(`INSERT INTO LiteLLM_VerificationToken (${names.join(', ')}) VALUES (` +
+            `${names.map((n) => sqlString(String(all[n]))).join(', ')})`);
+        return raw;
+    };
+    /* One chat call on gateway i: {status, headers, body}. */
+    const call = async (i, key, { model = 'mock-gpt', signal } = {}) => {
+        const res = await fetch(`${hs[i % 2].baseURL}/chat/completions`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ model, messages: user, max_tokens: 20 }),
+            signal,
+        });
+        return { status: res.status, headers: res.headers, body: await res.json() };
+    };
+    /* who: the raw key (its hash is named), or {team} / {user} */
+    const assertRefused = (r, who, type, limit) => {
+        assert.equal(r.status, 429, JSON.stringify(r.body));
+        assert.equal(r.body.error.type, 'rate_limit_error');
+        assert.equal(r.body.error.code, '429');
+        const m = MESSAGE.exec(r.body.error.message);
+        assert.ok(m, r.body.error.message);
+        if (typeof who === 'string') assert.match(r.body.error.message, /^Rate limit exceeded for api_key: /);
+        assert.equal(m[1], typeof who === 'string' ? sha(who) : who.team ?? who.user);
+        if (who.team) assert.match(r.body.error.message, /^Rate limit exceeded for team: /);
+        if (who.user) assert.match(r.body.error.message, /^Rate limit exceeded for user: /);
+        assert.equal(m[2], type);
+        assert.equal(Number(m[3]), limit);
+        const retry = Number(r.headers.get('retry-after'));
+        if (type === 'max_parallel_requests') assert.equal(retry, 1);
+        else assert.ok(retry >= 1 && retry <= 60, `retry-after ${retry}`);
+    };
+
+    before(async () => {
+        dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'sluice-ratelimits-'));
+        db = await startMariaDB({ dir });
+        mc = await startMemcached({ dir });
+        const settings = { generalSettings: { database_url: db.url(), memcached_servers: [mc.server] } };
+        hs.push(await startHarness(settings), await startHarness(settings));
+        const r = await new Promise((resolve) => {
+            execFile(sluicectlBin(), ['--config', hs[0].files.config, 'migrate'],
+                { env: { ...process.env, SLUICE_SCHEMA_DIR: path.join(REPO_ROOT, 'schema'), DATABASE_URL: '' } },
+                (err, stdout, stderr) => resolve({ err, stdout, stderr }));
+        });
+        assert.equal(r.err, null, `migrate failed: ${r.stderr}`);
+    });
+
+    after(async () => {
+        for (const h of hs) await h.stop();
+        if (mc) await mc.stop();
+        if (db) await db.stop();
+        if (dir && process.env.SLUICE_KEEP_TMP !== '1') await fsp.rm(dir, { recursive: true, force: true });
+    });
+
+    it('rpm_limit 10: of 30 concurrent calls on two gateways exactly 10 succeed, the others get a 429', async () => {
+        const key = await insertKey('rpm', { rpm_limit: 10 });
+        await awayFromWindowEnd();
+        const results = await Promise.all(Array.from({ length: 30 }, (_, i) => call(i, key)));
+        const ok = results.filter((r) => r.status === 200);
+        assert.equal(ok.length, 10, `statuses: ${results.map((r) => r.status).join(' ')}`);
+        for (const r of results.filter((x) => x.status !== 200)) {
+            assertRefused(r, key, 'requests', 10);
+            assert.equal(r.headers.get('x-ratelimit-remaining-requests'), '0');
+        }
+        const remaining = ok.map((r) => Number(r.headers.get('x-ratelimit-remaining-requests'))).sort((a, b) => a - b);
+        assert.deepEqual(remaining, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'each success saw its own count');
+        for (const r of ok) {
+            assert.equal(r.headers.get('x-ratelimit-limit-requests'), '10');
+            assert.equal(r.headers.get('x-ratelimit-api_key-limit-requests'), '10');
+            assert.equal(r.headers.get('x-ratelimit-api_key-remaining-requests'), r.headers.get('x-ratelimit-remaining-requests'));
+            assert.equal(r.headers.get('x-ratelimit-limit-tokens'), null, 'no tpm_limit: no token headers');
+        }
+    });
+
+    it('max_parallel_requests 2: at most two calls in flight; slots come back after errors and client aborts', async () => {
+        const key = await insertKey('parallel', { max_parallel_requests: 2 });
+        const burst = () => Promise.all(Array.from({ length: 6 }, (_, i) => call(i, key, { model: 'slow-first-byte' })));
+        let results = await burst();
+        assert.equal(results.filter((r) => r.status === 200).length, 2, `statuses: ${results.map((r) => r.status).join(' ')}`);
+        for (const r of results.filter((x) => x.status !== 200)) assertRefused(r, key, 'max_parallel_requests', 2);
+        const ok = results.find((r) => r.status === 200);
+        assert.equal(ok.headers.get('x-ratelimit-api_key-limit-max_parallel_requests'), '2');
+
+        // Calls that fail upstream give their slot back.
+        for (let i = 0; i < 4; i++) assert.equal((await call(i, key, { model: 'fault-500' })).status, 500);
+        // So do calls whose client leaves before the answer.
+        const ctrls = [new AbortController(), new AbortController()];
+        const gone = ctrls.map((c, i) => call(i, key, { model: 'slow-first-byte', signal: c.signal }).catch((e) => e));
+        await sleep(400);
+        for (const c of ctrls) c.abort();
+        await Promise.all(gone);
+        await sleep(2500);    // the upstream answers after 1.5 s; sluice then sees the client gone
+        results = await burst();
+        assert.equal(results.filter((r) => r.status === 200).length, 2,
+            `two slots free again: ${results.map((r) => r.status).join(' ')}`);
+    });
+
+    it('tpm_limit: a call that used the window\'s tokens makes the next one get a 429 on the other gateway', async () => {
+        const key = await insertKey('tpm', { tpm_limit: 5 });
+        await awayFromWindowEnd();
+        const first = await call(0, key);
+        assert.equal(first.status, 200, JSON.stringify(first.body));
+        assert.equal(first.headers.get('x-ratelimit-limit-tokens'), '5');
+        assert.equal(first.headers.get('x-ratelimit-remaining-tokens'), '5');
+        assert.ok(first.body.usage.total_tokens >= 5, `the call used ${first.body.usage.total_tokens} tokens`);
+        const second = await call(1, key);
+        assertRefused(second, key, 'tokens', 5);
+        assert.equal(second.headers.get('x-ratelimit-remaining-tokens'), '0');
+    });
+
+    it('a team\'s rpm_limit holds for all its keys together; its user\'s max_parallel_requests too', async () => {
+        await db.sql("INSERT INTO LiteLLM_TeamTable (team_id, rpm_limit) VALUES ('team-rl', 4)");
+        await db.sql("INSERT INTO LiteLLM_UserTable (user_id, max_parallel_requests) VALUES ('user-rl', 1)");
+        const a = await insertKey('team-a', { team_id: 'team-rl' });
+        const b = await insertKey('team-b', { team_id: 'team-rl', rpm_limit: 100 });
+        await awayFromWindowEnd();
+        const results = await Promise.all(Array.from({ length: 12 }, (_, i) => call(i, i % 3 ? a : b)));
+        const ok = results.filter((r) => r.status === 200);
+        assert.equal(ok.length, 4, `statuses: ${results.map((r) => r.status).join(' ')}`);
+        for (const r of results.filter((x) => x.status !== 200)) assertRefused(r, { team: 'team-rl' }, 'requests', 4);
+        for (const r of ok) {
+            assert.equal(r.headers.get('x-ratelimit-team-limit-requests'), '4');
+            assert.equal(r.headers.get('x-ratelimit-limit-requests'), '4', 'the plain headers show the tightest limit');
+        }
+        const userKey = await insertKey('user-a', { user_id: 'user-rl' });
+        const slow = await Promise.all(Array.from({ length: 3 }, (_, i) => call(i, userKey, { model: 'slow-first-byte' })));
+        assert.equal(slow.filter((r) => r.status === 200).length, 1, `statuses: ${slow.map((r) => r.status).join(' ')}`);
+        for (const r of slow.filter((x) => x.status !== 200)) assertRefused(r, { user: 'user-rl' }, 'max_parallel_requests', 1);
+        assert.equal((await call(0, userKey)).status, 200, 'the slot is back');
+    });
+
+    it('the master key has no limits and no rate-limit headers', async () => {
+        const r = await call(0, MASTER_KEY);
+        assert.equal(r.status, 200);
+        assert.equal(r.headers.get('x-ratelimit-api_key-remaining-requests'), null);
+    });
+});
