@@ -36,6 +36,8 @@
 #   SLUICE_THREADS, SLUICE_MAX_THREADS   sluice_settings (default 16, 128)
 #   NGINX_WORKERS        worker processes of the fake upstream (default 1)
 #   BENCH_KEEP           1: keep the temporary directory (logs, configs)
+#   BENCH_VKEY_LIMITS    1: scenario vkey's key also has rpm_limit, tpm_limit and
+#                        max_parallel_requests (never reached): what rate limits cost
 #   BENCH_NUM_RETRIES    N: the config sets router_settings.num_retries N and a
 #                        fallback for bench-fake (never triggered: compare with a run
 #                        without it to see what configured retries cost)
@@ -461,6 +463,12 @@ if [ "$HAVE_SLUICE" = 1 ] && want vkey; then
                 sed -n 's/^key: //p')
         fi
         [ -n "$VKEY" ] || warn "could not migrate or create the key: $(tail -5 "$TMP/migrate.log")"
+        # BENCH_VKEY_LIMITS=1: the key also has rpm, tpm and parallel limits (never reached)
+        if [ -n "$VKEY" ] && [ "${BENCH_VKEY_LIMITS:-0}" = 1 ]; then
+            db_root sluice -e "UPDATE LiteLLM_VerificationToken SET rpm_limit = 1000000000,
+                tpm_limit = 1000000000000, max_parallel_requests = 1000000 WHERE key_alias = 'bench'" ||
+                warn "could not set the key's limits"
+        fi
     fi
     if [ -n "$VKEY" ] && start_lighttpd vkey "$SLUICE_BIN --config $VCFG" "\"SLUICE_CONFIG\" => \"$VCFG\""; then
         url="http://127.0.0.1:$LPORT_vkey"
