@@ -59,18 +59,55 @@ static void mcl_load(void)
                "libmemcached11)", MCL_LIB, h ? "missing symbols" : dlerror());
 }
 
-/* One client for the process, rebuilt when the server list changes; used
- * under its mutex (libmemcached handles are not thread-safe). Short
- * time-outs, and a dead server is skipped for a while. */
-static struct {
-    pthread_mutex_t lock;
+/* One client per thread (libmemcached handles are not thread-safe, and one
+ * shared handle under a mutex made every worker wait for every other's
+ * round trip), made on the thread's first use and rebuilt when the server
+ * list changes; freed when the thread exits. Short time-outs, and a dead
+ * server is skipped for a while. */
+struct client {
     memcached_st *mc;
     char *servers;               /* the list mc was built for */
-} mcs = { .lock = PTHREAD_MUTEX_INITIALIZER };
+};
+
+static pthread_key_t client_key;
+static pthread_once_t client_once = PTHREAD_ONCE_INIT;
+
+static void client_free(void *p)
+{
+    struct client *c = p;
+
+    if (c == NULL)
+        return;
+    if (c->mc != NULL)
+        mcl.free(c->mc);
+    free(c->servers);
+    free(c);
+}
+
+static void client_key_make(void)
+{
+    (void)pthread_key_create(&client_key, client_free);
+}
 
 int sl_mc_configured(const struct sl_config *cfg)
 {
     return cfg != NULL && cfg->n_memcached_servers > 0;
+}
+
+/* Whether text is cfg's server list as servers_text writes it. */
+static int same_servers(const struct sl_config *cfg, const char *text)
+{
+    char one[320];
+
+    for (size_t i = 0; i < cfg->n_memcached_servers; i++) {
+        int n = snprintf(one, sizeof(one), "%s%s:%u", i ? "," : "", cfg->memcached_servers[i].host,
+                         cfg->memcached_servers[i].port);
+
+        if (n < 0 || (size_t)n >= sizeof(one) || strncmp(text, one, (size_t)n) != 0)
+            return 0;
+        text += n;
+    }
+    return *text == '\0';
 }
 
 static char *servers_text(const struct sl_config *cfg)
@@ -90,51 +127,54 @@ static char *servers_text(const struct sl_config *cfg)
     return s;
 }
 
-/* Takes mcs.lock and returns the client for cfg; NULL (lock not held) when
- * none is configured or it cannot be built. Release with put(). */
+/* The calling thread's client for cfg, or NULL when none is configured or
+ * it cannot be built. */
 static memcached_st *take(const struct sl_config *cfg)
 {
-    char *want;
+    struct client *c;
 
     if (!sl_mc_configured(cfg))
         return NULL;
     pthread_once(&mcl_once, mcl_load);
-    if (!mcl.ok || (want = servers_text(cfg)) == NULL)
+    pthread_once(&client_once, client_key_make);
+    if (!mcl.ok)
         return NULL;
-    pthread_mutex_lock(&mcs.lock);
-    if (mcs.mc != NULL && strcmp(mcs.servers, want) == 0) {
-        free(want);
-        return mcs.mc;
+    if ((c = pthread_getspecific(client_key)) == NULL) {
+        if ((c = calloc(1, sizeof(*c))) == NULL || pthread_setspecific(client_key, c) != 0) {
+            free(c);
+            return NULL;
+        }
     }
-    if (mcs.mc != NULL)
-        mcl.free(mcs.mc);
-    free(mcs.servers);
-    mcs.servers = want;
-    if ((mcs.mc = mcl.create(NULL)) == NULL) {
-        pthread_mutex_unlock(&mcs.lock);
+    if (c->mc != NULL && same_servers(cfg, c->servers))
+        return c->mc;
+    if (c->mc != NULL)
+        mcl.free(c->mc);
+    free(c->servers);
+    c->mc = NULL;
+    if ((c->servers = servers_text(cfg)) == NULL || (c->mc = mcl.create(NULL)) == NULL)
         return NULL;
-    }
-    mcl.behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, 200);
-    mcl.behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, 200);
-    mcl.behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_SND_TIMEOUT, 200000);
-    mcl.behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, 200000);
-    mcl.behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 2);
-    mcl.behavior_set(mcs.mc, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
+    mcl.behavior_set(c->mc, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, 200);
+    mcl.behavior_set(c->mc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, 200);
+    mcl.behavior_set(c->mc, MEMCACHED_BEHAVIOR_SND_TIMEOUT, 200000);
+    mcl.behavior_set(c->mc, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, 200000);
+    mcl.behavior_set(c->mc, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 2);
+    mcl.behavior_set(c->mc, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
     for (size_t i = 0; i < cfg->n_memcached_servers; i++) {
-        const struct sl_memcached_server *s = &cfg->memcached_servers[i];
+        const struct sl_memcached_server *sv = &cfg->memcached_servers[i];
 
-        if (s->port == 0)
-            mcl.server_add_unix_socket(mcs.mc, s->host);
+        if (sv->port == 0)
+            mcl.server_add_unix_socket(c->mc, sv->host);
         else
-            mcl.server_add(mcs.mc, s->host, (in_port_t)s->port);
+            mcl.server_add(c->mc, sv->host, (in_port_t)sv->port);
     }
-    return mcs.mc;
+    return c->mc;
 }
 
+/* (Nothing to give back: the client is the thread's own.) */
 static void put(void)
 {
-    pthread_mutex_unlock(&mcs.lock);
 }
+
 
 char *sl_mc_get(const struct sl_config *cfg, const char *key, size_t *len)
 {

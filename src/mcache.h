@@ -1,7 +1,7 @@
 /* memcached, shared by every module that keeps state across processes and
- * hosts (key snapshots, budget counters, later rate limits). One client per
- * process, built from general_settings.memcached_servers and rebuilt when the
- * list changes, used under a mutex with short time-outs: memcached must never
+ * hosts (key snapshots, budget counters, rate limits, cooldowns). One client
+ * per thread, built from general_settings.memcached_servers and rebuilt when
+ * the list changes, with short time-outs: memcached must never
  * slow a request down much, and any failure reads as a miss. libmemcached is
  * loaded with dlopen the first time a server is configured, so processes
  * without memcached never map it (and the C++ runtime it pulls in).
