@@ -10,14 +10,13 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { startHarness, sluicectlBin } from './lib/harness.mjs';
-import { REPO_ROOT, sleep } from './lib/procs.mjs';
+import { startHarness, migrate } from './lib/harness.mjs';
+import { sleep } from './lib/procs.mjs';
 import { startMariaDB, sqlString } from './lib/mariadb.mjs';
 import { startMemcached } from './lib/memcached.mjs';
 
@@ -70,12 +69,7 @@ describe('virtual keys: lookup, cache, allowlists, budgets, expiry, blocking', (
             generalSettings: { database_url: db.url(), memcached_servers: [mc.server] },
             sluiceSettings: { spend_flush_interval_ms: 600000, budget_reset_interval_ms: 86400000 },
         });
-        const r = await new Promise((resolve) => {
-            execFile(sluicectlBin(), ['--config', h.files.config, 'migrate'],
-                { env: { ...process.env, SLUICE_SCHEMA_DIR: path.join(REPO_ROOT, 'schema'), DATABASE_URL: '' } },
-                (err, stdout, stderr) => resolve({ err, stdout, stderr }));
-        });
-        assert.equal(r.err, null, `migrate failed: ${r.stderr}`);
+        await migrate(h);
         await insertKey('allowed', { models: JSON.stringify(['gpt-4o-mini']) });
         await insertKey('anymodel', {});
         await insertKey('proxyall', { models: JSON.stringify(['all-proxy-models']) });

@@ -7,13 +7,12 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startHarness, sluicectlBin, MASTER_KEY } from './lib/harness.mjs';
-import { REPO_ROOT, sleep } from './lib/procs.mjs';
+import { startHarness, MASTER_KEY, migrate } from './lib/harness.mjs';
+import { sleep } from './lib/procs.mjs';
 import { startMariaDB, sqlString } from './lib/mariadb.mjs';
 import { startMemcached } from './lib/memcached.mjs';
 
@@ -76,12 +75,7 @@ describe('rate limits of keys, counted in memcached across two gateways', () => 
         mc = await startMemcached({ dir });
         const settings = { generalSettings: { database_url: db.url(), memcached_servers: [mc.server] } };
         hs.push(await startHarness(settings), await startHarness(settings));
-        const r = await new Promise((resolve) => {
-            execFile(sluicectlBin(), ['--config', hs[0].files.config, 'migrate'],
-                { env: { ...process.env, SLUICE_SCHEMA_DIR: path.join(REPO_ROOT, 'schema'), DATABASE_URL: '' } },
-                (err, stdout, stderr) => resolve({ err, stdout, stderr }));
-        });
-        assert.equal(r.err, null, `migrate failed: ${r.stderr}`);
+        await migrate(hs[0]);
     });
 
     after(async () => {

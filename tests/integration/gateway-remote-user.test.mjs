@@ -10,14 +10,13 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { startHarness, sluicectlBin, MASTER_KEY } from './lib/harness.mjs';
-import { REPO_ROOT, waitFor } from './lib/procs.mjs';
+import { startHarness, MASTER_KEY, migrate } from './lib/harness.mjs';
+import { waitFor } from './lib/procs.mjs';
 import { startMariaDB, sqlString } from './lib/mariadb.mjs';
 import { startMemcached } from './lib/memcached.mjs';
 
@@ -103,12 +102,7 @@ describe('trust_remote_user: lighttpd mod_auth in front of sluice', () => {
             ...common,
             generalSettings: { database_url: db.url(), memcached_servers: [mc.server] },
         });
-        const r = await new Promise((resolve) => {
-            execFile(sluicectlBin(), ['--config', h.files.config, 'migrate'],
-                { env: { ...process.env, SLUICE_SCHEMA_DIR: path.join(REPO_ROOT, 'schema'), DATABASE_URL: '' } },
-                (err, stdout, stderr) => resolve({ err, stdout, stderr }));
-        });
-        assert.equal(r.err, null, `migrate failed: ${r.stderr}`);
+        await migrate(h);
         // The default team, and two users an admin made before their first visit.
         assert.equal((await admin('/team/new', { team_id: TEAM, team_alias: 'Remote users' })).status, 200);
         assert.equal((await admin('/user/new', { user_id: 'carol', sso_user_id: 'carol', user_role: 'proxy_admin',

@@ -8,12 +8,11 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startHarness, sluicectlBin, MASTER_KEY, FAKE_UPSTREAM_KEY } from './lib/harness.mjs';
-import { REPO_ROOT, waitFor } from './lib/procs.mjs';
+import { startHarness, MASTER_KEY, FAKE_UPSTREAM_KEY, migrate } from './lib/harness.mjs';
+import { waitFor } from './lib/procs.mjs';
 import { startMariaDB, sqlString } from './lib/mariadb.mjs';
 
 const PRICES = { input_cost_per_token: 0.0000015, output_cost_per_token: 0.000002 };
@@ -45,12 +44,7 @@ describe('reports: /spend/logs, /global/spend/report, /model/info', () => {
             extraModels: [{ model_name: 'with-creds', litellm_params: { model: 'openai/gpt-4o',
                 api_base: 'https://proxyuser:pr0xy-pa55@gw.example.com:8443/v1?api-key=q-s3cret#x' } }],
         });
-        const r = await new Promise((resolve) => {
-            execFile(sluicectlBin(), ['--config', h.files.config, 'migrate'],
-                { env: { ...process.env, SLUICE_SCHEMA_DIR: path.join(REPO_ROOT, 'schema'), DATABASE_URL: '' } },
-                (err, stdout, stderr) => resolve({ err, stdout, stderr }));
-        });
-        assert.equal(r.err, null, `migrate failed: ${r.stderr}`);
+        await migrate(h);
         await db.sql("INSERT INTO LiteLLM_TeamTable (team_id, team_alias) VALUES ('t-rep', 'Reporting')");
         const g = await fetch(`${h.rootURL}/key/generate`, {
             method: 'POST',

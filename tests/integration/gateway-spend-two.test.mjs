@@ -11,12 +11,11 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startHarness, sluicectlBin, MASTER_KEY } from './lib/harness.mjs';
-import { REPO_ROOT, waitFor } from './lib/procs.mjs';
+import { startHarness, MASTER_KEY, migrate } from './lib/harness.mjs';
+import { waitFor } from './lib/procs.mjs';
 import { startMariaDB, sqlString } from './lib/mariadb.mjs';
 import { startMemcached } from './lib/memcached.mjs';
 
@@ -55,12 +54,7 @@ describe('spend with two gateways on one database: no increment lost', () => {
             },
         });
         hs.push(...await Promise.all([startHarness(opts(0)), startHarness(opts(1))]));
-        const r = await new Promise((resolve) => {
-            execFile(sluicectlBin(), ['--config', hs[0].files.config, 'migrate'],
-                { env: { ...process.env, SLUICE_SCHEMA_DIR: path.join(REPO_ROOT, 'schema'), DATABASE_URL: '' } },
-                (err, stdout, stderr) => resolve({ err, stdout, stderr }));
-        });
-        assert.equal(r.err, null, `migrate failed: ${r.stderr}`);
+        await migrate(hs[0]);
         await db.sql("INSERT INTO LiteLLM_TeamTable (team_id) VALUES ('t-two');\n" +
             "INSERT INTO LiteLLM_UserTable (user_id) VALUES ('u-two')");
         const g = await fetch(`${hs[0].rootURL}/key/generate`, {

@@ -10,12 +10,11 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startHarness, sluicectlBin, MASTER_KEY } from './lib/harness.mjs';
-import { REPO_ROOT, sleep, waitFor } from './lib/procs.mjs';
+import { startHarness, MASTER_KEY, migrate } from './lib/harness.mjs';
+import { sleep, waitFor } from './lib/procs.mjs';
 import { startMariaDB, sqlString } from './lib/mariadb.mjs';
 
 /* The spool files waiting, without the live processes' journals. */
@@ -108,12 +107,7 @@ describe('spend tracking: logs, exact increments, daily aggregates, spool across
         dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'sluice-spend-'));
         db = await startMariaDB({ dir });
         h = await startHarness(settings(path.join(dir, 'spool')));
-        const r = await new Promise((resolve) => {
-            execFile(sluicectlBin(), ['--config', h.files.config, 'migrate'],
-                { env: { ...process.env, SLUICE_SCHEMA_DIR: path.join(REPO_ROOT, 'schema'), DATABASE_URL: '' } },
-                (err, stdout, stderr) => resolve({ err, stdout, stderr }));
-        });
-        assert.equal(r.err, null, `migrate failed: ${r.stderr}`);
+        await migrate(h);
         await db.sql("INSERT INTO LiteLLM_TeamTable (team_id) VALUES ('t-spend');\n" +
             "INSERT INTO LiteLLM_UserTable (user_id) VALUES ('u-spend')");
         const g = await fetch(`${h.rootURL}/key/generate`, {

@@ -13,6 +13,7 @@
 // lighttpd is /usr/sbin/lighttpd (or $LIGHTTPD_BIN); it is never optional.
 // $SLUICE_KEEP_TMP=1 keeps the temp dir (configs, logs) for a post-mortem.
 
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -69,6 +70,17 @@ function checkExecutable(file, what, hint) {
     } catch {
         throw new Error(`${what} not found or not executable at ${file}: ${hint}`);
     }
+}
+
+/* Runs `sluicectl migrate` on the database of h's config (the repository's
+ * schema/, never $DATABASE_URL); throws with sluicectl's words on failure. */
+export async function migrate(h) {
+    const r = await new Promise((resolve) => {
+        execFile(sluicectlBin(), ['--config', h.files.config, 'migrate'],
+            { env: { ...process.env, SLUICE_SCHEMA_DIR: path.join(REPO_ROOT, 'schema'), DATABASE_URL: '' } },
+            (err, stdout, stderr) => resolve({ err, stdout, stderr }));
+    });
+    if (r.err) throw new Error(`sluicectl migrate failed: ${r.stderr}`);
 }
 
 /* The sluice config the harness writes, as an object (see toYAML).
