@@ -11,10 +11,10 @@
  * again, spend written behind sluice's back), so it never trails the
  * database. Counters live an hour unused at most; a period ends earlier.
  *
- * Backends: memcached when configured (one counter for every process and
- * host); otherwise, or while memcached fails, a table in this process,
- * which makes budgets strict within a process and leaves the database's
- * figure as the only link between processes. */
+ * Backends (counter.h): memcached when configured (one counter for every
+ * process and host, reserved from by leases); otherwise, or while memcached
+ * fails, the host's table, which makes budgets strict within a host and
+ * leaves the database's figure as the only link between hosts. */
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -27,6 +27,7 @@
 #include "auth.h"
 #include "budget.h"
 #include "config.h"
+#include "counter.h"
 #include "ctable.h"
 #include "keystore.h"
 #include "log.h"
@@ -116,200 +117,35 @@ long long sl_budget_aligned_end(const char *duration, long long now_us)
     return (now_us / d + 1) * d;
 }
 
-static void counter_prefix(int scope, const char *id, char out[112])
+static void counter_prefix(int scope, const char *id, char out[SL_CTABLE_NAME])
 {
     char h[65];
 
     sl_auth_hash_key(id, h);
-    snprintf(out, 112, "sluice:bud:%c:%s:", scope_letter[scope], h);
+    snprintf(out, SL_CTABLE_NAME, "sluice:bud:%c:%s:", scope_letter[scope], h);
 }
 
-static void counter_name(int scope, const char *id, long long period_end_us, char out[112])
+static void counter_name(int scope, const char *id, long long period_end_us, char out[SL_CTABLE_NAME])
 {
     size_t n;
 
     counter_prefix(scope, id, out);
     n = strlen(out);
-    snprintf(out + n, 112 - n, "%lld", period_end_us / 1000000);
+    snprintf(out + n, SL_CTABLE_NAME - n, "%lld", period_end_us / 1000000);
 }
-
-/* ---- process tables ---------------------------------------------------- */
-
-/* Two tables of named numbers in this process (ctable.h): the local
- * counters (when memcached is not there) and this process's leases on
- * memcached counters. */
-static struct sl_ctable L = SL_CTABLE_INIT;        /* local counters */
-static struct sl_ctable LEASES = SL_CTABLE_INIT;   /* leases */
-
-/* A local counter: adds delta (created at base), stopping at 0 like
- * memcached. 0 with *value, or -1 on OOM. */
-static int local_add(const char *name, long long base, long long delta, long long *value)
-{
-    return sl_ctable_add(&L, name, base, delta, COUNTER_TTL_S, value);
-}
-
-/* Adds delta to this process's lease on a counter. 0, or -1 on OOM. */
-static int lease_add(const char *name, long long delta)
-{
-    struct sl_cslot *l;
-
-    pthread_mutex_lock(&LEASES.lock);
-    if ((l = sl_ctable_get(&LEASES, name, 0, COUNTER_TTL_S)) != NULL)
-        l->v += delta;
-    pthread_mutex_unlock(&LEASES.lock);
-    return l != NULL ? 0 : -1;
-}
-
-/* Takes est from the lease on name if it holds that much: 1. Else empties
- * the lease into *had (to be given back with the next one) and returns 0. */
-static int lease_take(const char *name, long long est, long long *had)
-{
-    struct sl_cslot *l;
-    int got = 0;
-
-    *had = 0;
-    pthread_mutex_lock(&LEASES.lock);
-    if ((l = sl_ctable_get(&LEASES, name, 0, COUNTER_TTL_S)) != NULL) {
-        if (est > 0 && l->v >= est) {
-            l->v -= est;
-            got = 1;
-        } else {
-            *had = l->v;
-            l->v = 0;
-        }
-    }
-    pthread_mutex_unlock(&LEASES.lock);
-    return got;
-}
-
-/* ---- counters ------------------------------------------------------------- */
-
-static void warn_memcached(const struct sl_request *req)
-{
-    static long long last_us;
-    long long now = sl_now_us(), last = __atomic_load_n(&last_us, __ATOMIC_RELAXED);
-
-    if (now - last > 10000000LL &&
-        __atomic_compare_exchange_n(&last_us, &last, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-        sl_log(SL_LOG_WARN, req, "memcached does not answer: budgets are counted in this "
-               "process only until it does");
-}
-
-/* Adds delta to the memcached counter, creating it at base when absent.
- * 0 with *value, or -1. */
-static int mc_counter_add(const struct sl_config *cfg, const char *name, long long base,
-                          long long delta, long long *value)
-{
-    char text[32];
-    uint64_t v;
-    int r = sl_mc_add_to(cfg, name, delta, &v);
-
-    if (r == 1) {
-        snprintf(text, sizeof(text), "%lld", base > 0 ? base : 0);
-        (void)sl_mc_add(cfg, name, text, strlen(text), COUNTER_TTL_S);
-        r = sl_mc_add_to(cfg, name, delta, &v);
-    }
-    *value = (long long)v;
-    return r == 0 ? 0 : -1;
-}
-
-enum { ADMITTED, REFUSED, NO_COUNTER };
 
 /* Reserves est (1e-10 USD) of the budget max whose database figure is
- * base, in counter h->counter. With memcached, a process does not go to
- * memcached for every call: it takes a lease (est, up to 16 x est while
- * much of the budget is left: at most a sixteenth of what is left) and
- * serves the next calls from it; settling puts the difference back into
- * the lease, and the spend writer returns what is left of every lease
- * each flush interval (sl_budget_return_leases). A lease is budget
- * reserved in the shared counter, so every call admitted is still covered,
- * and when the budget runs out the leases are one call's estimate. On
- * REFUSED, *before is what was spent and reserved before this call. */
-static int reserve(const struct sl_request *req, struct sl_budget_hold *h, long long base,
+ * base, in counter h->name (counter.h). On REFUSED, *before is what was
+ * spent and reserved before this call. */
+static int reserve(const struct sl_request *req, struct sl_counter_hold *h, long long base,
                    long long max, long long est, long long *before)
 {
-    const struct sl_config *cfg = req->cfg;
-    long long lease, had, v, left = max - base;
+    struct sl_counter_ask a = { base, max, est, COUNTER_TTL_S };
+    long long used;
+    int rc = sl_counter_reserve(req->cfg, h, &a, &used);
 
-    *before = base;
-    if (base >= max)
-        return REFUSED;              /* the database says so already */
-    h->units = est;
-    if (sl_mc_configured(cfg)) {
-        h->kind = SL_HOLD_LEASE;
-        if (lease_take(h->counter, est, &had))
-            return ADMITTED;
-        lease = left / 16 < 16 * est ? left / 16 : 16 * est;
-        if (lease < est)
-            lease = est;
-        /* The old lease's remainder goes back in the same round trip, so
-         * this process never stands in its own way. */
-        if (mc_counter_add(cfg, h->counter, base, lease - had, &v) == 0) {
-            *before = v - lease;
-            if (*before < base) {    /* the database knows of more: catch up */
-                (void)mc_counter_add(cfg, h->counter, base, base - *before, &v);
-                *before = base;
-            }
-            if (*before >= max) {
-                (void)mc_counter_add(cfg, h->counter, 0, -lease, &v);
-                h->counter[0] = '\0';
-                return REFUSED;
-            }
-            if (lease_add(h->counter, lease - est) == 0)
-                return ADMITTED;
-            (void)mc_counter_add(cfg, h->counter, 0, -lease, &v);   /* OOM: give it back */
-            h->counter[0] = '\0';
-            return NO_COUNTER;
-        }
-        (void)lease_add(h->counter, had);   /* memcached failed: keep it for later */
-        warn_memcached(req);
-    }
-    h->kind = SL_HOLD_LOCAL;
-    if (local_add(h->counter, base, est, &v) != 0) {
-        h->counter[0] = '\0';
-        return NO_COUNTER;           /* OOM: the snapshot decided */
-    }
-    *before = v - est;
-    if (*before < base) {
-        (void)local_add(h->counter, base, base - *before, &v);
-        *before = base;
-    }
-    if (*before >= max) {
-        (void)local_add(h->counter, 0, -est, &v);
-        h->counter[0] = '\0';
-        return REFUSED;
-    }
-    return ADMITTED;
-}
-
-void sl_budget_return_leases(void)
-{
-    struct sl_config *cfg = sl_config_acquire();
-    struct { char name[112]; long long v; } *back = NULL;
-    size_t n = 0;
-    long long v;
-
-    pthread_mutex_lock(&LEASES.lock);
-    for (unsigned i = 0; LEASES.slots != NULL && i < SL_CTABLE_SLOTS; i++)
-        n += LEASES.slots[i].name[0] != '\0' && LEASES.slots[i].v != 0;
-    if (n > 0 && (back = malloc(n * sizeof(*back))) != NULL) {
-        n = 0;
-        for (unsigned i = 0; i < SL_CTABLE_SLOTS; i++) {
-            struct sl_cslot *l = &LEASES.slots[i];
-
-            if (l->name[0] == '\0' || l->v == 0)
-                continue;
-            memcpy(back[n].name, l->name, sizeof(back[n].name));
-            back[n++].v = l->v;
-            l->v = 0;
-        }
-    }
-    pthread_mutex_unlock(&LEASES.lock);
-    for (size_t i = 0; back != NULL && i < n; i++)
-        if (!sl_mc_configured(cfg) || mc_counter_add(cfg, back[i].name, 0, -back[i].v, &v) != 0)
-            break;               /* memcached is gone: its counters with it */
-    free(back);
-    sl_config_unref(cfg);
+    *before = rc == SL_COUNTER_REFUSED ? used : used - est;
+    return rc;
 }
 
 /* ---- admission ------------------------------------------------------------ */
@@ -328,6 +164,12 @@ static long long max_tokens_asked(const json_t *in)
     return DEFAULT_OUTPUT_TOKENS;
 }
 
+void sl_budget_tokens_estimate(const struct sl_request *req, long *prompt, long *completion)
+{
+    *prompt = (long)(req->body_len / 4 + 1);
+    *completion = req->endpoint == SL_EP_EMBEDDINGS ? 0 : (long)max_tokens_asked(req->in);
+}
+
 /* What the call may cost, in 1e-10 USD: the body's size as prompt tokens
  * (about four bytes a token; JSON framing makes it an overestimate) and the
  * max_tokens asked (else DEFAULT_OUTPUT_TOKENS) at the deployment's price.
@@ -341,8 +183,7 @@ static long long estimate_units(const struct sl_request *req)
     if (req->dep == NULL || req->endpoint == SL_EP_COUNT_TOKENS)
         return 0;
     memset(&u, 0, sizeof(u));
-    u.prompt_tokens = (long)(req->body_len / 4 + 1);
-    u.completion_tokens = req->endpoint == SL_EP_EMBEDDINGS ? 0 : (long)max_tokens_asked(req->in);
+    sl_budget_tokens_estimate(req, &u.prompt_tokens, &u.completion_tokens);
     u.total_tokens = u.prompt_tokens + u.completion_tokens;
     cost = sl_price_cost(req->dep, &u, &known);
     return known ? sl_spend_units(cost) : 0;
@@ -399,7 +240,7 @@ static double amount(const json_t *v)
  * est < 0: not estimated yet. */
 static int admit_model(struct sl_request *req, const struct sl_key *k, long long est)
 {
-    struct sl_budget_hold *h = &req->budget_holds[SL_BUDGET_HOLD_MODEL];
+    struct sl_counter_hold *h = &req->budget_holds[SL_BUDGET_HOLD_MODEL];
     json_t *all, *b;
     const char *dur;
     double max;
@@ -421,8 +262,8 @@ static int admit_model(struct sl_request *req, const struct sl_key *k, long long
         if (est < 0)
             est = estimate_units(req);
         snprintf(id, sizeof(id), "%s\n%.500s", k->token, req->model);
-        counter_name(SL_BUDGET_HOLD_MODEL, id, sl_budget_aligned_end(dur, wall_us()), h->counter);
-        if (reserve(req, h, 0, sl_spend_units(max), est, &before) == REFUSED) {
+        counter_name(SL_BUDGET_HOLD_MODEL, id, sl_budget_aligned_end(dur, wall_us()), h->name);
+        if (reserve(req, h, 0, sl_spend_units(max), est, &before) == SL_COUNTER_REFUSED) {
             sl_budget_settle(req);
             req->err_msg = sl_arena_printf(req->arena,
                 "LiteLLM Virtual Key: %s, key_alias: %.200s, exceeded budget for model=%.200s",
@@ -457,7 +298,7 @@ int sl_budget_admit(struct sl_request *req)
     for (int scope = 0; scope < SL_BUDGET_SCOPES; scope++) {
         const struct sl_key *o = scope_owner(req, scope);
         const struct sl_budget *b = &o->budget[scope];
-        struct sl_budget_hold *h = &req->budget_holds[scope];
+        struct sl_counter_hold *h = &req->budget_holds[scope];
         const char *id = scope_id(o, scope);
         long long period, base, before;
         int fresh;
@@ -470,8 +311,8 @@ int sl_budget_admit(struct sl_request *req)
         base = fresh ? 0 : sl_spend_units(b->spend);
         if (est < 0)
             est = estimate_units(req);
-        counter_name(scope, id, period, h->counter);
-        if (reserve(req, h, base, sl_spend_units(b->max_budget), est, &before) == REFUSED) {
+        counter_name(scope, id, period, h->name);
+        if (reserve(req, h, base, sl_spend_units(b->max_budget), est, &before) == SL_COUNTER_REFUSED) {
             sl_budget_settle(req);         /* gives back what this request reserved */
             return exceeded(req, scope, id, before, b->max_budget);
         }
@@ -481,37 +322,23 @@ int sl_budget_admit(struct sl_request *req)
 
 void sl_budget_settle(struct sl_request *req)
 {
-    long long actual = req->cost_known ? sl_spend_units(req->cost) : 0, v;
+    long long actual = req->cost_known ? sl_spend_units(req->cost) : 0;
 
-    for (int i = 0; i < SL_BUDGET_HOLDS; i++) {
-        struct sl_budget_hold *h = &req->budget_holds[i];
-
-        if (h->counter[0] == '\0')
-            continue;
-        if (h->kind == SL_HOLD_LEASE)
-            (void)lease_add(h->counter, h->units - actual);
-        else if (actual != h->units)
-            (void)local_add(h->counter, 0, actual - h->units, &v);
-        h->counter[0] = '\0';
-        h->units = 0;
-    }
+    for (int i = 0; i < SL_BUDGET_HOLDS; i++)
+        sl_counter_settle(&req->budget_holds[i], actual);
 }
 
 void sl_budget_forget(const struct sl_config *cfg, int scope, const char *id,
                       long long reset_at_us, const char *duration)
 {
-    char prefix[112], name[112];
+    char prefix[SL_CTABLE_NAME], name[SL_CTABLE_NAME];
     int fresh;
 
     if (id == NULL || scope < 0 || scope >= SL_BUDGET_SCOPES)
         return;
     counter_prefix(scope, id, prefix);
-    sl_ctable_forget(&L, prefix);
-    sl_ctable_forget(&LEASES, prefix);
-    if (sl_mc_configured(cfg)) {
-        counter_name(scope, id, sl_budget_period_end(reset_at_us, duration, wall_us(), &fresh), name);
-        sl_mc_delete(cfg, name);
-    }
+    counter_name(scope, id, sl_budget_period_end(reset_at_us, duration, wall_us(), &fresh), name);
+    sl_counter_forget(cfg, prefix, name);
 }
 
 /* "2026-01-31T12:00:00[.ffffff]Z" (sl_keystore_iso_time's form) → µs; 0 if

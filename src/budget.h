@@ -10,32 +10,25 @@
  *              reached the budget (LiteLLM's 400 budget_exceeded);
  *   settle:    when the call ends, replace the estimate with the real cost
  *              (one atomic increment or decrement).
- * So a budget is overspent by at most the requests in flight when it ran
- * out. The database stays the record (spend.c writes it); a counter starts
+ * Processes reserve by lease (counter.h), so a busy key costs about one
+ * memcached round trip per 64 calls. A budget is overspent by at most the
+ * requests in flight when it ran out. The database stays the record (spend.c writes it); a counter starts
  * from the spend the key snapshot carries and never trails it. See
  * docs/database.md, "Budgets". */
 #ifndef SL_BUDGET_H
 #define SL_BUDGET_H
 
 #include <jansson.h>
+#include "counter.h"
 #include "keys.h"
 
 struct sl_request;
 struct sl_config;
 
-/* A reservation held by a request: one per scope, and one for the key's
- * per-model budget (model_max_budget). */
+/* A reservation held by a request (counter.h): one per scope, and one for
+ * the key's per-model budget (model_max_budget). */
 #define SL_BUDGET_HOLDS (SL_BUDGET_SCOPES + 1)
 #define SL_BUDGET_HOLD_MODEL SL_BUDGET_SCOPES
-
-enum { SL_HOLD_LOCAL, SL_HOLD_LEASE };
-
-struct sl_budget_hold {
-    char counter[112];           /* the counter's name; "" when none is held */
-    long long units;             /* reserved, in 1e-10 USD */
-    int kind;                    /* SL_HOLD_LOCAL: a process counter; SL_HOLD_LEASE: taken
-                                  * from this process's lease on the memcached counter */
-};
 
 /* Admission for a request about to go upstream (req->dep chosen): checks
  * and reserves against the principal's key, team and user budgets (as
@@ -47,14 +40,14 @@ struct sl_budget_hold {
  * The master key has no budget. */
 int sl_budget_admit(struct sl_request *req);
 
+/* What a call may take, in tokens: the body's size as prompt tokens (about
+ * four bytes a token; JSON framing makes it an overestimate) and the
+ * max_tokens asked (else 1024; none for embeddings). */
+void sl_budget_tokens_estimate(const struct sl_request *req, long *prompt, long *completion);
+
 /* Settles what sl_budget_admit reserved with req's real cost (0 when the
  * call failed or its price is unknown). Safe to call always; once. */
 void sl_budget_settle(struct sl_request *req);
-
-/* Gives back to memcached what is left of this process's leases (and
- * charges what calls cost beyond their estimates). The spend writer calls
- * it every flush interval and on the way out. */
-void sl_budget_return_leases(void);
 
 /* The end of the budget period that contains now_us for a budget whose
  * database row says reset_at_us/duration: reset_at_us while it is in the

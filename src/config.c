@@ -1193,7 +1193,7 @@ static const char *const general_accepted[] = {
     "proxy_budget_rescheduler_min_time", "proxy_budget_rescheduler_max_time",
     "disable_reset_budget", "allow_requests_on_db_unavailable",
     "alerting", "alert_types", "alerting_threshold", "alert_to_webhook_url",
-    "max_parallel_requests", "global_max_parallel_requests", "token_rate_limit_type",
+    "max_parallel_requests", "token_rate_limit_type",
     "max_response_size_mb", "background_health_checks", "health_check_interval",
     "health_check_details", "infer_model_from_keys", "custom_auth", "custom_key_generate",
     "enable_jwt_auth", "litellm_jwtauth", "allowed_routes", "admin_only_routes", "public_routes",
@@ -1490,6 +1490,7 @@ static void load_general(struct ctx *cx, struct node *sec)
         { "user_api_key_cache_ttl", F_SECONDS, CFG(key_cache_ttl_ms), 0, 86400 },
         { "trust_remote_user", F_BOOL, CFG(trust_remote_user), 0, 0 },
         { "remote_user_param", F_STR, CFG(remote_user_param), 0, 0 },
+        { "global_max_parallel_requests", F_INT, CFG(global_max_parallel_requests), 0, 100000000 },
         { NULL, 0, 0, 0, 0 }
     };
     static const struct section s = { "general_settings", fields, general_accepted, 0 };
@@ -1724,6 +1725,10 @@ static void load_sluice(struct ctx *cx, struct node *sec)
         { "first_byte_timeout", F_SECONDS, CFG(first_byte_timeout_ms), 0, MAX_SECONDS },
         { "stream_idle_timeout", F_SECONDS, CFG(stream_idle_timeout_ms), 0, MAX_SECONDS },
         { "max_request_timeout", F_SECONDS, CFG(max_request_timeout_ms), 0, MAX_SECONDS },
+        { "end_user_rpm_limit", F_INT, CFG(end_user_rpm_limit), 0, 2000000000 },
+        { "end_user_tpm_limit", F_INT, CFG(end_user_tpm_limit), 0, 2000000000 },
+        { "end_user_max_parallel_requests", F_INT, CFG(end_user_max_parallel_requests), 0,
+          100000000 },
         { NULL, 0, 0, 0, 0 }
     };
     static const struct section s = { "sluice_settings", fields, NULL, 0 };

@@ -100,6 +100,8 @@ struct sl_config {
                                         * default 0 */
     const char *remote_user_param;     /* remote_user_param: the FastCGI param that names
                                         * that user, default "REMOTE_USER"; never HTTP_* */
+    int global_max_parallel_requests;  /* calls in flight through all processes and hosts
+                                        * together; 0 (default): no limit */
 
     /* litellm_settings */
     int  drop_params;                  /* default 0 */
@@ -148,6 +150,9 @@ struct sl_config {
     const char *spend_spool_dir;       /* spend records the database could not take; NULL:
                                         * $TMPDIR/sluice-spend, else /var/tmp/sluice-spend */
     long spend_flush_interval_ms;      /* how often the spend writer flushes, default 1000 */
+    int  end_user_rpm_limit;           /* limits of each end user (a request's "user"): */
+    int  end_user_tpm_limit;           /* requests and tokens a minute, calls in flight; */
+    int  end_user_max_parallel_requests;   /* 0 (default): none (docs/limits.md) */
     const char *model_cost_map;        /* model_cost_map, else $SLUICE_MODEL_COST_MAP, relative
                                         * to the config file's directory; NULL: none */
     struct sl_price_map *price_map;    /* owned: that file's prices, read at load */

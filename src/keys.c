@@ -94,7 +94,8 @@ static size_t key_block_size(const struct sl_key *k)
                list_size(k->team_models, k->n_team_models);
 
     n += str_size(k->key_alias) + str_size(k->user_id) + str_size(k->team_id) +
-         str_size(k->model_max_budget) + str_size(k->aliases);
+         str_size(k->model_max_budget) + str_size(k->aliases) +
+         str_size(k->model_rpm_limit) + str_size(k->model_tpm_limit);
     for (int i = 0; i < SL_BUDGET_SCOPES; i++)
         n += str_size(k->budget[i].duration);
     return n;
@@ -140,6 +141,8 @@ static struct sl_key *key_copy_into(void *block, const struct sl_key *k)
     d->team_id = put_str(&p, k->team_id);
     d->model_max_budget = put_str(&p, k->model_max_budget);
     d->aliases = put_str(&p, k->aliases);
+    d->model_rpm_limit = put_str(&p, k->model_rpm_limit);
+    d->model_tpm_limit = put_str(&p, k->model_tpm_limit);
     for (int i = 0; i < SL_BUDGET_SCOPES; i++)
         d->budget[i].duration = put_str(&p, k->budget[i].duration);
     d->models = put_list(&ptrs, &p, k->models, k->n_models);
@@ -255,6 +258,10 @@ static char *key_to_json(const struct sl_key *k, long long fetched_us)
                   "b", k->blocked, "tb", k->team_blocked, "e", (json_int_t)k->expires_us,
                   "bud", b, "tpm", (json_int_t)k->tpm_limit, "rpm", (json_int_t)k->rpm_limit,
                   "mp", (json_int_t)k->max_parallel_requests, "f", (json_int_t)fetched_us);
+    if (o != NULL && k->model_rpm_limit != NULL)
+        json_object_set_new(o, "mrl", json_string(k->model_rpm_limit));
+    if (o != NULL && k->model_tpm_limit != NULL)
+        json_object_set_new(o, "mtl", json_string(k->model_tpm_limit));
     if (o != NULL && k->remote_admin)
         json_object_set_new(o, "ra", json_true());
     if (o != NULL) {
@@ -310,6 +317,8 @@ static int key_from_json(struct sl_arena *a, const char *text, size_t len, const
     k->team_id = jstr(a, o, "tm");
     k->model_max_budget = jstr(a, o, "mmb");
     k->aliases = jstr(a, o, "al");
+    k->model_rpm_limit = jstr(a, o, "mrl");
+    k->model_tpm_limit = jstr(a, o, "mtl");
     k->blocked = json_is_true(json_object_get(o, "b"));
     k->team_blocked = json_is_true(json_object_get(o, "tb"));
     k->remote_admin = json_is_true(json_object_get(o, "ra"));
@@ -556,7 +565,9 @@ static int db_fetch(struct sl_request *req, const char *token, struct sl_key *k)
         "u.user_id IS NOT NULL, u.spend, u.max_budget, u.budget_reset_at, u.budget_duration, "
         "k.model_max_budget, k.aliases, "
         "t.tpm_limit, t.rpm_limit, t.max_parallel_requests, "
-        "u.tpm_limit, u.rpm_limit, u.max_parallel_requests "
+        "u.tpm_limit, u.rpm_limit, u.max_parallel_requests, "
+        "JSON_EXTRACT(k.metadata, '$.model_rpm_limit'), "
+        "JSON_EXTRACT(k.metadata, '$.model_tpm_limit') "
         "FROM `LiteLLM_VerificationToken` k "
         "LEFT JOIN `LiteLLM_TeamTable` t ON t.team_id = k.team_id "
         "LEFT JOIN `LiteLLM_UserTable` u ON u.user_id = k.user_id "
@@ -604,6 +615,8 @@ static int db_fetch(struct sl_request *req, const char *token, struct sl_key *k)
     k->aliases = col_str(req, db, 26);
     if (k->aliases != NULL && strcmp(k->aliases, "{}") == 0)
         k->aliases = NULL;
+    k->model_rpm_limit = col_str(req, db, 33);
+    k->model_tpm_limit = col_str(req, db, 34);
     if ((rc = col_list(req, db, 3, &k->models, &k->n_models)) == SL_OK && team)
         rc = col_list(req, db, 14, &k->team_models, &k->n_team_models);
 out:

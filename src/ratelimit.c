@@ -1,10 +1,10 @@
-/* Rate limits of keys, teams and users (see ratelimit.h).
+/* Rate limits (see ratelimit.h).
  *
- * Counters are named sluice:lim:<r|t|p><k|t|u>:<id>:<window or lease
- * period>, where id is the key's token (already a SHA-256 digest) or the
- * SHA-256 of the team or user id, so names stay short and never carry a
- * key. memcached when configured, else (or while it fails) the process's
- * table (ctable.h). */
+ * Counters are named sluice:lim:<r|t|p><scope>:<id>:<window or gauge
+ * period>, scope one of k t u e m g (key, team, user, end user, key and
+ * model, global), id the key's token (already a SHA-256 digest) or the
+ * SHA-256 of the team, user, end user or token and model, so names stay
+ * short and never carry a key or a user's name. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,11 +13,10 @@
 
 #include "arena.h"
 #include "auth.h"
+#include "budget.h"
 #include "config.h"
-#include "ctable.h"
+#include "counter.h"
 #include "keys.h"
-#include "log.h"
-#include "mcache.h"
 #include "ratelimit.h"
 #include "request.h"
 #include "respond.h"
@@ -25,22 +24,21 @@
 
 #define WINDOW_S 60
 #define WINDOW_TTL_S 120        /* a window's counters outlive it a little */
-#define LEASE_S 300             /* parallel counters: one per lease period */
-#define LEASE_TTL_S (2 * LEASE_S + 60)
 
 enum { RPM, TPM, PAR, KINDS };
+enum { S_KEY, S_TEAM, S_USER, S_END_USER, S_MODEL, S_GLOBAL };
 
-static const char scope_letter[SL_LIMIT_SCOPES] = { 'k', 't', 'u' };
-static const char *const descriptor[SL_LIMIT_SCOPES] = { "api_key", "team", "user" };
+static const char scope_letter[SL_LIMIT_SCOPES] = { 'k', 't', 'u', 'e', 'm', 'g' };
+static const char *const descriptor[SL_LIMIT_SCOPES] = {
+    "api_key", "team", "user", "end_user", "model_per_key", "global"
+};
 static const char *const kind_name[KINDS] = { "requests", "tokens", "max_parallel_requests" };
-
-static struct sl_ctable T = SL_CTABLE_INIT;
 
 /* One scope that applies to a request: who, and its three limits (< 0:
  * none). */
 struct scope {
-    const char *shown;           /* the id in messages: the token, team or user id */
-    char id[65];                 /* the id in counter names */
+    const char *shown;           /* who, in messages: the token, team, user, ... */
+    char id[65];                 /* who, in counter names */
     long long limit[KINDS];
 };
 
@@ -64,76 +62,16 @@ static long long wall_s(void)
     return (long long)time(NULL);
 }
 
-static void warn_memcached(const struct sl_request *req)
-{
-    static long long last_us;
-    long long now = sl_now_us(), last = __atomic_load_n(&last_us, __ATOMIC_RELAXED);
-
-    if (now - last > 60000000LL &&
-        __atomic_compare_exchange_n(&last_us, &last, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-        sl_log(SL_LOG_WARN, req, "memcached does not answer: rate limits are counted in this "
-               "process only until it does");
-}
-
-/* Adds delta to counter name (created at 0, living ttl_s): memcached, else
- * the process table (*local set). 0 with *value, or -1. */
-static int counter_add(const struct sl_request *req, const char *name, long long delta,
-                       long ttl_s, long long *value, int *local)
-{
-    const struct sl_config *cfg = req->cfg;
-    uint64_t v = 0;
-    int r;
-
-    *local = 0;
-    if (sl_mc_configured(cfg)) {
-        r = sl_mc_add_to(cfg, name, delta, &v);
-        if (r == 1) {
-            (void)sl_mc_add(cfg, name, "0", 1, ttl_s);
-            r = sl_mc_add_to(cfg, name, delta, &v);
-        }
-        if (r == 0) {
-            *value = (long long)v;
-            return 0;
-        }
-        warn_memcached(req);
-    }
-    *local = 1;
-    return sl_ctable_add(&T, name, 0, delta, ttl_s, value);
-}
-
-/* The value of counter name (0 when absent). */
-static long long counter_get(const struct sl_request *req, const char *name, int local)
-{
-    long long v = 0;
-    char *s;
-    size_t n;
-
-    if (!local && sl_mc_configured(req->cfg)) {
-        if ((s = sl_mc_get(req->cfg, name, &n)) == NULL)
-            return 0;
-        v = atoll(s);
-        free(s);
-        return v;
-    }
-    (void)sl_ctable_add(&T, name, 0, 0, WINDOW_TTL_S, &v);
-    return v;
-}
-
-/* A counter's name without its window: "sluice:lim:<kind><scope>:<id>:". */
-static void prefix_of(char out[SL_CTABLE_NAME], int kind, int scope, const char *id)
+/* A counter's name: "sluice:lim:<kind><scope>:<id>:" and the window
+ * (< 0: none, for a gauge's prefix). */
+static void name_of(char out[SL_CTABLE_NAME], int kind, int scope, const char *id, long long w)
 {
     static const char letter[KINDS] = { 'r', 't', 'p' };
+    int n = snprintf(out, SL_CTABLE_NAME, "sluice:lim:%c%c:%.64s:", letter[kind],
+                     scope_letter[scope], id);
 
-    snprintf(out, SL_CTABLE_NAME, "sluice:lim:%c%c:%.64s:", letter[kind], scope_letter[scope], id);
-}
-
-static void name_of(char out[SL_CTABLE_NAME], int kind, int scope, const char *id, long long n)
-{
-    size_t len;
-
-    prefix_of(out, kind, scope, id);
-    len = strlen(out);
-    snprintf(out + len, SL_CTABLE_NAME - len, "%lld", n);
+    if (w >= 0 && n > 0 && n < SL_CTABLE_NAME)
+        snprintf(out + n, SL_CTABLE_NAME - (size_t)n, "%lld", w);
 }
 
 /* "x-ratelimit-" + a + "-" + b, or without a when it is NULL. */
@@ -152,6 +90,8 @@ static void note(struct sl_request *req, struct tightest *t, int scope, int kind
 {
     char what[48];
 
+    if (left < 0)
+        left = 0;
     snprintf(what, sizeof(what), "limit-%s", kind_name[kind]);
     header_num(req, descriptor[scope], what, limit);
     snprintf(what, sizeof(what), "remaining-%s", kind_name[kind]);
@@ -199,42 +139,104 @@ static int refuse(struct sl_request *req, struct tightest *t, const struct scope
     return SL_ERR_RATE_LIMITED;
 }
 
-/* Fills s[scope] for the scopes that apply to req: 1 if any has a limit. */
-static int scopes_of(const struct sl_request *req, struct scope s[SL_LIMIT_SCOPES])
+/* ---- who is limited --------------------------------------------------------- */
+
+static void set_limits(struct scope *s, long long rpm, long long tpm, long long par)
+{
+    s->limit[RPM] = rpm;
+    s->limit[TPM] = tpm;
+    s->limit[PAR] = par;
+}
+
+/* A config limit: 0 is none. */
+static long long cfg_limit(int v)
+{
+    return v > 0 ? v : -1;
+}
+
+/* The key's limit for model in its metadata's per-model map (JSON text;
+ * LiteLLM stores numbers, a numeric string is read too); -1: none. */
+static long long model_limit(const char *map, const char *model)
+{
+    json_t *all, *v;
+    long long n = -1;
+
+    if (map == NULL || model == NULL || (all = json_loads(map, 0, NULL)) == NULL)
+        return -1;
+    v = json_object_get(all, model);
+    if (json_is_integer(v))
+        n = json_integer_value(v);
+    else if (json_is_real(v))
+        n = (long long)json_real_value(v);
+    else if (json_is_string(v) && json_string_value(v)[0] != '\0')
+        n = strtoll(json_string_value(v), NULL, 10);
+    json_decref(all);
+    return n >= 0 ? n : -1;
+}
+
+static void key_scopes(const struct sl_request *req, struct scope s[SL_LIMIT_SCOPES])
 {
     const struct sl_key *k = req->principal.key, *u = req->principal.user;
-    const struct sl_rate_limits *team = k != NULL ? &k->team_limits : NULL;
-    const struct sl_rate_limits *user = u != NULL ? &u->user_limits
-                                                  : k != NULL ? &k->user_limits : NULL;
-    const char *user_id = u != NULL ? u->user_id : k != NULL ? k->user_id : NULL;
-    int any = 0;
+    const struct sl_rate_limits *user = u != NULL ? &u->user_limits : &k->user_limits;
+    const char *user_id = u != NULL ? u->user_id : k->user_id;
 
-    memset(s, 0, SL_LIMIT_SCOPES * sizeof(*s));
-    for (int i = 0; i < SL_LIMIT_SCOPES; i++)
-        for (int kind = 0; kind < KINDS; kind++)
-            s[i].limit[kind] = -1;
-    if (k == NULL)                       /* the master key */
-        return 0;
     if (k->token[0] != '\0') {           /* a key (not a remote user alone) */
-        s[0].shown = k->token;
-        snprintf(s[0].id, sizeof(s[0].id), "%s", k->token);
-        s[0].limit[RPM] = k->rpm_limit;
-        s[0].limit[TPM] = k->tpm_limit;
-        s[0].limit[PAR] = k->max_parallel_requests;
+        s[S_KEY].shown = k->token;
+        snprintf(s[S_KEY].id, sizeof(s[S_KEY].id), "%s", k->token);
+        set_limits(&s[S_KEY], k->rpm_limit, k->tpm_limit, k->max_parallel_requests);
+        if ((k->model_rpm_limit != NULL || k->model_tpm_limit != NULL) && req->model != NULL) {
+            char *both = sl_arena_printf(req->arena, "%s:%s", k->token, req->model);
+
+            if (both != NULL) {
+                s[S_MODEL].shown = both;
+                sl_auth_hash_key(both, s[S_MODEL].id);
+                set_limits(&s[S_MODEL], model_limit(k->model_rpm_limit, req->model),
+                           model_limit(k->model_tpm_limit, req->model), -1);
+            }
+        }
     }
     if (k->team_id != NULL && k->team_id[0] != '\0') {
-        s[1].shown = k->team_id;
-        sl_auth_hash_key(k->team_id, s[1].id);
-        s[1].limit[RPM] = team->rpm_limit;
-        s[1].limit[TPM] = team->tpm_limit;
-        s[1].limit[PAR] = team->max_parallel_requests;
+        s[S_TEAM].shown = k->team_id;
+        sl_auth_hash_key(k->team_id, s[S_TEAM].id);
+        set_limits(&s[S_TEAM], k->team_limits.rpm_limit, k->team_limits.tpm_limit,
+                   k->team_limits.max_parallel_requests);
     }
     if (user_id != NULL && user_id[0] != '\0') {
-        s[2].shown = user_id;
-        sl_auth_hash_key(user_id, s[2].id);
-        s[2].limit[RPM] = user->rpm_limit;
-        s[2].limit[TPM] = user->tpm_limit;
-        s[2].limit[PAR] = user->max_parallel_requests;
+        s[S_USER].shown = user_id;
+        sl_auth_hash_key(user_id, s[S_USER].id);
+        set_limits(&s[S_USER], user->rpm_limit, user->tpm_limit, user->max_parallel_requests);
+    }
+}
+
+/* Fills s[] for the scopes that apply to req: 1 if any has a limit. */
+static int scopes_of(const struct sl_request *req, struct scope s[SL_LIMIT_SCOPES])
+{
+    const struct sl_config *cfg = req->cfg;
+    const char *end_user;
+    int any = 0;
+
+    for (int i = 0; i < SL_LIMIT_SCOPES; i++) {
+        s[i].shown = NULL;
+        s[i].id[0] = '\0';
+        set_limits(&s[i], -1, -1, -1);
+    }
+    if (req->principal.key != NULL)      /* not the master key */
+        key_scopes(req, s);
+    if (cfg->end_user_rpm_limit > 0 || cfg->end_user_tpm_limit > 0 ||
+        cfg->end_user_max_parallel_requests > 0) {
+        end_user = req->in != NULL ? json_string_value(json_object_get(req->in, "user")) : NULL;
+        if (end_user != NULL && end_user[0] != '\0') {
+            s[S_END_USER].shown = end_user;
+            sl_auth_hash_key(end_user, s[S_END_USER].id);
+            set_limits(&s[S_END_USER], cfg_limit(cfg->end_user_rpm_limit),
+                       cfg_limit(cfg->end_user_tpm_limit),
+                       cfg_limit(cfg->end_user_max_parallel_requests));
+        }
+    }
+    if (cfg->global_max_parallel_requests > 0) {
+        s[S_GLOBAL].shown = "all calls";
+        snprintf(s[S_GLOBAL].id, sizeof(s[S_GLOBAL].id), "all");
+        set_limits(&s[S_GLOBAL], -1, -1, cfg->global_max_parallel_requests);
     }
     for (int i = 0; i < SL_LIMIT_SCOPES; i++)
         for (int kind = 0; kind < KINDS; kind++)
@@ -242,72 +244,50 @@ static int scopes_of(const struct sl_request *req, struct scope s[SL_LIMIT_SCOPE
     return any;
 }
 
-static int admit_tokens(struct sl_request *req, struct tightest *t, const struct scope *s,
-                        int scope, long long w, long left_s)
-{
-    char name[SL_CTABLE_NAME];
-    long long v;
+/* ---- admission --------------------------------------------------------------- */
 
-    name_of(name, TPM, scope, s->id, w);
-    v = counter_get(req, name, !sl_mc_configured(req->cfg));
-    if (v >= s->limit[TPM])
-        return refuse(req, t, s, scope, TPM, left_s);
-    note(req, t, scope, TPM, s->limit[TPM], s->limit[TPM] - v);
-    prefix_of(req->limits.tokens[scope], TPM, scope, s->id);
+/* Reserves est of kind (RPM or TPM) in the window w of scope i. */
+static int admit_sum(struct sl_request *req, struct tightest *t, const struct scope *s, int i,
+                     int kind, long long w, long left_s, long long est)
+{
+    struct sl_counter_hold *h = kind == RPM ? &req->limits.requests[i] : &req->limits.tokens[i];
+    struct sl_counter_ask a = { 0, s->limit[kind], est, WINDOW_TTL_S };
+    long long used;
+
+    name_of(h->name, kind, i, s->id, w);
+    switch (sl_counter_reserve(req->cfg, h, &a, &used)) {
+    case SL_COUNTER_REFUSED:
+        return refuse(req, t, s, i, kind, left_s);
+    case SL_COUNTER_ADMITTED:
+        /* tokens: what is left for the calls after this one's estimate */
+        note(req, t, i, kind, s->limit[kind], s->limit[kind] - used);
+        break;
+    }
     return SL_OK;
 }
 
 static int admit_parallel(struct sl_request *req, struct tightest *t, const struct scope *s,
-                          int scope)
+                          int i)
 {
-    long long period = wall_s() / LEASE_S, v, before;
-    char prev[SL_CTABLE_NAME];
-    struct sl_limit_hold *h = &req->limits;
+    char prefix[SL_CTABLE_NAME];
+    long long used;
 
-    name_of(h->parallel[scope], PAR, scope, s->id, period);
-    if (counter_add(req, h->parallel[scope], 1, LEASE_TTL_S, &v, &h->parallel_local[scope]) != 0) {
-        h->parallel[scope][0] = '\0';
-        return SL_OK;                /* OOM: let it through */
+    name_of(prefix, PAR, i, s->id, -1);
+    switch (sl_gauge_take(req->cfg, &req->limits.parallel[i], prefix, s->limit[PAR], &used)) {
+    case SL_COUNTER_REFUSED:
+        return refuse(req, t, s, i, PAR, 1);
+    case SL_COUNTER_ADMITTED:
+        note(req, t, i, PAR, s->limit[PAR], s->limit[PAR] - used);
+        break;
     }
-    name_of(prev, PAR, scope, s->id, period - 1);
-    before = counter_get(req, prev, h->parallel_local[scope]);
-    if (v + before > s->limit[PAR])
-        return refuse(req, t, s, scope, PAR, 1);
-    note(req, t, scope, PAR, s->limit[PAR], s->limit[PAR] - v - before);
     return SL_OK;
-}
-
-/* The request counters: all or none. */
-static int admit_requests(struct sl_request *req, struct tightest *t, const struct scope *s,
-                          long long w, long left_s)
-{
-    char name[SL_LIMIT_SCOPES][SL_CTABLE_NAME];
-    int local[SL_LIMIT_SCOPES], taken[SL_LIMIT_SCOPES] = { 0 }, rc = SL_OK;
-    long long v;
-
-    for (int i = 0; i < SL_LIMIT_SCOPES && rc == SL_OK; i++) {
-        if (s[i].limit[RPM] < 0)
-            continue;
-        name_of(name[i], RPM, i, s[i].id, w);
-        if (counter_add(req, name[i], 1, WINDOW_TTL_S, &v, &local[i]) != 0)
-            continue;                /* OOM: not counted */
-        taken[i] = 1;
-        if (v > s[i].limit[RPM])
-            rc = refuse(req, t, &s[i], i, RPM, left_s);
-        else
-            note(req, t, i, RPM, s[i].limit[RPM], s[i].limit[RPM] - v);
-    }
-    for (int i = 0; i < SL_LIMIT_SCOPES && rc != SL_OK; i++)
-        if (taken[i])
-            (void)counter_add(req, name[i], -1, WINDOW_TTL_S, &v, &local[i]);
-    return rc;
 }
 
 int sl_ratelimit_admit(struct sl_request *req)
 {
     struct scope s[SL_LIMIT_SCOPES];
     struct tightest t;
-    long left_s;
+    long prompt, completion, left_s;
     long long w;
     int rc = SL_OK;
 
@@ -316,16 +296,23 @@ int sl_ratelimit_admit(struct sl_request *req)
     for (int kind = 0; kind < KINDS; kind++)
         t.limit[kind] = t.left[kind] = -1;
     w = sl_ratelimit_window(wall_s(), &left_s);
+    sl_budget_tokens_estimate(req, &prompt, &completion);
     for (int i = 0; i < SL_LIMIT_SCOPES && rc == SL_OK; i++)
         if (s[i].limit[TPM] >= 0)
-            rc = admit_tokens(req, &t, &s[i], i, w, left_s);
+            rc = admit_sum(req, &t, &s[i], i, TPM, w, left_s, prompt + completion);
     for (int i = 0; i < SL_LIMIT_SCOPES && rc == SL_OK; i++)
         if (s[i].limit[PAR] >= 0)
             rc = admit_parallel(req, &t, &s[i], i);
-    if (rc == SL_OK)
-        rc = admit_requests(req, &t, s, w, left_s);
+    for (int i = 0; i < SL_LIMIT_SCOPES && rc == SL_OK; i++)
+        if (s[i].limit[RPM] >= 0)
+            rc = admit_sum(req, &t, &s[i], i, RPM, w, left_s, 1);
     if (rc != SL_OK) {
-        sl_ratelimit_release(req);   /* gives the slots back, counts no tokens */
+        /* what this call took goes back: it is not a call */
+        for (int i = 0; i < SL_LIMIT_SCOPES; i++) {
+            sl_counter_settle(&req->limits.requests[i], 0);
+            sl_counter_settle(&req->limits.tokens[i], 0);
+            sl_gauge_give(&req->limits.parallel[i]);
+        }
         return rc;
     }
     plain_headers(req, &t);
@@ -336,24 +323,13 @@ void sl_ratelimit_release(struct sl_request *req)
 {
     struct sl_limit_hold *h = &req->limits;
     const struct sl_usage *u = &req->usage;
-    long long v, tokens = u->total_tokens ? u->total_tokens : u->prompt_tokens + u->completion_tokens;
-    long long w = sl_ratelimit_window(wall_s(), NULL);
-    char name[SL_CTABLE_NAME + 24];     /* a prefix and a window */
-    uint64_t mv;
-    int local;
+    long long tokens = u->total_tokens ? u->total_tokens : u->prompt_tokens + u->completion_tokens;
 
+    if (!req->llm_called || tokens < 0)
+        tokens = 0;
     for (int i = 0; i < SL_LIMIT_SCOPES; i++) {
-        if (h->parallel[i][0] != '\0') {
-            if (h->parallel_local[i])
-                (void)sl_ctable_add(&T, h->parallel[i], 0, -1, LEASE_TTL_S, &v);
-            else if (sl_mc_add_to(req->cfg, h->parallel[i], -1, &mv) < 0)
-                warn_memcached(req);
-            h->parallel[i][0] = '\0';
-        }
-        if (h->tokens[i][0] != '\0' && req->llm_called && tokens > 0) {
-            snprintf(name, sizeof(name), "%s%lld", h->tokens[i], w);   /* the window it ends in */
-            (void)counter_add(req, name, tokens, WINDOW_TTL_S, &v, &local);
-        }
-        h->tokens[i][0] = '\0';
+        sl_gauge_give(&h->parallel[i]);
+        sl_counter_settle(&h->tokens[i], tokens);
+        h->requests[i].name[0] = '\0';      /* a call admitted stays counted */
     }
 }

@@ -76,7 +76,7 @@ struct sl_request {
         const struct sl_group **own;  /* the request's own "fallbacks" */
         size_t n_own;
     } route;
-    struct sl_budget_hold budget_holds[SL_BUDGET_HOLDS];   /* budget.c: reserved at admission */
+    struct sl_counter_hold budget_holds[SL_BUDGET_HOLDS];   /* budget.c: reserved at admission */
     struct sl_limit_hold limits;     /* ratelimit.c: held from admission to the end */
     const struct sl_deployment *dep; /* borrowed from cfg */
     void *pstate;                    /* adapter scratch (arena) */

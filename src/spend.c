@@ -48,6 +48,7 @@
 
 #include "budget.h"
 #include "config.h"
+#include "counter.h"
 #include "db.h"
 #include "keys.h"
 #include "log.h"
@@ -1070,7 +1071,7 @@ static void *writer(void *arg)
             flush(recs, n);
         journal_clear(retired);
         free_recs(recs, n);
-        sl_budget_return_leases();
+        sl_counter_maintain();
         if (!last)
             maybe_reset_budgets();
         pthread_mutex_lock(&W.lock);

@@ -1,7 +1,9 @@
-// Rate limits of virtual keys (rpm_limit, tpm_limit, max_parallel_requests)
-// against a real MariaDB and memcached shared by TWO gateways (two lighttpd
-// instances, each with its own sluice process): the counters live in
-// memcached, so a limit holds for the sum of both, not for each. Windows are
+// Rate limits of virtual keys (rpm_limit, tpm_limit, max_parallel_requests,
+// model_rpm_limit) against a real MariaDB and memcached shared by THREE
+// gateways (three lighttpd instances, each with its own sluice process): the
+// counters live in memcached, so a limit holds for the sum of them, not for
+// each. Processes reserve by leases (src/counter.h) and give back what is
+// left every flush interval (1 s here). Windows are
 // fixed 60 s windows from the epoch; a test that counts in a window first
 // waits until it is not near the window's end.
 
@@ -19,7 +21,7 @@ import { startMemcached } from './lib/memcached.mjs';
 const sha = (k) => crypto.createHash('sha256').update(k).digest('hex');
 const rawKey = (what) => `sk-${what}-${crypto.randomBytes(9).toString('base64url')}`;
 const user = [{ role: 'user', content: 'count these few words please' }];
-const MESSAGE = /^Rate limit exceeded for (?:api_key|team|user): ([-\w]+)\. Limit type: (requests|tokens|max_parallel_requests)\. Current limit: (\d+), Remaining: 0\. Limit resets at: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/;
+const MESSAGE = /^Rate limit exceeded for (?:api_key|team|user|model_per_key|end_user|global): ([-\w]+)\. Limit type: (requests|tokens|max_parallel_requests)\. Current limit: (\d+), Remaining: 0\. Limit resets at: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/;
 
 /* Waits until the current 60 s window has at least 15 s left. */
 async function awayFromWindowEnd() {
@@ -42,11 +44,11 @@ describe('rate limits of keys, counted in memcached across two gateways', () => 
         return raw;
     };
     /* One chat call on gateway i: {status, headers, body}. */
-    const call = async (i, key, { model = 'mock-gpt', signal } = {}) => {
-        const res = await fetch(`${hs[i % 2].baseURL}/chat/completions`, {
+    const call = async (i, key, { model = 'mock-gpt', signal, gateways = 2, body = {} } = {}) => {
+        const res = await fetch(`${hs[i % gateways].baseURL}/chat/completions`, {
             method: 'POST',
             headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ model, messages: user, max_tokens: 20 }),
+            body: JSON.stringify({ model, messages: user, max_tokens: 20, ...body }),
             signal,
         });
         return { status: res.status, headers: res.headers, body: await res.json() };
@@ -74,7 +76,7 @@ describe('rate limits of keys, counted in memcached across two gateways', () => 
         db = await startMariaDB({ dir });
         mc = await startMemcached({ dir });
         const settings = { generalSettings: { database_url: db.url(), memcached_servers: [mc.server] } };
-        hs.push(await startHarness(settings), await startHarness(settings));
+        hs.push(await startHarness(settings), await startHarness(settings), await startHarness(settings));
         await migrate(hs[0]);
     });
 
@@ -128,13 +130,52 @@ describe('rate limits of keys, counted in memcached across two gateways', () => 
             `two slots free again: ${results.map((r) => r.status).join(' ')}`);
     });
 
+    it('rpm_limit 100: of 300 calls from three gateways exactly 100 succeed', async () => {
+        const key = await insertKey('rpm100', { rpm_limit: 100 });
+        await awayFromWindowEnd();
+        const results = [];
+        const queue = Array.from({ length: 300 }, (_, i) => i);
+        await Promise.all(Array.from({ length: 24 }, async () => {
+            for (let i = queue.shift(); i !== undefined; i = queue.shift())
+                results.push(await call(i, key, { gateways: 3 }));
+        }));
+        const ok = results.filter((r) => r.status === 200);
+        assert.equal(ok.length, 100, `statuses: ${results.map((r) => r.status).join(' ')}`);
+        for (const r of results.filter((x) => x.status !== 200)) assertRefused(r, key, 'requests', 100);
+    });
+
+    it('tpm_limit: an estimate is reserved at admission and replaced by the real usage, streams included', async () => {
+        const key = await insertKey('tpm-stream', { tpm_limit: 100000 });
+        await awayFromWindowEnd();
+        const streamed = async (i) => {
+            const res = await fetch(`${hs[i].baseURL}/chat/completions`, {
+                method: 'POST',
+                headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+                body: JSON.stringify({ model: 'mock-gpt', messages: user, max_tokens: 20, stream: true,
+                                       stream_options: { include_usage: true } }),
+            });
+            assert.equal(res.status, 200);
+            const text = await res.text();
+            const chunks = text.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)));
+            const usage = chunks.find((c) => c.usage)?.usage;
+            assert.ok(usage && usage.total_tokens > 0, 'the stream reported its usage');
+            return { left: Number(res.headers.get('x-ratelimit-remaining-tokens')), used: usage.total_tokens };
+        };
+        const first = await streamed(0);
+        assert.ok(first.left < 100000 - 20, `the estimate (prompt and max_tokens) is reserved: ${first.left}`);
+        await sleep(2500);      // every gateway gives its leases back each flush interval
+        const second = await streamed(1);
+        assert.equal(first.left - second.left, first.used,
+            'the next call, on another gateway, sees what the stream really used, not its estimate');
+    });
+
     it('tpm_limit: a call that used the window\'s tokens makes the next one get a 429 on the other gateway', async () => {
         const key = await insertKey('tpm', { tpm_limit: 5 });
         await awayFromWindowEnd();
         const first = await call(0, key);
         assert.equal(first.status, 200, JSON.stringify(first.body));
         assert.equal(first.headers.get('x-ratelimit-limit-tokens'), '5');
-        assert.equal(first.headers.get('x-ratelimit-remaining-tokens'), '5');
+        assert.equal(first.headers.get('x-ratelimit-remaining-tokens'), '0', 'its estimate takes all');
         assert.ok(first.body.usage.total_tokens >= 5, `the call used ${first.body.usage.total_tokens} tokens`);
         const second = await call(1, key);
         assertRefused(second, key, 'tokens', 5);
@@ -162,9 +203,73 @@ describe('rate limits of keys, counted in memcached across two gateways', () => 
         assert.equal((await call(0, userKey)).status, 200, 'the slot is back');
     });
 
+    it('model_rpm_limit in the key\'s metadata limits each model on its own', async () => {
+        const key = await insertKey('per-model', { metadata: JSON.stringify({ model_rpm_limit: { 'mock-gpt': 2 } }) });
+        await awayFromWindowEnd();
+        const results = await Promise.all(Array.from({ length: 5 }, (_, i) => call(i, key)));
+        assert.equal(results.filter((r) => r.status === 200).length, 2, `statuses: ${results.map((r) => r.status).join(' ')}`);
+        const refused = results.find((r) => r.status === 429);
+        assert.match(refused.body.error.message,
+            new RegExp(`^Rate limit exceeded for model_per_key: ${sha(key)}:mock-gpt\\. Limit type: requests\\. Current limit: 2,`));
+        const ok = results.find((r) => r.status === 200);
+        assert.equal(ok.headers.get('x-ratelimit-model_per_key-limit-requests'), '2');
+        const other = await call(0, key, { model: 'fault-500' });
+        assert.equal(other.status, 500, 'another model of the same key is not limited');
+    });
+
     it('the master key has no limits and no rate-limit headers', async () => {
         const r = await call(0, MASTER_KEY);
         assert.equal(r.status, 200);
         assert.equal(r.headers.get('x-ratelimit-api_key-remaining-requests'), null);
+    });
+});
+
+describe('limits from the config: each end user, and all calls together', () => {
+    let dir;
+    let mc;
+    let h;
+
+    before(async () => {
+        dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'sluice-ratelimits-cfg-'));
+        mc = await startMemcached({ dir });
+        h = await startHarness({
+            generalSettings: { memcached_servers: [mc.server], global_max_parallel_requests: 2 },
+            sluiceSettings: { end_user_rpm_limit: 3 },
+        });
+    });
+
+    after(async () => {
+        if (h) await h.stop();
+        if (mc) await mc.stop();
+        if (dir && process.env.SLUICE_KEEP_TMP !== '1') await fsp.rm(dir, { recursive: true, force: true });
+    });
+
+    const call = async (body) => {
+        const res = await fetch(`${h.baseURL}/chat/completions`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ model: 'mock-gpt', messages: user, ...body }),
+        });
+        return { status: res.status, headers: res.headers, body: await res.json() };
+    };
+
+    it('end_user_rpm_limit holds for each `user` apart, the master key too', async () => {
+        await awayFromWindowEnd();
+        const alice = [];   // one after the other: global_max_parallel_requests is 2
+        for (let i = 0; i < 5; i++) alice.push(await call({ user: 'alice' }));
+        assert.equal(alice.filter((r) => r.status === 200).length, 3, alice.map((r) => r.status).join(' '));
+        const refused = alice.find((r) => r.status === 429);
+        assert.match(refused.body.error.message, /^Rate limit exceeded for end_user: alice\. Limit type: requests\. Current limit: 3,/);
+        assert.equal((await call({ user: 'bob' })).status, 200, 'another end user has their own limit');
+        assert.equal((await call({})).status, 200, 'a call naming no user has none');
+    });
+
+    it('global_max_parallel_requests: at most two calls in flight in all', async () => {
+        const slow = await Promise.all(Array.from({ length: 5 }, () => call({ model: 'slow-first-byte' })));
+        assert.equal(slow.filter((r) => r.status === 200).length, 2, slow.map((r) => r.status).join(' '));
+        const refused = slow.find((r) => r.status === 429);
+        assert.match(refused.body.error.message, /^Rate limit exceeded for global: all calls\. Limit type: max_parallel_requests\. Current limit: 2,/);
+        assert.equal(refused.headers.get('retry-after'), '1');
+        assert.equal((await call({})).status, 200, 'the slots are back');
     });
 });

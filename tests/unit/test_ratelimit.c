@@ -134,29 +134,128 @@ static void test_parallel(struct sl_config *cfg)
 static void test_tpm(struct sl_config *cfg)
 {
     struct sl_key k = key("0000000000000000000000000000000000000000000000000000000000000003");
+    json_t *in = json_pack("{s:i}", "max_tokens", 2);
     struct sl_request req;
 
     k.tpm_limit = 10;
     setup(&req, cfg, &k);
+    req.in = in;
+    req.body_len = 8;       /* 3 prompt tokens estimated, and max_tokens 2 */
     is_int(sl_ratelimit_admit(&req), SL_OK, "a call with tokens left is admitted");
-    is_str(header(&req, "x-ratelimit-remaining-tokens"), "10", "all 10 left");
+    is_str(header(&req, "x-ratelimit-remaining-tokens"), "5", "its estimate (5) is reserved");
     req.llm_called = 1;
     req.usage.prompt_tokens = 4;
     req.usage.completion_tokens = 3;
     sl_ratelimit_release(&req);
     setup(&req, cfg, &k);
+    req.in = in;
+    req.body_len = 8;
     is_int(sl_ratelimit_admit(&req), SL_OK, "7 of 10 used: admitted");
-    is_str(header(&req, "x-ratelimit-remaining-tokens"), "3", "3 left");
+    is_str(header(&req, "x-ratelimit-remaining-tokens"), "0", "its estimate takes the rest");
     req.llm_called = 1;
     req.usage.total_tokens = 5;
     sl_ratelimit_release(&req);
     setup(&req, cfg, &k);
+    req.in = in;
     is_int(sl_ratelimit_admit(&req), SL_ERR_RATE_LIMITED, "12 of 10 used: refused");
     ok(strstr(req.err_msg, "Limit type: tokens. Current limit: 10,") != NULL, "named");
     sl_ratelimit_release(&req);
     setup(&req, cfg, NULL);
     is_int(sl_ratelimit_admit(&req), SL_OK, "the master key has no limits");
     is_int(req.n_resp_headers, 0, "and no headers");
+
+    k.tpm_limit = 100;
+    k.token[63] = '6';
+    setup(&req, cfg, &k);
+    req.in = in;
+    req.body_len = 8;
+    is_int(sl_ratelimit_admit(&req), SL_OK, "a call whose upstream fails is admitted");
+    is_str(header(&req, "x-ratelimit-remaining-tokens"), "95", "with its estimate reserved");
+    sl_ratelimit_release(&req);       /* llm_called = 0: no tokens */
+    setup(&req, cfg, &k);
+    req.in = in;
+    req.body_len = 8;
+    is_int(sl_ratelimit_admit(&req), SL_OK, "the next one");
+    is_str(header(&req, "x-ratelimit-remaining-tokens"), "95", "finds the estimate given back");
+    sl_ratelimit_release(&req);
+    json_decref(in);
+}
+
+/* model_rpm_limit / model_tpm_limit of the key's metadata, per model. */
+static void test_model(struct sl_config *cfg)
+{
+    struct sl_key k = key("0000000000000000000000000000000000000000000000000000000000000007");
+    struct sl_request req;
+
+    k.model_rpm_limit = "{\"gpt-4o\": 1, \"other\": \"5\"}";
+    setup(&req, cfg, &k);
+    req.model = "gpt-4o";
+    is_int(sl_ratelimit_admit(&req), SL_OK, "the first call to a model with model_rpm_limit 1");
+    is_str(header(&req, "x-ratelimit-model_per_key-remaining-requests"), "0", "none left");
+    sl_ratelimit_release(&req);
+    setup(&req, cfg, &k);
+    req.model = "gpt-4o";
+    is_int(sl_ratelimit_admit(&req), SL_ERR_RATE_LIMITED, "the second is refused");
+    ok(req.err_msg && strstr(req.err_msg, "for model_per_key: 0000000000000000000000000000000000"
+                             "000000000000000000000000000007:gpt-4o. Limit type: requests") != NULL,
+       "naming the key and model");
+    setup(&req, cfg, &k);
+    req.model = "other";
+    is_int(sl_ratelimit_admit(&req), SL_OK, "another model has its own limit");
+    is_str(header(&req, "x-ratelimit-model_per_key-limit-requests"), "5", "a numeric string");
+    sl_ratelimit_release(&req);
+    setup(&req, cfg, &k);
+    req.model = "unlimited";
+    is_int(sl_ratelimit_admit(&req), SL_OK, "a model not in the map is not limited");
+    is_int(req.n_resp_headers, 0, "and has no headers");
+    k.model_rpm_limit = "not json";
+    setup(&req, cfg, &k);
+    req.model = "gpt-4o";
+    is_int(sl_ratelimit_admit(&req), SL_OK, "a map that is not JSON limits nothing");
+}
+
+/* End users (the body's "user") and all calls together, from the config:
+ * the master key too. */
+static void test_config_limits(struct sl_config *cfg)
+{
+    struct sl_request a, b;
+    json_t *alice = json_pack("{s:s}", "user", "alice"), *bob = json_pack("{s:s}", "user", "bob");
+
+    cfg->end_user_rpm_limit = 1;
+    setup(&a, cfg, NULL);
+    a.in = alice;
+    is_int(sl_ratelimit_admit(&a), SL_OK, "an end user's first call");
+    is_str(header(&a, "x-ratelimit-end_user-remaining-requests"), "0", "end_user headers");
+    sl_ratelimit_release(&a);
+    setup(&a, cfg, NULL);
+    a.in = alice;
+    is_int(sl_ratelimit_admit(&a), SL_ERR_RATE_LIMITED, "the same end user's second is refused");
+    ok(a.err_msg && strstr(a.err_msg, "for end_user: alice.") != NULL, "naming the end user");
+    setup(&a, cfg, NULL);
+    a.in = bob;
+    is_int(sl_ratelimit_admit(&a), SL_OK, "another end user is not");
+    sl_ratelimit_release(&a);
+    setup(&a, cfg, NULL);
+    is_int(sl_ratelimit_admit(&a), SL_OK, "a call with no user is not");
+    cfg->end_user_rpm_limit = 0;
+
+    cfg->global_max_parallel_requests = 1;
+    setup(&a, cfg, NULL);
+    is_int(sl_ratelimit_admit(&a), SL_OK, "global_max_parallel_requests: the first call");
+    memset(&b, 0, sizeof(b));
+    b.arena = arena;
+    b.cfg = cfg;
+    is_int(sl_ratelimit_admit(&b), SL_ERR_RATE_LIMITED, "a second at once is refused, master key too");
+    ok(b.err_msg && strstr(b.err_msg, "for global: all calls. Limit type: max_parallel_requests") != NULL,
+       "named");
+    sl_ratelimit_release(&b);
+    sl_ratelimit_release(&a);
+    setup(&b, cfg, NULL);
+    is_int(sl_ratelimit_admit(&b), SL_OK, "and admitted when the first ended");
+    sl_ratelimit_release(&b);
+    cfg->global_max_parallel_requests = 0;
+    json_decref(alice);
+    json_decref(bob);
 }
 
 static void test_team(struct sl_config *cfg)
@@ -204,6 +303,8 @@ int main(void)
     test_parallel(&cfg);
     test_tpm(&cfg);
     test_team(&cfg);
+    test_model(&cfg);
+    test_config_limits(&cfg);
     sl_arena_free(arena);
     return tap_done();
 }
