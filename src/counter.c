@@ -492,9 +492,8 @@ int sl_gauge_take(const struct sl_config *cfg, struct sl_gauge_hold *h, const ch
     return rc;
 }
 
-void sl_gauge_give(struct sl_gauge_hold *h)
+void sl_gauge_give(const struct sl_config *cfg, struct sl_gauge_hold *h)
 {
-    struct sl_config *cfg;
     struct gauge *g;
     long long keep, v;
 
@@ -502,7 +501,6 @@ void sl_gauge_give(struct sl_gauge_hold *h)
         return;
     g = &gauges[h->slot - 1];
     h->slot = 0;
-    cfg = sl_config_acquire();
     pthread_mutex_lock(&g->m);
     g->busy--;
     /* Room kept for the next requests while it is plentiful and upkeep
@@ -512,7 +510,6 @@ void sl_gauge_give(struct sl_gauge_hold *h)
         gauge_add(cfg, g, g->local, g->period, -(g->part - g->busy - keep), &v) == 0)
         g->part = g->busy + keep;
     pthread_mutex_unlock(&g->m);
-    sl_config_unref(cfg);
 }
 
 /* Upkeep of the gauges: each one's part into the current period, without

@@ -80,8 +80,9 @@ struct sl_gauge_hold {
 int sl_gauge_take(const struct sl_config *cfg, struct sl_gauge_hold *h, const char *prefix,
                   long long max, long long *used);
 
-/* Gives back what h holds. Safe on an empty hold. */
-void sl_gauge_give(struct sl_gauge_hold *h);
+/* Gives back what h holds (cfg: the one it was taken with). Safe on an
+ * empty hold. */
+void sl_gauge_give(const struct sl_config *cfg, struct sl_gauge_hold *h);
 
 /* ---- upkeep --------------------------------------------------------------- */
 

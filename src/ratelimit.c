@@ -62,40 +62,78 @@ static long long wall_s(void)
     return (long long)time(NULL);
 }
 
+/* Appends s at p; the end. */
+static char *put_str(char *p, const char *s)
+{
+    size_t n = strlen(s);
+
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* Appends the decimal digits of v (< 0: 0) at p; the end. (Headers and
+ * names are made for every call: no printf.) */
+static char *put_num(char *p, long long v)
+{
+    char tmp[24];
+    int n = 0;
+
+    if (v < 0)
+        v = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) > 0);
+    while (n > 0)
+        *p++ = tmp[--n];
+    return p;
+}
+
 /* A counter's name: "sluice:lim:<kind><scope>:<id>:" and the window
- * (< 0: none, for a gauge's prefix). */
+ * (< 0: none, for a gauge's prefix). id is at most 64 characters. */
 static void name_of(char out[SL_CTABLE_NAME], int kind, int scope, const char *id, long long w)
 {
     static const char letter[KINDS] = { 'r', 't', 'p' };
-    int n = snprintf(out, SL_CTABLE_NAME, "sluice:lim:%c%c:%.64s:", letter[kind],
-                     scope_letter[scope], id);
+    char *p = put_str(out, "sluice:lim:");
 
-    if (w >= 0 && n > 0 && n < SL_CTABLE_NAME)
-        snprintf(out + n, SL_CTABLE_NAME - (size_t)n, "%lld", w);
+    *p++ = letter[kind];
+    *p++ = scope_letter[scope];
+    *p++ = ':';
+    p = put_str(p, id);
+    *p++ = ':';
+    if (w >= 0)
+        p = put_num(p, w);
+    *p = '\0';
 }
 
-/* "x-ratelimit-" + a + "-" + b, or without a when it is NULL. */
-static void header_num(struct sl_request *req, const char *a, const char *b, long long v)
+/* "x-ratelimit-" [who "-"] what kind ": " v */
+static void header_num(struct sl_request *req, const char *who, const char *what, int kind,
+                       long long v)
 {
-    char name[96], text[32];
+    char *line = sl_arena_alloc(req->arena, 96), *p;
 
-    snprintf(name, sizeof(name), "x-ratelimit-%s%s%s", a ? a : "", a ? "-" : "", b);
-    snprintf(text, sizeof(text), "%lld", v < 0 ? 0 : v);
-    (void)sl_respond_header(req, name, text);
+    if (line == NULL)
+        return;
+    p = put_str(line, "x-ratelimit-");
+    if (who != NULL) {
+        p = put_str(p, who);
+        *p++ = '-';
+    }
+    p = put_str(p, what);
+    p = put_str(p, kind_name[kind]);
+    p = put_str(p, ": ");
+    p = put_num(p, v);
+    *p = '\0';
+    sl_respond_header_line(req, line);
 }
 
 /* LiteLLM's headers of one scope's limit, and the tightest so far. */
 static void note(struct sl_request *req, struct tightest *t, int scope, int kind,
                  long long limit, long long left)
 {
-    char what[48];
-
     if (left < 0)
         left = 0;
-    snprintf(what, sizeof(what), "limit-%s", kind_name[kind]);
-    header_num(req, descriptor[scope], what, limit);
-    snprintf(what, sizeof(what), "remaining-%s", kind_name[kind]);
-    header_num(req, descriptor[scope], what, left);
+    header_num(req, descriptor[scope], "limit-", kind, limit);
+    header_num(req, descriptor[scope], "remaining-", kind, left);
     if (t->limit[kind] < 0 || left < t->left[kind]) {
         t->limit[kind] = limit;
         t->left[kind] = left;
@@ -105,15 +143,11 @@ static void note(struct sl_request *req, struct tightest *t, int scope, int kind
 /* OpenAI's plain headers for requests and tokens, from the tightest limit. */
 static void plain_headers(struct sl_request *req, const struct tightest *t)
 {
-    char what[48];
-
     for (int kind = RPM; kind <= TPM; kind++) {
         if (t->limit[kind] < 0)
             continue;
-        snprintf(what, sizeof(what), "limit-%s", kind_name[kind]);
-        header_num(req, NULL, what, t->limit[kind]);
-        snprintf(what, sizeof(what), "remaining-%s", kind_name[kind]);
-        header_num(req, NULL, what, t->left[kind]);
+        header_num(req, NULL, "limit-", kind, t->limit[kind]);
+        header_num(req, NULL, "remaining-", kind, t->left[kind]);
     }
 }
 
@@ -311,7 +345,7 @@ int sl_ratelimit_admit(struct sl_request *req)
         for (int i = 0; i < SL_LIMIT_SCOPES; i++) {
             sl_counter_settle(&req->limits.requests[i], 0);
             sl_counter_settle(&req->limits.tokens[i], 0);
-            sl_gauge_give(&req->limits.parallel[i]);
+            sl_gauge_give(req->cfg, &req->limits.parallel[i]);
         }
         return rc;
     }
@@ -328,7 +362,7 @@ void sl_ratelimit_release(struct sl_request *req)
     if (!req->llm_called || tokens < 0)
         tokens = 0;
     for (int i = 0; i < SL_LIMIT_SCOPES; i++) {
-        sl_gauge_give(&h->parallel[i]);
+        sl_gauge_give(req->cfg, &h->parallel[i]);
         sl_counter_settle(&h->tokens[i], tokens);
         h->requests[i].name[0] = '\0';      /* a call admitted stays counted */
     }

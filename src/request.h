@@ -28,7 +28,7 @@ struct sl_usage {
     int  seen;               /* a usage object came back */
 };
 
-#define SL_MAX_RESP_HEADERS 40
+#define SL_MAX_RESP_HEADERS 64   /* rate limits alone may add 40 */
 
 struct sl_request {
     struct sl_arena *arena;          /* borrowed from the worker; reset at the end */

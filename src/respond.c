@@ -127,6 +127,12 @@ int sl_respond_header(struct sl_request *req, const char *name, const char *valu
     return SL_OK;
 }
 
+void sl_respond_header_line(struct sl_request *req, const char *line)
+{
+    if (!req->headers_sent && req->n_resp_headers < SL_MAX_RESP_HEADERS)
+        req->resp_headers[req->n_resp_headers++] = line;
+}
+
 static int begin(struct sl_request *req, int code, const char *ctype, long length)
 {
     char head[1024];

@@ -15,6 +15,10 @@ struct sl_error;
  * added after the header block was sent are dropped. SL_OK or SL_ERR_NOMEM. */
 int sl_respond_header(struct sl_request *req, const char *name, const char *value);
 
+/* Adds a header line the caller built ("Name: value", in the arena, from
+ * parts that cannot carry a line break): not checked or copied. */
+void sl_respond_header_line(struct sl_request *req, const char *line);
+
 /* A whole JSON reply. body is borrowed. */
 int sl_respond_json(struct sl_request *req, int http_status, const json_t *body);
 
