@@ -37,7 +37,11 @@
 #   NGINX_WORKERS        worker processes of the fake upstream (default 1)
 #   BENCH_KEEP           1: keep the temporary directory (logs, configs)
 #   BENCH_VKEY_LIMITS    1: scenario vkey's key also has rpm_limit, tpm_limit and
-#                        max_parallel_requests (never reached): what rate limits cost
+#                        max_parallel_requests (never reached): what rate limits cost;
+#                        compare: a second key (row "vkeylim") whose key, team and user
+#                        each have the three limits (9 counters), measured right after
+#                        the key without, BENCH_VKEY_ROUNDS times (default 2): limits
+#                        on / off
 #   BENCH_NUM_RETRIES    N: the config sets router_settings.num_retries N and a
 #                        fallback for bench-fake (never triggered: compare with a run
 #                        without it to see what configured retries cost)
@@ -122,6 +126,7 @@ declare -A LABEL=(
     [paced]="lighttpd -> sluice -> nginx SSE paced"
     [vkey-master]="sluice+db -> nginx fake, master key"
     [vkey]="sluice+db -> nginx fake, virtual key"
+    [vkey-limits]="sluice+db -> nginx fake, key with limits"
 )
 WRK_KEY=$KEY        # the bearer key wrk sends (the vkey scenario switches it)
 
@@ -469,6 +474,20 @@ if [ "$HAVE_SLUICE" = 1 ] && want vkey; then
                 tpm_limit = 1000000000000, max_parallel_requests = 1000000 WHERE key_alias = 'bench'" ||
                 warn "could not set the key's limits"
         fi
+        # BENCH_VKEY_LIMITS=compare: a second key, its own team and user, all with limits
+        VKEYL=
+        if [ -n "$VKEY" ] && [ "${BENCH_VKEY_LIMITS:-0}" = compare ] &&
+            ctl team create --id bench-team-l --max-budget 1000000000 >/dev/null &&
+            ctl user create --id bench-user-l --team bench-team-l --max-budget 1000000000 >/dev/null; then
+            VKEYL=$(ctl key create --alias bench-l --team bench-team-l --user bench-user-l \
+                --max-budget 1000000000 | sed -n 's/^key: //p')
+            for t in "LiteLLM_VerificationToken WHERE key_alias = 'bench-l'" \
+                "LiteLLM_TeamTable WHERE team_id = 'bench-team-l'" "LiteLLM_UserTable WHERE user_id = 'bench-user-l'"; do
+                db_root sluice -e "UPDATE ${t%% WHERE*} SET rpm_limit = 1000000000, tpm_limit = 1000000000000,
+                    max_parallel_requests = 1000000 WHERE ${t#* WHERE }" || warn "could not set the limits of ${t%% *}"
+            done
+            [ -n "$VKEYL" ] || warn "could not create the key with limits"
+        fi
     fi
     if [ -n "$VKEY" ] && start_lighttpd vkey "$SLUICE_BIN --config $VCFG" "\"SLUICE_CONFIG\" => \"$VCFG\""; then
         url="http://127.0.0.1:$LPORT_vkey"
@@ -488,17 +507,21 @@ if [ "$HAVE_SLUICE" = 1 ] && want vkey; then
         say "  check: both keys answered 200; the virtual key's request cost ${cost:-?} USD (built-in price of gpt-4o-mini);"
         say "  the key has max_budget 1e9 USD, its team and user too; MariaDB pid $DB_PID, memcached pid $MC_PID"
         if [ $ok = 1 ]; then
-            for who in master vkey; do
+            for who in master vkey vkeylim; do
                 WRK_KEY=$KEY
                 [ $who = vkey ] && WRK_KEY=$VKEY
+                [ $who = vkeylim ] && { [ -n "$VKEYL" ] || continue; WRK_KEY=$VKEYL; }
                 warm "$url$CHAT_PATH" post-chat.lua bench-fake 16
             done
             vkey_drain >/dev/null
             MEASURE_SERVERS="$DB_PID $MC_PID"
+            whos="master vkey"
+            [ -n "$VKEYL" ] && for _ in $(seq "${BENCH_VKEY_ROUNDS:-2}"); do whos="$whos vkey vkeylim"; done
             for c in $BENCH_CONNS; do
-                for who in master vkey; do
+                for who in $whos; do
                     WRK_KEY=$KEY name=vkey-master
                     [ $who = vkey ] && WRK_KEY=$VKEY name=vkey
+                    [ $who = vkeylim ] && WRK_KEY=$VKEYL name=vkey-limits
                     mapfile -t now_pids < <(children_of "$LPID_vkey")
                     vkey_sample "$TMP/s0"
                     measure $name "$c" "$url$CHAT_PATH" post-chat.lua bench-fake "$LPID_vkey" "${now_pids[@]}"
@@ -531,6 +554,7 @@ BEGIN {
     L["fake"] = "lighttpd -> sluice -> nginx fake"; L["stream"] = "lighttpd -> sluice -> nginx SSE"
     L["paced"] = "lighttpd -> sluice -> nginx SSE paced"
     L["vkey-master"] = "sluice+db -> nginx fake, master key"; L["vkey"] = "sluice+db -> nginx fake, virtual key"
+    L["vkey-limits"] = "sluice+db -> nginx fake, key with limits"
     printf "%-38s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s %6s\n", "scenario", "conns", "req/s", "p50", "p99",
         "non2xx", "sockerr", "cpu/req", "app/req", "upstr/req", "upconn/r", "other"
     printf "%-38s %5s %9s %8s %8s %7s %7s %9s %9s %9s %8s %6s\n", "--------", "-----", "-----", "---", "---",
@@ -588,11 +612,24 @@ if [ -s "$VRES" ]; then
     say "Virtual keys (issue 4): one deployment with MariaDB + memcached, bench-fake, the master key vs a"
     say "virtual key (auth from the key cache, budget check of key, team and user, spend logged):"
     for c in $BENCH_CONNS; do
-        m=$(row vkey-master "$c" 3) v=$(row vkey "$c" 3)
+        m=$(row vkey-master "$c" 3) v=$(row vkey "$c" 3 | head -1)
         if [ -z "$m" ] || [ -z "$v" ]; then continue; fi
-        awk -v m="$m" -v v="$v" -v c="$c" -v cm="$(row vkey-master "$c" 8)" -v cv="$(row vkey "$c" 8)" 'BEGIN {
+        awk -v m="$m" -v v="$v" -v c="$c" -v cm="$(row vkey-master "$c" 8)" -v cv="$(row vkey "$c" 8 | head -1)" 'BEGIN {
             printf "  c=%-3s virtual key / master key  %5.1f %%   (%s / %s req/s; cpu/req %s vs %s us; target >= 90 %%)\n",
                 c, 100 * v / m, v, m, cv, cm }'
+        l=$(row vkey-limits "$c" 3)
+        if [ -n "$l" ]; then
+            # every round's key without limits against the key with them (sums: noise evens out)
+            awk -v c="$c" -v v="$(row vkey "$c" 3 | paste -sd' ')" -v l="$(echo $l)" \
+                -v cv="$(row vkey "$c" 8 | paste -sd' ')" -v cl="$(row vkey-limits "$c" 8 | paste -sd' ')" 'BEGIN {
+                nv = split(v, a, " "); nl = split(l, b, " "); split(cv, x, " "); split(cl, y, " ")
+                for (i = 2; i <= nv; i++) { sv += a[i]; scv += x[i] }   # the first row is before the rounds
+                for (i = 1; i <= nl; i++) { sl += b[i]; scl += y[i] }
+                if (nv < 2 || nl < 1) exit
+                printf "  c=%-3s limits on / off           %5.1f %%   (%.0f / %.0f req/s, mean of %d rounds; cpu/req %.1f vs %.1f us; target >= 90 %%)\n",
+                    c, 100 * (sl / nl) / (sv / (nv - 1)), sl / nl, sv / (nv - 1), nl, scl / nl, scv / (nv - 1) }'
+        fi
+        v=$(row vkey "$c" 3 | head -1)
         f=$(row fake "$c" 3)
         [ -n "$f" ] && awk -v f="$f" -v v="$v" -v c="$c" 'BEGIN {
             printf "  c=%-3s virtual key / no database %5.1f %%   (%s / %s req/s of row (4), the same requests without MariaDB)\n",
