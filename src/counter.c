@@ -43,12 +43,16 @@ static unsigned hash_of(const char *name, unsigned n)
 }
 
 static long long upkeep_us;         /* when sl_counter_maintain last ran */
+static long long upkeep_gap_us;     /* and the time between its last two runs */
 
 /* Whether leases may hold more than one call: only while someone returns
- * what is left of them. */
+ * what is left of them (upkeep ran within 5 s, or three of its intervals). */
 static int batching(void)
 {
-    return sl_now_us() - __atomic_load_n(&upkeep_us, __ATOMIC_RELAXED) < UPKEEP_FRESH_US;
+    long long gap = 3 * __atomic_load_n(&upkeep_gap_us, __ATOMIC_RELAXED);
+
+    return sl_now_us() - __atomic_load_n(&upkeep_us, __ATOMIC_RELAXED) <
+           (gap > UPKEEP_FRESH_US ? gap : UPKEEP_FRESH_US);
 }
 
 /* Adds delta to memcached counter name, creating it at base (living ttl_s)
@@ -471,15 +475,24 @@ int sl_gauge_take(const struct sl_config *cfg, struct sl_gauge_hold *h, const ch
                   long long max, long long *used)
 {
     long long now = sl_gauge_period(time(NULL));
-    int i = gauge_find(prefix), rc;
-    struct gauge *g;
+    struct gauge *g = NULL;
+    int i = -1, rc;
 
     h->slot = 0;
     *used = 0;
-    if (i < 0)
+    /* A gauge found idle may be given to another name before it is locked
+     * here: then look again. */
+    for (int tries = 0; tries < 4 && g == NULL; tries++) {
+        if ((i = gauge_find(prefix)) < 0)
+            return SL_COUNTER_UNCOUNTED;
+        pthread_mutex_lock(&gauges[i].m);
+        if (strcmp(gauges[i].prefix, prefix) == 0)
+            g = &gauges[i];
+        else
+            pthread_mutex_unlock(&gauges[i].m);
+    }
+    if (g == NULL)
         return SL_COUNTER_UNCOUNTED;
-    g = &gauges[i];
-    pthread_mutex_lock(&g->m);
     if (g->period == now && g->part > g->busy) {
         g->busy++;
         *used = g->seen - (g->part - g->busy);
@@ -543,8 +556,11 @@ static void keep_gauges(const struct sl_config *cfg)
 void sl_counter_maintain(void)
 {
     struct sl_config *cfg = sl_config_acquire();
+    long long now = sl_now_us(), last = __atomic_load_n(&upkeep_us, __ATOMIC_RELAXED);
 
-    __atomic_store_n(&upkeep_us, sl_now_us(), __ATOMIC_RELAXED);
+    if (last > 0)
+        __atomic_store_n(&upkeep_gap_us, now - last, __ATOMIC_RELAXED);
+    __atomic_store_n(&upkeep_us, now, __ATOMIC_RELAXED);
     return_leases(cfg);
     keep_gauges(cfg);
     sl_config_unref(cfg);
