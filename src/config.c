@@ -1726,6 +1726,7 @@ static void load_sluice(struct ctx *cx, struct node *sec)
         { "stream_idle_timeout", F_SECONDS, CFG(stream_idle_timeout_ms), 0, MAX_SECONDS },
         { "max_request_timeout", F_SECONDS, CFG(max_request_timeout_ms), 0, MAX_SECONDS },
         { "end_user_rpm_limit", F_INT, CFG(end_user_rpm_limit), 0, 2000000000 },
+        { "parallel_lease_s", F_INT, CFG(parallel_lease_s), 1, 3600 },
         { "end_user_tpm_limit", F_INT, CFG(end_user_tpm_limit), 0, 2000000000 },
         { "end_user_max_parallel_requests", F_INT, CFG(end_user_max_parallel_requests), 0,
           100000000 },

@@ -153,6 +153,8 @@ struct sl_config {
     int  end_user_rpm_limit;           /* limits of each end user (a request's "user"): */
     int  end_user_tpm_limit;           /* requests and tokens a minute, calls in flight; */
     int  end_user_max_parallel_requests;   /* 0 (default): none (docs/limits.md) */
+    int  parallel_lease_s;             /* the period parallel slots are counted in, s;
+                                        * 0 (default): 30 (counter.h) */
     const char *model_cost_map;        /* model_cost_map, else $SLUICE_MODEL_COST_MAP, relative
                                         * to the config file's directory; NULL: none */
     struct sl_price_map *price_map;    /* owned: that file's prices, read at load */

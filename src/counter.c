@@ -24,13 +24,11 @@
 #define LEASE_SHARE 16              /* ... and at most this share of what is left */
 #define UPKEEP_FRESH_US 5000000LL   /* leases batch only while upkeep runs */
 #define GAUGE_SLOTS 1024u
-#define GAUGE_TTL_S (3 * SL_GAUGE_PERIOD_S)
 
-/* The counters kept without memcached: this process's. */
-static struct sl_ctable LOCAL = SL_CTABLE_INIT;
+/* The counters kept without memcached: the host's (ctable.h). */
 static struct sl_ctable *host(void)
 {
-    return &LOCAL;
+    return sl_ctable_host();
 }
 
 static unsigned hash_of(const char *name, unsigned n)
@@ -55,22 +53,18 @@ static int batching(void)
            (gap > UPKEEP_FRESH_US ? gap : UPKEEP_FRESH_US);
 }
 
-/* Adds delta to memcached counter name, creating it at base (living ttl_s)
- * when absent. 0 with *value, or -1. */
+/* Adds delta to memcached counter name, creating it at base + delta
+ * (living ttl_s) when absent: one round trip. 0 with *value, or -1. */
 static int mc_add(const struct sl_config *cfg, const char *name, long long base, long long delta,
                   long ttl_s, long long *value)
 {
-    char text[32];
+    long long init = (base > 0 ? base : 0) + delta;
     uint64_t v = 0;
-    int r = sl_mc_add_to(cfg, name, delta, &v);
 
-    if (r == 1) {
-        snprintf(text, sizeof(text), "%lld", base > 0 ? base : 0);
-        (void)sl_mc_add(cfg, name, text, strlen(text), ttl_s);
-        r = sl_mc_add_to(cfg, name, delta, &v);
-    }
+    if (sl_mc_count(cfg, name, delta, (uint64_t)(init > 0 ? init : 0), ttl_s, &v) != 0)
+        return -1;
     *value = (long long)v;
-    return r == 0 ? 0 : -1;
+    return 0;
 }
 
 /* ---- leases ------------------------------------------------------------------ */
@@ -326,9 +320,15 @@ static void gauge_init(void)
         pthread_mutex_init(&gauges[i].m, NULL);
 }
 
-long long sl_gauge_period(long long now_s)
+/* The length of a gauge period in cfg, seconds. */
+static long period_s(const struct sl_config *cfg)
 {
-    return now_s / SL_GAUGE_PERIOD_S;
+    return cfg != NULL && cfg->parallel_lease_s > 0 ? cfg->parallel_lease_s : SL_GAUGE_PERIOD_S;
+}
+
+long long sl_gauge_period(const struct sl_config *cfg, long long now_s)
+{
+    return now_s / period_s(cfg);
 }
 
 static void gauge_name(const struct gauge *g, long long period, char out[SL_CTABLE_NAME])
@@ -344,8 +344,8 @@ static int gauge_add(const struct sl_config *cfg, const struct gauge *g, int loc
 
     gauge_name(g, period, name);
     if (local)
-        return sl_ctable_add(host(), name, 0, delta, GAUGE_TTL_S, value);
-    return mc_add(cfg, name, 0, delta, GAUGE_TTL_S, value);
+        return sl_ctable_add(host(), name, 0, delta, 3 * period_s(cfg), value);
+    return mc_add(cfg, name, 0, delta, 3 * period_s(cfg), value);
 }
 
 /* The gauge named prefix (index), made when absent; -1 when the table is
@@ -425,7 +425,7 @@ static long long gauge_read(const struct sl_config *cfg, const struct gauge *g, 
 
     if (local) {
         gauge_name(g, period, name);
-        (void)sl_ctable_add(host(), name, 0, 0, GAUGE_TTL_S, &v);
+        (void)sl_ctable_add(host(), name, 0, 0, 3 * period_s(cfg), &v);
         return v;
     }
     gauge_name(g, period, name);
@@ -440,7 +440,7 @@ static long long gauge_read(const struct sl_config *cfg, const struct gauge *g, 
 static int gauge_trip(const struct sl_config *cfg, struct gauge *g, long long max,
                       long long *used)
 {
-    long long now = sl_gauge_period(time(NULL)), lease, total, before, v;
+    long long now = sl_gauge_period(cfg, time(NULL)), lease, total, before, v;
     int local = !sl_mc_configured(cfg);
 
     lease = batching() ? (max - g->seen) / LEASE_SHARE : 1;
@@ -474,7 +474,7 @@ static int gauge_trip(const struct sl_config *cfg, struct gauge *g, long long ma
 int sl_gauge_take(const struct sl_config *cfg, struct sl_gauge_hold *h, const char *prefix,
                   long long max, long long *used)
 {
-    long long now = sl_gauge_period(time(NULL));
+    long long now = sl_gauge_period(cfg, time(NULL));
     struct gauge *g = NULL;
     int i = -1, rc;
 
@@ -529,7 +529,7 @@ void sl_gauge_give(const struct sl_config *cfg, struct sl_gauge_hold *h)
  * its unused room. */
 static void keep_gauges(const struct sl_config *cfg)
 {
-    long long now = sl_gauge_period(time(NULL)), v;
+    long long now = sl_gauge_period(cfg, time(NULL)), v;
 
     pthread_once(&gauge_once, gauge_init);
     for (unsigned i = 0; i < GAUGE_SLOTS; i++) {

@@ -14,7 +14,8 @@
  * left of a lease goes back every maintenance tick (sl_counter_maintain).
  *
  * While memcached is not configured or does not answer, counters are kept
- * in a table of the process (ctable.h).
+ * in a table shared by the processes of this host (ctable.h), so limits
+ * hold per host.
  *
  * Besides these sums there are gauges (sl_gauge_*): a number of things in
  * progress (parallel requests), taken at admission and given back at the
@@ -93,9 +94,9 @@ void sl_gauge_give(const struct sl_config *cfg, struct sl_gauge_hold *h);
  * batching). */
 void sl_counter_maintain(void);
 
-/* The period of gauges containing wall-clock second now_s, and its length
- * in seconds (for the tests). */
-long long sl_gauge_period(long long now_s);
+/* The gauge period containing wall-clock second now_s: periods last
+ * sluice_settings.parallel_lease_s, default SL_GAUGE_PERIOD_S. */
+long long sl_gauge_period(const struct sl_config *cfg, long long now_s);
 #define SL_GAUGE_PERIOD_S 30
 
 #endif

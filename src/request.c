@@ -18,6 +18,7 @@
 #include "jsonutil.h"
 #include "keys.h"
 #include "log.h"
+#include "mcache.h"
 #include "messages.h"
 #include "proxy.h"
 #include "ratelimit.h"
@@ -311,17 +312,31 @@ static int serve_models(struct sl_request *req)
     return rc;
 }
 
+/* /health/liveliness, and /health/readiness in LiteLLM's shape: "cache"
+ * is "memcached" when servers are configured; while they do not all
+ * answer, "status" is "degraded" and "memcached" says why (still 200:
+ * sluice serves, counting per host). "db" stays "Not connected": db.c
+ * does not export whether the database answered lately. */
 static int serve_health(struct sl_request *req)
 {
+    const char *why = NULL;
     json_t *out;
-    int rc;
+    int rc, mc = sl_mc_configured(req->cfg);
 
     if (req->endpoint == SL_EP_HEALTH_LIVE)
         out = json_string("I'm alive!");
-    else
-        out = json_pack("{s:s, s:s, s:n, s:s, s:s, s:[]}", "status", "healthy",
-                        "db", "Not connected", "cache", "litellm_version", PACKAGE_VERSION,
-                        "sluice_version", PACKAGE_VERSION, "success_callbacks");
+    else {
+        int degraded = sl_mc_check(req->cfg, &why);
+
+        out = json_pack("{s:s, s:s, s:o, s:s, s:s, s:[]}", "status", degraded ? "degraded" : "healthy",
+                        "db", "Not connected", "cache", mc ? json_string("memcached") : json_null(),
+                        "litellm_version", PACKAGE_VERSION, "sluice_version", PACKAGE_VERSION,
+                        "success_callbacks");
+        if (out != NULL && why != NULL && json_object_set_new(out, "memcached", json_string(why)) != 0) {
+            json_decref(out);
+            out = NULL;
+        }
+    }
     if (out == NULL)
         return SL_ERR_NOMEM;
     rc = sl_respond_json(req, 200, out);

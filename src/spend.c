@@ -201,6 +201,11 @@ static char *spool_dir(void)
     return d;
 }
 
+char *sl_spend_spool_dir(void)
+{
+    return spool_dir();
+}
+
 /* Opens path for appending and takes its lock; makes sure the file is
  * still the one at path (a replay may have just unlinked it). -1 on error. */
 static int spool_open_locked(const char *path)

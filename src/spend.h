@@ -73,4 +73,10 @@ int sl_spend_start(void);
  * release the database library under it). */
 int sl_spend_stop(long wait_ms);
 
+/* The spool directory (sluice_settings.spend_spool_dir, else
+ * $TMPDIR/sluice-spend, else /var/tmp/sluice-spend), made (0700) if
+ * missing; malloc'ed, NULL on OOM. Other host-wide files live there too
+ * (ctable.h's counters.shm). */
+char *sl_spend_spool_dir(void);
+
 #endif

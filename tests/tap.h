@@ -5,6 +5,7 @@
 #define SL_TAP_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int tap_n, tap_failed;
@@ -19,6 +20,31 @@ static inline int tap_ok(int cond, const char *file, int line, const char *name)
     }
     fflush(stdout);
     return cond;
+}
+
+static char tap_tmp[64];
+
+static inline void tap_rm_tmp(void)
+{
+    char cmd[96];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tap_tmp);
+    if (tap_tmp[0] != '\0' && system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tap_tmp);
+}
+
+/* Points TMPDIR at a directory of this test alone, removed at exit: for
+ * code that keeps files under it (the spool, the host's counter table),
+ * so that runs of the same test at once or one after the other do not
+ * share state. */
+static inline void tap_private_tmpdir(void)
+{
+    snprintf(tap_tmp, sizeof(tap_tmp), "/tmp/sluice-unit-XXXXXX");
+    if (mkdtemp(tap_tmp) == NULL || setenv("TMPDIR", tap_tmp, 1) != 0) {
+        tap_tmp[0] = '\0';
+        return;
+    }
+    atexit(tap_rm_tmp);
 }
 
 #define ok(cond, name) tap_ok(!!(cond), __FILE__, __LINE__, (name))

@@ -75,7 +75,14 @@ describe('rate limits of keys, counted in memcached across two gateways', () => 
         dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'sluice-ratelimits-'));
         db = await startMariaDB({ dir });
         mc = await startMemcached({ dir });
-        const settings = { generalSettings: { database_url: db.url(), memcached_servers: [mc.server] } };
+        const settings = {
+            generalSettings: { database_url: db.url(), memcached_servers: [mc.server] },
+            sluiceSettings: { parallel_lease_s: 2 },   // slots of a dead worker are gone within 4 s
+            extraModels: [{
+                model_name: 'mock-slow',    // a stream of 10 words, one every 700 ms
+                litellm_params: { model: 'mock/echo', mock_response: 'a b c d e f g h i j', mock_delay_ms: 700 },
+            }],
+        };
         hs.push(await startHarness(settings), await startHarness(settings), await startHarness(settings));
         await migrate(hs[0]);
     });
@@ -128,6 +135,44 @@ describe('rate limits of keys, counted in memcached across two gateways', () => 
         results = await burst();
         assert.equal(results.filter((r) => r.status === 200).length, 2,
             `two slots free again: ${results.map((r) => r.status).join(' ')}`);
+    });
+
+    it('a call longer than two lease periods keeps its parallel slot to the end', async () => {
+        const key = await insertKey('parallel-long', { max_parallel_requests: 1 });
+        const t0 = Date.now();
+        const long = fetch(`${hs[0].baseURL}/chat/completions`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ model: 'mock-slow', messages: user, stream: true }),
+        }).then(async (res) => ({ status: res.status, text: await res.text() }));
+        await sleep(5000);      // past two 2 s periods: upkeep moved the slot along
+        const during = await call(1, key);
+        assert.equal(during.status, 429, `still held after ${Date.now() - t0} ms: ${JSON.stringify(during.body)}`);
+        const done = await long;
+        assert.equal(done.status, 200);
+        assert.match(done.text, /\[DONE\]/);
+        assert.ok(Date.now() - t0 >= 6000, 'the stream did last that long');
+        assert.equal((await call(1, key)).status, 200, 'and given back when it ended');
+    });
+
+    it('a worker killed while it holds a parallel slot cannot hold it past the next lease period', async () => {
+        const key = await insertKey('parallel-crash', { max_parallel_requests: 1 });
+        const held = call(0, key, { model: 'slow-first-byte' }).catch((e) => e);
+        await sleep(400);
+        const pids = hs[0].respondersAlive();
+        assert.ok(pids.length > 0);
+        for (const pid of pids) process.kill(pid, 'SIGKILL');
+        const t0 = Date.now();
+        const first = await call(1, key);
+        assert.equal(first.status, 429, 'the dead worker\'s slot still counts at first');
+        let r = first;
+        while (r.status === 429 && Date.now() - t0 < 15000) {
+            await sleep(250);
+            r = await call(1, key);
+        }
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        assert.ok(Date.now() - t0 <= 6500, `admitted again after ${Date.now() - t0} ms (two 2 s periods at most)`);
+        await held;
     });
 
     it('rpm_limit 100: of 300 calls from three gateways exactly 100 succeed', async () => {
@@ -271,5 +316,82 @@ describe('limits from the config: each end user, and all calls together', () => 
         assert.match(refused.body.error.message, /^Rate limit exceeded for global: all calls\. Limit type: max_parallel_requests\. Current limit: 2,/);
         assert.equal(refused.headers.get('retry-after'), '1');
         assert.equal((await call({})).status, 200, 'the slots are back');
+    });
+});
+
+describe('memcached gone and back: limits per host meanwhile, shared again after', () => {
+    let dir;
+    let db;
+    let mc;
+    const hs = [];
+
+    before(async () => {
+        dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'sluice-ratelimits-mc-'));
+        db = await startMariaDB({ dir });
+        mc = await startMemcached({ dir });
+        // Two gateways of one host: the same spool directory, so the same host table.
+        const settings = {
+            generalSettings: { database_url: db.url(), memcached_servers: [mc.server] },
+            sluiceSettings: { spend_spool_dir: path.join(dir, 'spool') },
+        };
+        hs.push(await startHarness(settings), await startHarness(settings));
+        await migrate(hs[0]);
+    });
+
+    after(async () => {
+        for (const h of hs) await h.stop();
+        if (mc) await mc.stop();
+        if (db) await db.stop();
+        if (dir && process.env.SLUICE_KEEP_TMP !== '1') await fsp.rm(dir, { recursive: true, force: true });
+    });
+
+    const insertKey = async (name, cols) => {
+        const raw = rawKey(name);
+        const all = { token: sha(raw), key_alias: name, ...cols };
+        const names = Object.keys(all);
+        await db.sql(`INSERT INTO LiteLLM_VerificationToken (${names.join(', ')}) VALUES (` +
+            `${names.map((n) => sqlString(String(all[n]))).join(', ')})`);
+        return raw;
+    };
+    const call = async (i, key) => {
+        const t0 = Date.now();
+        const res = await fetch(`${hs[i % 2].baseURL}/chat/completions`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ model: 'mock-gpt', messages: user, max_tokens: 20 }),
+        });
+        return { status: res.status, ms: Date.now() - t0, body: await res.json() };
+    };
+    const burst = async (key, n) => {
+        const out = [];
+        for (let i = 0; i < n; i += 4) out.push(...await Promise.all([0, 1, 2, 3].map((j) => call(i + j, key))));
+        return out;
+    };
+    const window = () => Math.floor(Date.now() / 60000);
+
+    it('counts in memcached, then per host while it is down, then in memcached again', async () => {
+        await awayFromWindowEnd();
+        const a = await insertKey('mc-up', { rpm_limit: 5 });
+        let r = await burst(a, 12);
+        assert.equal(r.filter((x) => x.status === 200).length, 5, r.map((x) => x.status).join(' '));
+        const w = window();
+        const counted = await mc.command(`get sluice:lim:rk:${sha(a)}:${w}`, { until: /END\r\n$/ });
+        assert.match(counted, /\r\n5\s*\r\nEND/, `memcached holds the count: ${counted}`);
+
+        await mc.stop();
+        const b = await insertKey('mc-down', { rpm_limit: 5 });
+        r = await burst(b, 12);
+        assert.ok(r.every((x) => x.status === 200 || x.status === 429), r.map((x) => x.status).join(' '));
+        assert.equal(r.filter((x) => x.status === 200).length, 5,
+            `both processes of the host count in one table: ${r.map((x) => x.status).join(' ')}`);
+        assert.ok(r.every((x) => x.ms < 1500), `no call waits on the dead memcached: ${r.map((x) => x.ms).join(' ')}`);
+
+        mc = await startMemcached({ dir, name: 'memcached-again', port: mc.port });
+        await sleep(6000);      // each client tries a dead server again 5 s after it failed
+        const c = await insertKey('mc-back', { rpm_limit: 5 });
+        r = await burst(c, 12);
+        assert.equal(r.filter((x) => x.status === 200).length, 5, r.map((x) => x.status).join(' '));
+        const again = await mc.command(`get sluice:lim:rk:${sha(c)}:${window()}`, { until: /END\r\n$/ });
+        assert.match(again, /\r\n5\s*\r\nEND/, `counted in memcached again: ${again}`);
     });
 });

@@ -284,6 +284,7 @@ int main(void)
         "sluice_settings: { log_level: error, health_check_timeout_ms: 2000 }\n";
     struct sl_config *cfg = NULL;
 
+    tap_private_tmpdir();
     masking();
     choosing();
     if (fd < 0 || write(fd, yaml, sizeof(yaml) - 1) != (ssize_t)sizeof(yaml) - 1)

@@ -113,6 +113,7 @@ int main(void)
     const char *any[] = { "all-proxy-models", NULL };
     int rc;
 
+    tap_private_tmpdir();
     /* generate */
     is_int(sl_keys_generate(a, sizeof(a)), SL_OK, "generate");
     is_int(sl_keys_generate(b, sizeof(b)), SL_OK, "generate again");

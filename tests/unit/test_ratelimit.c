@@ -295,6 +295,7 @@ int main(void)
 {
     struct sl_config cfg;
 
+    tap_private_tmpdir();
     memset(&cfg, 0, sizeof(cfg));
     arena = sl_arena_create(1u << 20);
     test_window();

@@ -336,6 +336,7 @@ int main(void)
     struct sl_config *cfg = NULL;
     struct reply r;
 
+    tap_private_tmpdir();
     memset(&r, 0, sizeof(r));
     if (fd < 0 || write(fd, yaml, sizeof(yaml) - 1) != (ssize_t)sizeof(yaml) - 1)
         return 1;

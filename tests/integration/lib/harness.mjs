@@ -84,7 +84,7 @@ export async function migrate(h) {
 }
 
 /* The sluice config the harness writes, as an object (see toYAML).
- * ctx: {fakeBase, closedPort}. opts: see startHarness. */
+ * ctx: {fakeBase, closedPort, tmpdir}. opts: see startHarness. */
 export function buildConfig(ctx, opts = {}) {
     const params = (modelName, upstream) => ({
         model: `openai/${upstream}`,
@@ -120,6 +120,8 @@ export function buildConfig(ctx, opts = {}) {
         sluice_settings: {
             threads: 4,
             heartbeat_ms: 300,
+            // the spool and the host's counter table (counters.shm) of this stack alone
+            ...(ctx.tmpdir ? { spend_spool_dir: path.join(ctx.tmpdir, 'spool') } : {}),
             ...(process.env.SLUICE_LOG_LEVEL ? { log_level: process.env.SLUICE_LOG_LEVEL } : {}),
             ...(opts.sluiceSettings || {}),
         },

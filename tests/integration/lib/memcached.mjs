@@ -2,7 +2,7 @@
 // loopback port (TCP only, no UDP), its log under the caller's temp dir,
 // stopped by pid.
 //
-//   const mc = await startMemcached({ dir });
+//   const mc = await startMemcached({ dir });    // { dir, port } to take a given port
 //   mc.server                        // "127.0.0.1:PORT", for memcached_servers
 //   await mc.command('version')      // one text-protocol line in, the reply out
 //   await mc.stop()
@@ -42,7 +42,9 @@ export function memcachedCommand(port, line, { until = /\r\n$/, timeoutMs = 3000
     });
 }
 
-export async function startMemcached({ dir, name = 'memcached', memoryMb = 16, readyTimeoutMs = 10000 } = {}) {
+/* port: a given one (e.g. to restart a stopped server where the gateway
+ * expects it), else a free one. */
+export async function startMemcached({ dir, name = 'memcached', memoryMb = 16, readyTimeoutMs = 10000, port: given = 0 } = {}) {
     try {
         fs.accessSync(BIN, fs.constants.X_OK);
     } catch {
@@ -53,7 +55,7 @@ export async function startMemcached({ dir, name = 'memcached', memoryMb = 16, r
     const log = () => { try { return fs.readFileSync(logFile, 'utf8'); } catch { return ''; } };
     let lastErr = null;
     for (let attempt = 0; attempt < 3; attempt++) {
-        const port = await freePort();
+        const port = given || await freePort();
         const args = ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', String(memoryMb), '-t', '2',
             ...(process.getuid && process.getuid() === 0 ? ['-u', 'root'] : [])];
         const child = spawnLogged(BIN, args, { logFile, cwd: dir });
@@ -72,7 +74,7 @@ export async function startMemcached({ dir, name = 'memcached', memoryMb = 16, r
         } catch (e) {
             lastErr = e;
             await stopChild(child, 3000);
-            if (!/Address already in use|bind\(\)/i.test(log())) break;
+            if (given || !/Address already in use|bind\(\)/i.test(log())) break;
         }
     }
     throw new Error(`memcached did not come up: ${lastErr.message}\n${log()}`);
