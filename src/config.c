@@ -1210,7 +1210,7 @@ static const char *const general_accepted[] = {
 
 static const char *const litellm_accepted[] = {
     "modify_params", "fallbacks", "default_fallbacks", "context_window_fallbacks",
-    "content_policy_fallbacks", "cache", "cache_params", "callbacks", "success_callback",
+    "content_policy_fallbacks", "callbacks", "success_callback",
     "failure_callback", "service_callbacks", "turn_off_message_logging",
     "redact_user_api_key_info", "max_budget", "budget_duration", "default_key_generate_params",
     "upperbound_key_generate_params", "default_team_settings", "key_generation_settings",
@@ -1634,6 +1634,65 @@ static void load_new_user(struct ctx *cx, struct node *sec)
     }
 }
 
+/* litellm_settings.cache_params: the response cache (cache.c). Every
+ * LiteLLM type is accepted; the entries live in memcached
+ * (general_settings.memcached_servers) or, without it, in a table per
+ * process, and a warning says so for the types that name another store. */
+static void load_cache_params(struct ctx *cx, struct node *sec)
+{
+    static const struct field fields[] = {
+        { "type", F_STR, CFG(cache.type), 0, 0 },
+        { "ttl", F_SECONDS, CFG(cache.ttl_ms), 0, 2592000 },
+        { "namespace", F_STR, CFG(cache.ns), 0, 0 },
+        { "mode", F_SKIP, 0, 0, 0 },
+        { "supported_call_types", F_SKIP, 0, 0, 0 },
+        { "host", F_SKIP, 0, 0, 0 },       /* the type's warning covers these */
+        { "port", F_SKIP, 0, 0, 0 },
+        { "password", F_SKIP, 0, 0, 0 },
+        { NULL, 0, 0, 0, 0 }
+    };
+    static const char *const accepted[] = {
+        "username", "url", "ssl", "db", "default_in_memory_ttl",
+        "default_in_redis_ttl", "max_connections", "socket_timeout", "redis_startup_nodes",
+        "similarity_threshold", "redis_semantic_cache_embedding_model", "s3_bucket_name",
+        "s3_region_name", "s3_api_version", "s3_endpoint_url", "s3_path", "gcs_bucket_name",
+        "gcs_path", "disk_cache_dir", "max_size_in_memory", "host_url", NULL
+    };
+    static const struct section s = { "litellm_settings.cache_params", fields, accepted, 0 };
+    struct sl_cache_settings *c = &cx->cfg->pub.cache;
+    struct node *found[sizeof(fields) / sizeof(fields[0])] = { NULL };
+    const char *mode = NULL, **types;
+    size_t n;
+    int got;
+
+    if (is_block(cx, sec, s.where) <= 0)
+        return;
+    walk(cx, &s, sec, &cx->cfg->pub, found);
+    if (found[3] != NULL && (got = get_str(cx, found[3], &mode)) != 0) {
+        if (got > 0 && strcmp(mode, "default_off") == 0)
+            c->default_off = 1;
+        else if (got < 0 || strcmp(mode, "default_on") != 0)
+            diag(cx, 1, found[3]->line, found[3]->col,
+                 "litellm_settings.cache_params.mode: expected default_on or default_off");
+    }
+    if (found[4] != NULL &&
+        get_str_list(cx, "litellm_settings.cache_params.supported_call_types", found[4], &types,
+                     &n) == 0 && types != NULL) {
+        c->chat = c->embeddings = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(types[i], "acompletion") == 0 || strcmp(types[i], "completion") == 0)
+                c->chat = 1;
+            else if (strcmp(types[i], "aembedding") == 0 || strcmp(types[i], "embedding") == 0)
+                c->embeddings = 1;
+        }
+    }
+    if (c->type != NULL && strcmp(c->type, "memcached") != 0 && strcmp(c->type, "local") != 0)
+        diag(cx, 0, found[0]->line, found[0]->col,
+             "litellm_settings.cache_params.type: %.40s: sluice keeps the response cache in "
+             "memcached (general_settings.memcached_servers), else in a table per process; "
+             "exact matches only", c->type);
+}
+
 static void load_litellm(struct ctx *cx, struct node *sec)
 {
     static const struct field fields[] = {
@@ -1641,6 +1700,8 @@ static void load_litellm(struct ctx *cx, struct node *sec)
         { "request_timeout", F_SECONDS, CFG(request_timeout_ms), 0, MAX_SECONDS },
         { "num_retries", F_INT, CFG(num_retries), 0, 1000 },
         { "default_internal_user_params", F_SKIP, 0, 0, 0 },
+        { "cache", F_BOOL, CFG(cache.enabled), 0, 0 },
+        { "cache_params", F_SKIP, 0, 0, 0 },
         { NULL, 0, 0, 0, 0 }
     };
     static const struct section s = { "litellm_settings", fields, litellm_accepted, 0 };
@@ -1649,6 +1710,7 @@ static void load_litellm(struct ctx *cx, struct node *sec)
     if (is_block(cx, sec, s.where) > 0)
         walk(cx, &s, sec, &cx->cfg->pub, found);
     load_new_user(cx, found[3]);
+    load_cache_params(cx, found[5]);
 }
 
 #define RCFG(f) offsetof(struct sl_config, router.f)
@@ -2197,6 +2259,8 @@ static int new_config(struct ctx *cx, const char *path)
     c->connect_timeout_ms = 10000;
     c->reserved_threads = -1;
     c->router.num_retries = -1;
+    c->cache.ttl_ms = 600000;
+    c->cache.chat = c->cache.embeddings = 1;
     c->router.allowed_fails = 3;
     c->router.cooldown_s = 5;
     c->router.max_fallbacks = 5;

@@ -12,7 +12,8 @@
  *                        weight, order, + any provider param}, model_info{...}
  *   general_settings:    master_key, max_request_size_mb, database_url,
  *                        memcached_servers, ...
- *   litellm_settings:    drop_params, request_timeout, num_retries, ...
+ *   litellm_settings:    drop_params, request_timeout, num_retries, cache,
+ *                        cache_params{type, ttl, namespace, mode, supported_call_types}, ...
  *   router_settings:     routing (router.c), timeout, stream_timeout
  *   environment_variables: {NAME: value}
  *   sluice_settings:     sluice's own knobs (threads, heartbeat_ms, model_cost_map, ...)
@@ -107,6 +108,18 @@ struct sl_config {
     int  drop_params;                  /* default 0 */
     long request_timeout_ms;           /* default 600 s */
     int  num_retries;                  /* default 0 */
+    struct sl_cache_settings {         /* cache, cache_params (cache.c, docs/cache.md) */
+        int enabled;                   /* litellm_settings.cache, default 0 */
+        const char *type;              /* cache_params.type as written; NULL: "local". The
+                                        * entries live in memcached when servers are
+                                        * configured, else in a small table per process */
+        long ttl_ms;                   /* cache_params.ttl (s), default 600 s, at most 30 days */
+        const char *ns;                /* cache_params.namespace; NULL: none */
+        int default_off;               /* cache_params.mode: default_off: only requests with
+                                        * cache: {use-cache: true} use it */
+        int chat, embeddings;          /* supported_call_types: acompletion, aembedding
+                                        * (default both) */
+    } cache;
 
     /* router_settings (router.c builds its tables from these at load) */
     struct sl_router_settings {

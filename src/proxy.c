@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "arena.h"
+#include "cache.h"
 #include "config.h"
 #include "jscan.h"
 #include "jsonutil.h"
@@ -188,6 +189,7 @@ static int wire_event(struct sl_request *req, const struct sl_sse_event *ev,
         return SL_ERR_UPSTREAM_BAD;
     if (v.has_error)
         return SL_NEED_PARSE;
+    sl_cache_keep_text(req, ev->data, ev->data_len, NULL, 0, NULL, 0);
     if (v.has_usage)
         take_usage_text(req, &v.usage);
     if (v.has_choices &&
@@ -213,6 +215,7 @@ static int send_chunk(struct sl_request *req, json_t *chunk, struct stream_state
     char *text;
 
     take_usage(req, json_object_get(chunk, "usage"));
+    sl_cache_keep_json(req, chunk);
     json_array_foreach(choices, i, c)
         if (json_is_string(json_object_get(c, "finish_reason")))
             st->finished = 1;
@@ -255,6 +258,8 @@ static int fast_chunk(struct sl_request *req, struct stream_state *st, const str
             return SL_ERR_NOMEM;
         st->prefix_len[k] = strlen(st->prefix[k]);
     }
+    sl_cache_keep_text(req, st->prefix[k], st->prefix_len[k], fd->text, fd->text_len,
+                       tail, sizeof(tail) - 1);
     return sl_respond_sse_data3(req, st->prefix[k], st->prefix_len[k], fd->text, fd->text_len,
                                 tail, sizeof(tail) - 1);
 }
@@ -458,6 +463,7 @@ static int whole_reply(struct sl_request *req, struct sl_upstream_res *res)
         if ((rc = model_json(req)) != SL_OK)
             return sl_respond_error(req, rc, NULL);
         splice(req, body, res->body.len, &v, piece, n);
+        sl_cache_keep_text(req, piece[0], n[0], piece[1], n[1], piece[2], n[2]);
         return sl_respond_json_text(req, 200, piece[0], n[0], piece[1], n[1], piece[2], n[2]);
     }
     rc = req->dep->provider->parse_response(req, body, res->body.len, &out);
@@ -467,6 +473,7 @@ static int whole_reply(struct sl_request *req, struct sl_upstream_res *res)
         return sl_respond_error(req, rc, NULL);
     take_usage(req, json_object_get(out, "usage"));
     price(req);
+    sl_cache_keep_json(req, out);
     if (req->surface == SL_SURFACE_ANTHROPIC) {
         rc = sl_messages_send_completion(req, out);
         json_decref(out);

@@ -14,6 +14,7 @@
 #include "arena.h"
 #include "auth.h"
 #include "buf.h"
+#include "cache.h"
 #include "config.h"
 #include "jsonutil.h"
 #include "keys.h"
@@ -143,8 +144,8 @@ static int find_route(struct sl_request *req)
             req->surface = SL_SURFACE_ANTHROPIC;   /* errors in Anthropic's shape from here on */
         return method_ok(req, routes[i].method) ? SL_OK : SL_ERR_METHOD;
     }
-    if (sl_admin_is_route(req->path)) {
-        req->endpoint = SL_EP_NONE;         /* the management API: admin.c */
+    if (sl_admin_is_route(req->path) || sl_cache_is_route(req->path)) {
+        req->endpoint = SL_EP_NONE;         /* the management API: admin.c, cache.c */
         return SL_OK;
     }
     return find_model_route(req, len);
@@ -346,7 +347,7 @@ static int serve_health(struct sl_request *req)
 
 static int dispatch(struct sl_request *req)
 {
-    int rc;
+    int rc, hit;
 
     if ((rc = find_route(req)) != SL_OK)
         return rc;
@@ -357,7 +358,7 @@ static int dispatch(struct sl_request *req)
     if (req->endpoint == SL_EP_NONE) {
         if (strcmp(req->method, "POST") == 0 && (rc = read_body(req)) != SL_OK)
             return rc;
-        return sl_admin_serve(req);
+        return sl_cache_is_route(req->path) ? sl_cache_serve_route(req) : sl_admin_serve(req);
     }
     if (req->endpoint == SL_EP_MODELS)
         return req->path_model ? serve_one_model(req) : serve_models(req);
@@ -374,12 +375,18 @@ static int dispatch(struct sl_request *req)
         }
         return sl_messages_count_tokens(req);
     }
+    /* The cache is read only by a request that was admitted (auth, budget,
+     * rate limits), and keyed on what the client sent (before the
+     * Anthropic body is translated for the deployment). */
+    if ((rc = sl_cache_begin(req, &hit)) != SL_OK || hit)
+        return rc;
     if (req->endpoint == SL_EP_MESSAGES) {
         if ((rc = sl_messages_to_openai(req)) != SL_OK)
             return rc;
         req->endpoint = SL_EP_CHAT;
     }
     sl_proxy_call(req);
+    sl_cache_finish(req);
     return SL_OK;
 }
 
@@ -395,9 +402,12 @@ static void record_spend(const struct sl_request *req)
     struct timespec ts;
     long long mono = sl_now_us(), real;
 
-    if (req->cfg == NULL || req->cfg->database_url == NULL || d == NULL || !req->llm_called ||
-        req->principal.role == SL_ROLE_NONE ||
-        (req->endpoint != SL_EP_CHAT && req->endpoint != SL_EP_EMBEDDINGS))
+    /* A cache hit is a call too (LiteLLM logs it with cache_hit "True"),
+     * at no cost: tokens as stored, spend 0. */
+    if (req->cfg == NULL || req->cfg->database_url == NULL || d == NULL ||
+        (!req->llm_called && !sl_cache_was_hit(req)) || req->principal.role == SL_ROLE_NONE ||
+        (req->endpoint != SL_EP_CHAT && req->endpoint != SL_EP_EMBEDDINGS &&
+         req->endpoint != SL_EP_MESSAGES))
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
     real = (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
@@ -441,6 +451,10 @@ static void record_spend(const struct sl_request *req)
     r.start_us = real - (mono - req->t_start_us);
     r.end_us = real;
     r.first_token_us = req->t_first_byte_us ? real - (mono - req->t_first_byte_us) : 0;
+    if (sl_cache_key_of(req) != NULL) {
+        sl_spend_copy(r.cache_hit, sizeof(r.cache_hit), sl_cache_was_hit(req) ? "True" : "False", 0);
+        sl_spend_copy(r.cache_key, sizeof(r.cache_key), sl_cache_key_of(req), 0);
+    }
     sl_spend_record(&r);
 }
 
@@ -461,6 +475,8 @@ static void log_request(const struct sl_request *req)
         json_object_set_new(f, "ttfb_ms", json_real((req->t_first_byte_us - req->t_start_us) / 1000.0));
     if (req->client_gone)
         json_object_set_new(f, "client_gone", json_true());
+    if (sl_cache_key_of(req) != NULL)
+        json_object_set_new(f, "cache", json_string(sl_cache_was_hit(req) ? "hit" : "miss"));
     if (req->cost_known)
         json_object_set_new(f, "cost", json_real(req->cost));
     if (req->model_group != NULL && req->model != NULL && strcmp(req->model_group, req->model) != 0)

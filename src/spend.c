@@ -102,7 +102,7 @@ void sl_spend_format(long long units, char *out, size_t size)
 json_t *sl_spend_to_json(const struct sl_spend_rec *r)
 {
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
-                     " s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                     " s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s}",
         "request_id", r->request_id, "api_key", r->api_key, "key_alias", r->key_alias,
         "team_id", r->team_id, "user_id", r->user_id, "end_user", r->end_user,
         "model_group", r->model_group, "model", r->model, "model_id", r->model_id,
@@ -115,7 +115,8 @@ json_t *sl_spend_to_json(const struct sl_spend_rec *r)
         "cache_write_tokens", (json_int_t)r->cache_write_tokens,
         "spend_units", (json_int_t)r->spend_units,
         "start_us", (json_int_t)r->start_us, "end_us", (json_int_t)r->end_us,
-        "first_token_us", (json_int_t)r->first_token_us);
+        "first_token_us", (json_int_t)r->first_token_us,
+        "cache_hit", r->cache_hit, "cache_key", r->cache_key);
 }
 
 static void get_str(const json_t *o, const char *k, char *dst, size_t size)
@@ -157,6 +158,8 @@ int sl_spend_from_json(const json_t *o, struct sl_spend_rec *r)
     r->start_us = get_int(o, "start_us");
     r->end_us = get_int(o, "end_us");
     r->first_token_us = get_int(o, "first_token_us");
+    get_str(o, "cache_hit", r->cache_hit, sizeof(r->cache_hit));
+    get_str(o, "cache_key", r->cache_key, sizeof(r->cache_key));
     return r->request_id[0] ? 0 : -1;
 }
 
@@ -283,8 +286,9 @@ static const char SQL_LOG[] =
     "INSERT IGNORE INTO LiteLLM_SpendLogs (request_id, call_type, api_key, spend, total_tokens,"
     " prompt_tokens, completion_tokens, cache_read_input_tokens, cache_creation_input_tokens,"
     " startTime, endTime, request_duration_ms, completionStartTime, model, model_id,"
-    " model_group, custom_llm_provider, api_base, `user`, metadata, team_id, end_user, status)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    " model_group, custom_llm_provider, api_base, `user`, metadata, team_id, end_user, status,"
+    " cache_hit, cache_key)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 static const char SQL_KEY[] =
     "UPDATE LiteLLM_VerificationToken SET spend = spend + ? WHERE token = ?";
 static const char SQL_TEAM[] =
@@ -319,9 +323,9 @@ static void utc_date(long long us, char out[11])
     strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
-#define LOG_COLS 23
+#define LOG_COLS 25
 
-/* The 23 parameters of one LiteLLM_SpendLogs row into p; spend and meta
+/* The 25 parameters of one LiteLLM_SpendLogs row into p; spend and meta
  * (the metadata JSON, malloc'ed: the caller frees it) must outlive p. */
 static void log_params(const struct sl_spend_rec *r, struct sl_db_param *p, char spend[32],
                        char **meta)
@@ -355,6 +359,8 @@ static void log_params(const struct sl_spend_rec *r, struct sl_db_param *p, char
     p[20] = sl_db_text(or_null(r->team_id));
     p[21] = sl_db_text(or_null(r->end_user));
     p[22] = sl_db_text(r->status);
+    p[23] = sl_db_text(r->cache_hit);
+    p[24] = sl_db_text(r->cache_key);
 }
 
 /* The INSERT for `rows` rows, built once per size. */
@@ -365,7 +371,8 @@ static pthread_once_t chunk_once = PTHREAD_ONCE_INIT;
 
 static void build_chunk_sql(void)
 {
-    static const char row[] = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    static const char row[] = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                              " ?, ?)";
     const char *head = SQL_LOG;
     size_t hlen = (size_t)(strstr(head, " VALUES ") - head) + 8;
 

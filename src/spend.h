@@ -39,6 +39,9 @@ struct sl_spend_rec {
     long long spend_units;       /* cost in 1e-10 USD; 0 when unknown */
     long long start_us, end_us;  /* UTC, µs since the epoch */
     long long first_token_us;    /* UTC µs of the first upstream byte; 0: none */
+    char cache_hit[8];           /* "True" answered from the response cache, "False" looked
+                                  * up; "" the cache was not used (cache.h) */
+    char cache_key[65];          /* the response cache key (hex), or "" */
 };
 
 /* Copies s into dst (size bytes), truncated on a UTF-8 character boundary,

@@ -375,7 +375,7 @@ static void test_warnings(void)
     static const char *const wanted[] = {
         "unknown_keys.yaml:8:5: warning: unknown key model_list[0].extra_entry_key (ignored)",
         "unknown_keys.yaml:12:3: warning: unknown key general_settings.mater_key (ignored)",
-        "unknown_keys.yaml:14:3: warning: litellm_settings.cache is accepted but not implemented",
+        "unknown_keys.yaml:14:3: warning: litellm_settings.turn_off_message_logging is accepted but not implemented",
         "unknown_keys.yaml:15:3: warning: unknown key litellm_settings.drop_prams (ignored)",
         "unknown_keys.yaml:17:3: warning: unknown key sluice_settings.thread (ignored)",
         "unknown_keys.yaml:18:1: warning: guardrails is accepted but not implemented",
