@@ -308,6 +308,10 @@ struct gauge {
     long long lease;             /* the room the last round trip took */
     long long seen;              /* the gauge's total after the last round trip */
     int local;                   /* part is in the host table */
+    long long prev_period;       /* the previous period's counter as last read: */
+    long long prev_value;        /* its value, */
+    long long prev_read_us;      /* when, */
+    int prev_local;              /* and where */
 };
 
 static pthread_mutex_t gauge_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -382,6 +386,7 @@ static int gauge_find(const char *prefix)
         pthread_mutex_lock(&g->m);
         snprintf(g->prefix, sizeof(g->prefix), "%s", prefix);
         g->period = g->part = g->busy = g->lease = g->seen = 0;
+        g->prev_period = g->prev_value = g->prev_read_us = 0;
         g->local = 0;
         pthread_mutex_unlock(&g->m);
     }
@@ -436,7 +441,27 @@ static long long gauge_read(const struct sl_config *cfg, const struct gauge *g, 
     return v;
 }
 
-/* Under g->m: the round trip of a take. */
+/* Under g->m: what the period before now holds, as read at most a second
+ * ago (fresh: read now). Once its period is over a counter only shrinks
+ * (every process moves its part out within a flush interval), so an older
+ * figure counts more, never less: it may refuse, never admit, too much. */
+static long long gauge_prev(const struct sl_config *cfg, struct gauge *g, int local,
+                            long long now, int fresh)
+{
+    long long t = sl_now_us();
+
+    if (fresh || g->prev_period != now - 1 || g->prev_local != local ||
+        t - g->prev_read_us > 1000000) {
+        g->prev_value = gauge_read(cfg, g, local, now - 1);
+        g->prev_period = now - 1;
+        g->prev_local = local;
+        g->prev_read_us = t;
+    }
+    return g->prev_value;
+}
+
+/* Under g->m: the round trip of a take (two while a limit is reached: the
+ * previous period is read again before a refusal). */
 static int gauge_trip(const struct sl_config *cfg, struct gauge *g, long long max,
                       long long *used)
 {
@@ -450,7 +475,9 @@ static int gauge_trip(const struct sl_config *cfg, struct gauge *g, long long ma
         if (gauge_move(cfg, g, now, local, lease, &total) != 0)
             return SL_COUNTER_UNCOUNTED;
     }
-    before = total - lease + gauge_read(cfg, g, local, now - 1);
+    before = total - lease + gauge_prev(cfg, g, local, now, 0);
+    if (before >= max)
+        before = total - lease + gauge_prev(cfg, g, local, now, 1);
     if (before >= max) {
         if (gauge_add(cfg, g, local, now, -lease, &v) == 0)
             g->part -= lease;
