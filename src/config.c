@@ -28,6 +28,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "db.h"
+#include "guard.h"
 #include "keystore.h"
 #include "log.h"
 #include "prices.h"
@@ -1234,7 +1235,7 @@ static const char *const router_accepted[] = {
 };
 
 static const char *const top_accepted[] = {
-    "guardrails", "callback_settings", "mcp_servers", "search_tools", "policies",
+    "callback_settings", "mcp_servers", "search_tools", "policies",
     "credential_list", "include",
     NULL
 };
@@ -2165,6 +2166,28 @@ static void load_routes(struct ctx *cx, const struct node *router)
         diag(cx, 1, router ? router->line : 1, router ? router->col : 1, "router_settings: %s", why);
 }
 
+/* guardrails: compiled once per configuration (guard.c); a pattern that
+ * does not compile is an error of the load. */
+static void load_guardrails(struct ctx *cx, struct node *sec)
+{
+    char why[512];
+    json_t *list;
+    int rc;
+
+    if (sec == NULL)
+        return;
+    if ((list = to_json(cx, sec)) == NULL) {
+        cx->nomem = 1;
+        return;
+    }
+    rc = sl_guard_load(&cx->cfg->pub, list, why, sizeof(why));
+    json_decref(list);
+    if (rc == SL_ERR_NOMEM)
+        cx->nomem = 1;
+    else if (rc != SL_OK)
+        diag(cx, 1, sec->line, sec->col, "%s", why);
+}
+
 static void load_root(struct ctx *cx, struct node *root)
 {
     static const struct field fields[] = {
@@ -2174,6 +2197,7 @@ static void load_root(struct ctx *cx, struct node *root)
         { "router_settings", F_SKIP, 0, 0, 0 },
         { "sluice_settings", F_SKIP, 0, 0, 0 },
         { "model_list", F_SKIP, 0, 0, 0 },
+        { "guardrails", F_SKIP, 0, 0, 0 },
         { NULL, 0, 0, 0, 0 }
     };
     static const struct section s = { "", fields, top_accepted, 0 };
@@ -2201,6 +2225,7 @@ static void load_root(struct ctx *cx, struct node *root)
     else
         diag(cx, 0, 1, 1, "no model_list: only health checks will answer");
     load_routes(cx, found[3]);
+    load_guardrails(cx, found[6]);
 }
 
 /* ---- load and free ------------------------------------------------------- */
@@ -2215,6 +2240,7 @@ static void config_free(struct priv *p)
     }
     sl_price_map_free(p->pub.price_map);
     sl_router_free(p->pub.routes);
+    sl_guard_free(&p->pub);
     json_decref(p->pub.router.fallbacks);
     json_decref(p->pub.router.context_window_fallbacks);
     json_decref(p->pub.router.content_policy_fallbacks);

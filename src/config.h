@@ -79,6 +79,8 @@ struct sl_memcached_server {
     unsigned port;               /* 0: host is a unix socket path */
 };
 
+struct sl_guardrail;
+
 struct sl_config {
     const char *path;                  /* the file this came from */
     struct sl_deployment *deployments; /* in file order */
@@ -188,6 +190,8 @@ struct sl_config {
                                         * router_settings.timeout, else request_timeout */
 
     /* private */
+    struct sl_guardrail *guardrails;   /* guardrails: (guard.h), n_guardrails of them */
+    size_t n_guardrails;
     struct sl_arena *arena;            /* owns every string above */
     int refs;                          /* atomic; see acquire/release */
 };

@@ -95,7 +95,8 @@ static size_t key_block_size(const struct sl_key *k)
 
     n += str_size(k->key_alias) + str_size(k->user_id) + str_size(k->team_id) +
          str_size(k->model_max_budget) + str_size(k->aliases) +
-         str_size(k->model_rpm_limit) + str_size(k->model_tpm_limit);
+         str_size(k->model_rpm_limit) + str_size(k->model_tpm_limit) +
+         str_size(k->guardrails) + str_size(k->team_guardrails);
     for (int i = 0; i < SL_BUDGET_SCOPES; i++)
         n += str_size(k->budget[i].duration);
     return n;
@@ -143,6 +144,8 @@ static struct sl_key *key_copy_into(void *block, const struct sl_key *k)
     d->aliases = put_str(&p, k->aliases);
     d->model_rpm_limit = put_str(&p, k->model_rpm_limit);
     d->model_tpm_limit = put_str(&p, k->model_tpm_limit);
+    d->guardrails = put_str(&p, k->guardrails);
+    d->team_guardrails = put_str(&p, k->team_guardrails);
     for (int i = 0; i < SL_BUDGET_SCOPES; i++)
         d->budget[i].duration = put_str(&p, k->budget[i].duration);
     d->models = put_list(&ptrs, &p, k->models, k->n_models);
@@ -262,6 +265,10 @@ static char *key_to_json(const struct sl_key *k, long long fetched_us)
         json_object_set_new(o, "mrl", json_string(k->model_rpm_limit));
     if (o != NULL && k->model_tpm_limit != NULL)
         json_object_set_new(o, "mtl", json_string(k->model_tpm_limit));
+    if (o != NULL && k->guardrails != NULL)
+        json_object_set_new(o, "gr", json_string(k->guardrails));
+    if (o != NULL && k->team_guardrails != NULL)
+        json_object_set_new(o, "tgr", json_string(k->team_guardrails));
     if (o != NULL && k->remote_admin)
         json_object_set_new(o, "ra", json_true());
     if (o != NULL) {
@@ -319,6 +326,8 @@ static int key_from_json(struct sl_arena *a, const char *text, size_t len, const
     k->aliases = jstr(a, o, "al");
     k->model_rpm_limit = jstr(a, o, "mrl");
     k->model_tpm_limit = jstr(a, o, "mtl");
+    k->guardrails = jstr(a, o, "gr");
+    k->team_guardrails = jstr(a, o, "tgr");
     k->blocked = json_is_true(json_object_get(o, "b"));
     k->team_blocked = json_is_true(json_object_get(o, "tb"));
     k->remote_admin = json_is_true(json_object_get(o, "ra"));
@@ -567,7 +576,8 @@ static int db_fetch(struct sl_request *req, const char *token, struct sl_key *k)
         "t.tpm_limit, t.rpm_limit, t.max_parallel_requests, "
         "u.tpm_limit, u.rpm_limit, u.max_parallel_requests, "
         "JSON_EXTRACT(k.metadata, '$.model_rpm_limit'), "
-        "JSON_EXTRACT(k.metadata, '$.model_tpm_limit') "
+        "JSON_EXTRACT(k.metadata, '$.model_tpm_limit'), "
+        "JSON_EXTRACT(k.metadata, '$.guardrails'), JSON_EXTRACT(t.metadata, '$.guardrails') "
         "FROM `LiteLLM_VerificationToken` k "
         "LEFT JOIN `LiteLLM_TeamTable` t ON t.team_id = k.team_id "
         "LEFT JOIN `LiteLLM_UserTable` u ON u.user_id = k.user_id "
@@ -617,6 +627,8 @@ static int db_fetch(struct sl_request *req, const char *token, struct sl_key *k)
         k->aliases = NULL;
     k->model_rpm_limit = col_str(req, db, 33);
     k->model_tpm_limit = col_str(req, db, 34);
+    k->guardrails = col_str(req, db, 35);
+    k->team_guardrails = team ? col_str(req, db, 36) : NULL;
     if ((rc = col_list(req, db, 3, &k->models, &k->n_models)) == SL_OK && team)
         rc = col_list(req, db, 14, &k->team_models, &k->n_team_models);
 out:

@@ -46,6 +46,8 @@ struct sl_key {
     const char *model_rpm_limit;      /* the key's metadata.model_rpm_limit as JSON text
                                        * ({"gpt-4o": 10}); NULL: none */
     const char *model_tpm_limit;      /* metadata.model_tpm_limit, likewise */
+    const char *guardrails;           /* the key's metadata.guardrails (JSON text), NULL: none */
+    const char *team_guardrails;      /* the team's metadata.guardrails, likewise */
     long long tpm_limit, rpm_limit;   /* < 0: none */
     long max_parallel_requests;       /* < 0: none */
     struct sl_rate_limits {           /* the team's and the user's limits (ratelimit.c) */

@@ -19,6 +19,7 @@
 #include "arena.h"
 #include "cache.h"
 #include "config.h"
+#include "guard.h"
 #include "jscan.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -213,8 +214,11 @@ static int send_chunk(struct sl_request *req, json_t *chunk, struct stream_state
     size_t i, len;
     json_t *c;
     char *text;
+    int rc;
 
     take_usage(req, json_object_get(chunk, "usage"));
+    if (sl_guard_on_answer(req) && (rc = sl_guard_chunk(req, chunk)) != SL_OK)
+        return rc;
     sl_cache_keep_json(req, chunk);
     json_array_foreach(choices, i, c)
         if (json_is_string(json_object_get(c, "finish_reason")))
@@ -274,12 +278,14 @@ static int on_event(struct sl_request *req, const struct sl_sse_event *ev, void 
         return SL_OK;     /* anything after the end is ignored */
     /* The splice fast path writes OpenAI's format; Anthropic's clients get
      * every chunk converted (messages.c). */
-    if ((req->dep->provider->flags & SL_PROVIDER_OPENAI_WIRE) && req->surface == SL_SURFACE_OPENAI) {
+    if ((req->dep->provider->flags & SL_PROVIDER_OPENAI_WIRE) && req->surface == SL_SURFACE_OPENAI &&
+        !sl_guard_on_answer(req)) {
         rc = wire_event(req, ev, st);
         if (rc != SL_NEED_PARSE)
             return rc;
     }
-    if (req->dep->provider->fast_delta != NULL && req->surface == SL_SURFACE_OPENAI) {
+    if (req->dep->provider->fast_delta != NULL && req->surface == SL_SURFACE_OPENAI &&
+        !sl_guard_on_answer(req)) {
         struct sl_fast_delta fd;
 
         if (req->dep->provider->fast_delta(req, ev, &fd))
@@ -449,7 +455,8 @@ static int whole_reply(struct sl_request *req, struct sl_upstream_res *res)
     json_t *out = NULL;
     int rc;
 
-    if ((req->dep->provider->flags & SL_PROVIDER_OPENAI_WIRE) && req->surface == SL_SURFACE_OPENAI) {
+    if ((req->dep->provider->flags & SL_PROVIDER_OPENAI_WIRE) && req->surface == SL_SURFACE_OPENAI &&
+        !sl_guard_on_answer(req)) {
         struct wire_view v;
         const char *piece[3];
         size_t n[3];
@@ -473,6 +480,10 @@ static int whole_reply(struct sl_request *req, struct sl_upstream_res *res)
         return sl_respond_error(req, rc, NULL);
     take_usage(req, json_object_get(out, "usage"));
     price(req);
+    if (sl_guard_on_answer(req) && (rc = sl_guard_answer(req, out)) != SL_OK) {
+        json_decref(out);
+        return sl_respond_error(req, rc, NULL);
+    }
     sl_cache_keep_json(req, out);
     if (req->surface == SL_SURFACE_ANTHROPIC) {
         rc = sl_messages_send_completion(req, out);
@@ -486,9 +497,34 @@ static int whole_reply(struct sl_request *req, struct sl_upstream_res *res)
     return rc;
 }
 
+/* Text a guardrail still held when the stream ended without the choice's
+ * finish_reason: one more chunk. */
+static int guard_tail(struct sl_request *req)
+{
+    json_t *c = sl_guard_stream_end(req);
+    char *text;
+    size_t len;
+    int rc;
+
+    if (c == NULL)
+        return SL_OK;
+    if (req->surface == SL_SURFACE_ANTHROPIC)
+        rc = sl_messages_send_chunk(req, c);
+    else if ((text = sl_json_dump(req->arena, c, &len)) == NULL)
+        rc = SL_ERR_NOMEM;
+    else
+        rc = sl_respond_sse_data(req, text, len);
+    json_decref(c);
+    return rc;
+}
+
 static int end_stream(struct sl_request *req, const struct stream_state *st)
 {
+    int rc;
+
     price(req);   /* for the log: the headers went out long ago */
+    if ((st->done || st->finished) && sl_guard_on_answer(req) && (rc = guard_tail(req)) != SL_OK)
+        return rc;
     /* A clean close after a finish_reason but without [DONE]: some
      * compatible servers do that; the client still gets a proper end. */
     if ((st->done || st->finished) && req->surface == SL_SURFACE_ANTHROPIC)

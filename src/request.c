@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "cache.h"
 #include "config.h"
+#include "guard.h"
 #include "jsonutil.h"
 #include "keys.h"
 #include "log.h"
@@ -380,11 +381,17 @@ static int dispatch(struct sl_request *req)
      * Anthropic body is translated for the deployment). */
     if ((rc = sl_cache_begin(req, &hit)) != SL_OK || hit)
         return rc;
+    /* Guardrails run after the cache (keyed on what the client sent, never
+     * on a masked prompt), on the OpenAI form of the body. */
+    if ((rc = sl_guard_select(req)) != SL_OK)
+        return rc;
     if (req->endpoint == SL_EP_MESSAGES) {
         if ((rc = sl_messages_to_openai(req)) != SL_OK)
             return rc;
         req->endpoint = SL_EP_CHAT;
     }
+    if ((rc = sl_guard_pre(req)) != SL_OK)
+        return rc;
     sl_proxy_call(req);
     sl_cache_finish(req);
     return SL_OK;

@@ -79,6 +79,7 @@ struct sl_request {
     struct sl_counter_hold budget_holds[SL_BUDGET_HOLDS];   /* budget.c: reserved at admission */
     struct sl_limit_hold limits;     /* ratelimit.c: held from admission to the end */
     const struct sl_deployment *dep; /* borrowed from cfg */
+    struct sl_guard_req *guard;      /* guard.c: the guardrails of this call (arena); NULL: none */
     struct sl_cache_req *cache;      /* cache.c: the response cache's state for this request
                                       * (arena); NULL: the cache is not used */
     void *pstate;                    /* adapter scratch (arena) */

@@ -44,6 +44,7 @@ static const struct {
     [SL_ERR_DB]               = { "db", 500, "internal_server_error", "A database statement failed." },
     [SL_ERR_NO_DEPLOYMENT]    = { "no_deployment", 429, "rate_limit_error", "No deployments available for selected model." },
     [SL_ERR_RATE_LIMITED]     = { "rate_limited", 429, "rate_limit_error", "Rate limit exceeded." },
+    [SL_ERR_GUARDRAIL]        = { "guardrail", 400, "invalid_request_error", "Violated guardrail policy." },
 };
 
 const char *sl_status_name(int status)

@@ -29,6 +29,7 @@ enum sl_status {
     SL_ERR_DB,               /* 500: the database refused a statement (see struct sl_db_error) */
     SL_ERR_NO_DEPLOYMENT,    /* 429: every deployment of the model group is cooling down or full */
     SL_ERR_RATE_LIMITED,     /* 429: a key's, team's or user's rpm/tpm/parallel limit (ratelimit.c) */
+    SL_ERR_GUARDRAIL,        /* 400: a guardrail blocked the prompt or the answer (guard.c) */
     SL_STATUS_MAX
 };
 

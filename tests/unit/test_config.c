@@ -378,7 +378,7 @@ static void test_warnings(void)
         "unknown_keys.yaml:14:3: warning: litellm_settings.turn_off_message_logging is accepted but not implemented",
         "unknown_keys.yaml:15:3: warning: unknown key litellm_settings.drop_prams (ignored)",
         "unknown_keys.yaml:17:3: warning: unknown key sluice_settings.thread (ignored)",
-        "unknown_keys.yaml:18:1: warning: guardrails is accepted but not implemented",
+        "unknown_keys.yaml:18:1: warning: callback_settings is accepted but not implemented",
         "unknown_keys.yaml:19:1: warning: unknown key unknown_section (ignored)",
         NULL };
     struct sl_config *c = NULL;
