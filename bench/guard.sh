@@ -3,10 +3,11 @@
 # sl_guard_select + sl_guard_pre on a chat request with a 4 KB prompt, the
 # default detectors masking (and restore on), against the same request with
 # no guardrail configured, on the real code (bench/guard.c, linked against a
-# build's libsluice.a).
+# build's libsluice.a); and the default detectors' scan rate over 4 MB of
+# that text, one core.
 #
 # A benchmark, not a test: it prints µs per request beside the 30 µs target
-# and never fails on speed.
+# and MB/s beside the 200 MB/s target, and never fails on speed.
 #
 # Knobs (environment):
 #   SLUICE_BUILD       a configured build directory (default bench/out/build)
