@@ -42,6 +42,10 @@ const GUARDRAILS = [
         guardrail_name: 'answer-mask',
         litellm_params: { guardrail: 'sluice_pii', mode: 'post_call', detectors: ['EMAIL'] },
     },
+    {   // answers with an e-mail address refused
+        guardrail_name: 'answer-block',
+        litellm_params: { guardrail: 'sluice_pii', mode: 'post_call', detectors: ['EMAIL'], default_action: 'BLOCK' },
+    },
     {   // on for every call: provider keys never leave
         guardrail_name: 'secrets',
         litellm_params: { guardrail: 'sluice_pii', mode: 'pre_call', default_on: true, detectors: ['API_KEY', 'AWS_ACCESS_KEY'] },
@@ -125,6 +129,25 @@ describe('guardrails: masking, restoring and blocking, whole and streamed', () =
         assert.ok((await received(m))[0].includes(`eve.${m}@example.com`), 'the prompt went as it was');
         const s = await streamed(`ref ${m} frank.${m}@example.com`, ['answer-mask']);
         assert.equal(s.text, `Echo: ref ${m} <EMAIL_1>`);
+    });
+
+    it('post_call BLOCK: a whole answer becomes a 400, a stream ends with an in-band error', async () => {
+        const m = uniq();
+        await assert.rejects(chat(`ref ${m} pat.${m}@example.com`, ['answer-block']), (e) => e.status === 400 &&
+            e.message.includes("Violated guardrail policy: guardrail 'answer-block' found EMAIL in the response.") &&
+            !e.message.includes('@example.com'));
+        const res = await fetch(`${h.baseURL}/chat/completions`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ model: 'gpt-4o-mini', messages: ask(`ref ${m} then quinn.${m}@example.com`), stream: true,
+                                   guardrails: ['answer-block'] }),
+        });
+        const text = await res.text();
+        assert.equal(res.status, 200, 'the stream had begun');
+        assert.ok(!text.includes(`quinn.${m}@example.com`), text);
+        assert.match(text, /"message":"Violated guardrail policy: guardrail 'answer-block' found EMAIL in the response\."/);
+        assert.match(text, /data: \[DONE\]\s*$/);
+        assert.equal((await received(m)).length, 2, 'each went upstream once: a guardrail block is not retried');
     });
 
     it('a block answers 400 naming the guardrail and the detector, never the value; nothing goes upstream', async () => {
