@@ -399,9 +399,13 @@ static int pre_text(struct sl_request *req, const char *text, size_t len, const 
     return SL_OK;
 }
 
-/* Replaces the string member key of o by the guarded text; *changed set when
- * it differs. */
-static int guard_member(struct sl_request *req, json_t *o, const char *key, int *changed)
+typedef int text_fn(struct sl_request *req, const char *text, size_t len, const char **out,
+                    size_t *out_len);
+
+/* Replaces the string member key of o by what fn makes of it; *changed set
+ * (when not NULL) if that differs. */
+static int rewrite_member(struct sl_request *req, json_t *o, const char *key, text_fn *fn,
+                          int *changed)
 {
     json_t *v = json_object_get(o, key);
     const char *out;
@@ -410,12 +414,18 @@ static int guard_member(struct sl_request *req, json_t *o, const char *key, int 
 
     if (!json_is_string(v))
         return SL_OK;
-    if ((rc = pre_text(req, json_string_value(v), json_string_length(v), &out, &n)) != SL_OK)
+    if ((rc = fn(req, json_string_value(v), json_string_length(v), &out, &n)) != SL_OK)
         return rc;
     if (out == json_string_value(v))
         return SL_OK;
-    *changed = 1;
+    if (changed != NULL)
+        *changed = 1;
     return json_object_set_new(o, key, json_stringn(out, n)) == 0 ? SL_OK : SL_ERR_NOMEM;
+}
+
+static int guard_member(struct sl_request *req, json_t *o, const char *key, int *changed)
+{
+    return rewrite_member(req, o, key, pre_text, changed);
 }
 
 /* Every text of a chat request: contents (strings and text parts) of every
@@ -577,18 +587,7 @@ static int post_text(struct sl_request *req, const char *text, size_t len, const
 
 static int answer_member(struct sl_request *req, json_t *o, const char *key)
 {
-    json_t *v = json_object_get(o, key);
-    const char *out;
-    size_t n;
-    int rc;
-
-    if (!json_is_string(v))
-        return SL_OK;
-    if ((rc = post_text(req, json_string_value(v), json_string_length(v), &out, &n)) != SL_OK)
-        return rc;
-    if (out == json_string_value(v))
-        return SL_OK;
-    return json_object_set_new(o, key, json_stringn(out, n)) == 0 ? SL_OK : SL_ERR_NOMEM;
+    return rewrite_member(req, o, key, post_text, NULL);
 }
 
 int sl_guard_answer(struct sl_request *req, json_t *resp)
