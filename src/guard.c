@@ -22,6 +22,7 @@
 
 #define MAX_GUARDRAILS 64           /* a request's set is a 64-bit mask */
 #define MAX_CHOICES 8               /* streamed choices scanned (others pass as they are) */
+#define MAX_TOOLS 8                 /* streamed tool calls of a choice scanned, likewise */
 
 static const char *const builtins[] = {
     "EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "US_SSN", "IP_ADDRESS", "AWS_ACCESS_KEY",
@@ -284,10 +285,17 @@ void sl_guard_free(struct sl_config *cfg)
 
 /* ---- per request ---------------------------------------------------------------- */
 
+/* One streamed text (a choice's content, or one of its tool calls'
+ * arguments) on its way through the post_call scanners and the restore. */
+struct text_stream {
+    struct sl_pii_stream **scan;    /* n_guardrails, NULL where none runs; NULL: not begun */
+    struct sl_pii_unstream *un;
+    int done;                       /* flushed: the choice finished */
+};
+
 struct choice_stream {
-    struct sl_pii_stream *scan[MAX_GUARDRAILS];   /* the post_call scanners, in order */
-    struct sl_pii_unstream *un;                   /* the restore */
-    int done;
+    struct text_stream content;
+    struct text_stream tools[MAX_TOOLS];
 };
 
 struct sl_guard_req {
@@ -607,22 +615,23 @@ int sl_guard_answer(struct sl_request *req, json_t *resp)
     return SL_OK;
 }
 
-/* The streams of choice index (made on first use). NULL on OOM. */
-static struct choice_stream *streams_of(struct sl_request *req, size_t index)
+/* Begins ts on first use. SL_OK or SL_ERR_NOMEM. */
+static int text_begin(struct sl_request *req, struct text_stream *ts)
 {
     struct sl_guard_req *s = req->guard;
-    struct choice_stream *cs = &s->ch[index];
     const struct sl_config *cfg = req->cfg;
 
-    if (cs->un != NULL || cs->done)
-        return cs;
+    if (ts->scan != NULL)
+        return SL_OK;
+    if ((ts->scan = sl_arena_calloc(req->arena, cfg->n_guardrails, sizeof(*ts->scan))) == NULL)
+        return SL_ERR_NOMEM;
     for (size_t i = 0; i < cfg->n_guardrails; i++)
         if ((s->post >> i & 1) &&
-            (cs->scan[i] = sl_pii_stream_new(cfg->guardrails[i].set, s->post_map, req->arena)) == NULL)
-            return NULL;
-    if ((cs->un = sl_pii_unstream_new(s->map, req->arena)) == NULL)
-        return NULL;
-    return cs;
+            (ts->scan[i] = sl_pii_stream_new(cfg->guardrails[i].set, s->post_map, req->arena)) == NULL)
+            return SL_ERR_NOMEM;
+    if ((ts->un = sl_pii_unstream_new(s->map, req->arena)) == NULL)
+        return SL_ERR_NOMEM;
+    return SL_OK;
 }
 
 /* a (an bytes, arena) followed by b: a new arena string. */
@@ -638,9 +647,9 @@ static char *join(struct sl_arena *arena, const char *a, size_t an, const char *
     return j;
 }
 
-/* Passes text through the scanners and the restore of cs (finish: the end
- * of the choice: flush everything held). *out is arena text. */
-static int stream_text(struct sl_request *req, struct choice_stream *cs, const char *text,
+/* Passes text through the scanners and the restore of ts (begun; finish:
+ * the end of the choice: flush everything held). *out is arena text. */
+static int stream_text(struct sl_request *req, struct text_stream *ts, const char *text,
                        size_t len, int finish, const char **out, size_t *out_len)
 {
     const struct sl_config *cfg = req->cfg;
@@ -651,10 +660,10 @@ static int stream_text(struct sl_request *req, struct choice_stream *cs, const c
     int rc;
 
     for (size_t i = 0; i < cfg->n_guardrails; i++) {
-        if (cs->scan[i] == NULL)
+        if (ts->scan[i] == NULL)
             continue;
         memset(&rep, 0, sizeof(rep));
-        if ((rc = sl_pii_stream_feed(cs->scan[i], t, n, &o, &on, &rep)) != SL_OK)
+        if ((rc = sl_pii_stream_feed(ts->scan[i], t, n, &o, &on, &rep)) != SL_OK)
             return rc;
         if (rep.blocked != NULL)
             return blocked(req, &cfg->guardrails[i], rep.blocked, "response");
@@ -665,7 +674,7 @@ static int stream_text(struct sl_request *req, struct choice_stream *cs, const c
             if ((acc = sl_arena_alloc(req->arena, on + 1)) == NULL)
                 return SL_ERR_NOMEM;
             memcpy(acc, o, on);
-            if ((rc = sl_pii_stream_finish(cs->scan[i], &tail, &tn, &rep)) != SL_OK)
+            if ((rc = sl_pii_stream_finish(ts->scan[i], &tail, &tn, &rep)) != SL_OK)
                 return rc;
             if (rep.blocked != NULL)
                 return blocked(req, &cfg->guardrails[i], rep.blocked, "response");
@@ -681,7 +690,7 @@ static int stream_text(struct sl_request *req, struct choice_stream *cs, const c
         t = o;
         n = on;
     }
-    if ((rc = sl_pii_unstream_feed(cs->un, t, n, &o, &on)) != SL_OK)
+    if ((rc = sl_pii_unstream_feed(ts->un, t, n, &o, &on)) != SL_OK)
         return rc;
     if ((acc = sl_arena_alloc(req->arena, on + 1)) == NULL)
         return SL_ERR_NOMEM;
@@ -690,12 +699,12 @@ static int stream_text(struct sl_request *req, struct choice_stream *cs, const c
         const char *tail;
         size_t tn;
 
-        if ((rc = sl_pii_unstream_finish(cs->un, &tail, &tn)) != SL_OK)
+        if ((rc = sl_pii_unstream_finish(ts->un, &tail, &tn)) != SL_OK)
             return rc;
         if ((acc = join(req->arena, acc, on, tail, tn)) == NULL)
             return SL_ERR_NOMEM;
         on += tn;
-        cs->done = 1;
+        ts->done = 1;
     }
     acc[on] = '\0';
     *out = acc;
@@ -703,9 +712,77 @@ static int stream_text(struct sl_request *req, struct choice_stream *cs, const c
     return SL_OK;
 }
 
+/* One delta text of ts (the string member key of o, if any), and at the end
+ * of the choice (finish) what ts still holds: into o[key]. */
+static int delta_text(struct sl_request *req, struct text_stream *ts, json_t *o, const char *key,
+                      int finish)
+{
+    json_t *v = json_object_get(o, key);
+    const char *out;
+    size_t n;
+    int rc;
+
+    if (ts->done || (!json_is_string(v) && (!finish || ts->scan == NULL)))
+        return SL_OK;
+    if ((rc = text_begin(req, ts)) != SL_OK)
+        return rc;
+    if ((rc = stream_text(req, ts, json_is_string(v) ? json_string_value(v) : "",
+                          json_is_string(v) ? json_string_length(v) : 0, finish, &out, &n)) != SL_OK)
+        return rc;
+    if (json_is_object(o) && (json_is_string(v) || n > 0) &&
+        json_object_set_new(o, key, json_stringn(out, n)) != 0)
+        return SL_ERR_NOMEM;
+    return SL_OK;
+}
+
+/* The tool-call argument deltas of one choice's delta; at its finish, what
+ * the scanners still hold of each call goes out as one more delta of it. */
+static int delta_tools(struct sl_request *req, struct choice_stream *cs, json_t *delta, int finish)
+{
+    json_t *calls = json_object_get(delta, "tool_calls"), *tc;
+    size_t i;
+    int rc;
+
+    json_array_foreach(calls, i, tc) {
+        json_int_t t = json_integer_value(json_object_get(tc, "index"));
+
+        if (t >= 0 && t < MAX_TOOLS &&
+            (rc = delta_text(req, &cs->tools[t], json_object_get(tc, "function"), "arguments",
+                             0)) != SL_OK)
+            return rc;
+    }
+    if (!finish)
+        return SL_OK;
+    for (size_t t = 0; t < MAX_TOOLS; t++) {
+        json_t *fn, *one;
+
+        if (cs->tools[t].scan == NULL || cs->tools[t].done)
+            continue;
+        if ((fn = json_object()) == NULL || (rc = delta_text(req, &cs->tools[t], fn, "arguments", 1)) != SL_OK) {
+            json_decref(fn);
+            return fn == NULL ? SL_ERR_NOMEM : rc;
+        }
+        if (json_object_get(fn, "arguments") == NULL) {
+            json_decref(fn);
+            continue;
+        }
+        if (calls == NULL) {
+            if (!json_is_object(delta) || (calls = json_array()) == NULL ||
+                json_object_set_new(delta, "tool_calls", calls) != 0) {
+                json_decref(fn);
+                return SL_ERR_NOMEM;
+            }
+        }
+        if ((one = json_pack("{s:I, s:o}", "index", (json_int_t)t, "function", fn)) == NULL ||
+            json_array_append_new(calls, one) != 0)
+            return SL_ERR_NOMEM;
+    }
+    return SL_OK;
+}
+
 int sl_guard_chunk(struct sl_request *req, json_t *chunk)
 {
-    json_t *c, *delta, *content;
+    json_t *c, *delta;
     size_t i;
     int rc;
 
@@ -713,49 +790,41 @@ int sl_guard_chunk(struct sl_request *req, json_t *chunk)
         json_int_t index = json_integer_value(json_object_get(c, "index"));
         int finish = json_is_string(json_object_get(c, "finish_reason"));
         struct choice_stream *cs;
-        const char *out;
-        size_t n;
 
         if (index < 0 || index >= MAX_CHOICES)
             continue;
-        if ((cs = streams_of(req, (size_t)index)) == NULL)
-            return SL_ERR_NOMEM;
-        if (cs->done)
-            continue;
+        cs = &req->guard->ch[index];
         delta = json_object_get(c, "delta");
-        content = json_object_get(delta, "content");
-        if (!json_is_string(content) && !finish)
-            continue;
-        if ((rc = stream_text(req, cs, json_is_string(content) ? json_string_value(content) : "",
-                              json_is_string(content) ? json_string_length(content) : 0, finish,
-                              &out, &n)) != SL_OK)
+        if (finish && delta == NULL) {
+            if ((delta = json_object()) == NULL || json_object_set_new(c, "delta", delta) != 0)
+                return SL_ERR_NOMEM;
+        }
+        if ((rc = delta_text(req, &cs->content, delta, "content", finish)) != SL_OK ||
+            (rc = delta_tools(req, cs, delta, finish)) != SL_OK)
             return rc;
-        if (json_is_object(delta) && (json_is_string(content) || n > 0) &&
-            json_object_set_new(delta, "content", json_stringn(out, n)) != 0)
-            return SL_ERR_NOMEM;
     }
     return SL_OK;
 }
 
 json_t *sl_guard_stream_end(struct sl_request *req)
 {
-    json_t *choices = NULL;
-    const char *out;
-    size_t n;
+    json_t *choices = NULL, *c;
 
     if (req->guard == NULL || !sl_guard_on_answer(req))
         return NULL;
     for (size_t i = 0; i < MAX_CHOICES; i++) {
         struct choice_stream *cs = &req->guard->ch[i];
 
-        if (cs->un == NULL || cs->done)
+        if ((c = json_pack("{s:I, s:{}, s:n}", "index", (json_int_t)i, "delta", "finish_reason")) == NULL)
+            break;
+        if (delta_text(req, &cs->content, json_object_get(c, "delta"), "content", 1) != SL_OK ||
+            delta_tools(req, cs, json_object_get(c, "delta"), 1) != SL_OK ||
+            json_object_size(json_object_get(c, "delta")) == 0 ||
+            (choices == NULL && (choices = json_array()) == NULL)) {
+            json_decref(c);
             continue;
-        if (stream_text(req, cs, "", 0, 1, &out, &n) != SL_OK || n == 0)
-            continue;
-        if (choices == NULL && (choices = json_array()) == NULL)
-            return NULL;
-        json_array_append_new(choices, json_pack("{s:I, s:{s:s%}, s:n}", "index", (json_int_t)i,
-                                                 "delta", "content", out, n, "finish_reason"));
+        }
+        json_array_append_new(choices, c);
     }
     if (choices == NULL)
         return NULL;

@@ -131,6 +131,31 @@ describe('guardrails: masking, restoring and blocking, whole and streamed', () =
         assert.equal(s.text, `Echo: ref ${m} <EMAIL_1>`);
     });
 
+    it('tool-call arguments in answers: post_call masks them and the restore puts values back, whole and streamed', async () => {
+        const tools = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: { text: { type: 'string' } } } } }];
+        const args = async (text, guardrails, stream) => {
+            if (!stream) {
+                const r = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: ask(text), tools, guardrails });
+                return r.choices[0].message.tool_calls[0].function.arguments;
+            }
+            const st = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: ask(text), tools, guardrails, stream: true });
+            let a = '';
+            for await (const ch of st) for (const t of ch.choices[0]?.delta?.tool_calls ?? []) a += t.function?.arguments ?? '';
+            return a;
+        };
+        for (const stream of [false, true]) {
+            const m = uniq();
+            assert.deepEqual(JSON.parse(await args(`call tool ${m} rae.${m}@example.com`, ['answer-mask'], stream)),
+                { text: `call tool ${m} <EMAIL_1>` }, `post_call, stream ${stream}`);
+            const m2 = uniq();
+            // the provider gets <EMAIL_1>; the fake streams its arguments 8 bytes at a time, so the
+            // placeholder comes back split, and is put back whole
+            assert.deepEqual(JSON.parse(await args(`call tool ${m2} sam.${m2}@example.com`, ['pii-mask'], stream)),
+                { text: `call tool ${m2} sam.${m2}@example.com` }, `restore, stream ${stream}`);
+            assert.ok(!(await received(m2))[0].includes(`sam.${m2}@`));
+        }
+    });
+
     it('post_call BLOCK: a whole answer becomes a 400, a stream ends with an in-band error', async () => {
         const m = uniq();
         await assert.rejects(chat(`ref ${m} pat.${m}@example.com`, ['answer-block']), (e) => e.status === 400 &&
