@@ -294,7 +294,7 @@ struct text_stream {
 };
 
 struct choice_stream {
-    struct text_stream content;
+    struct text_stream content, reasoning;
     struct text_stream tools[MAX_TOOLS];
 };
 
@@ -447,11 +447,15 @@ static int pre_chat(struct sl_request *req, int *changed)
     json_array_foreach(msgs, i, m) {
         json_t *content = json_object_get(m, "content");
 
-        if (json_is_string(content) && (rc = guard_member(req, m, "content", changed)) != SL_OK)
-            return rc;
-        json_array_foreach(content, j, part)
-            if (json_is_object(part) && (rc = guard_member(req, part, "text", changed)) != SL_OK)
+        /* (a string content is replaced, and freed, by guard_member) */
+        if (json_is_string(content)) {
+            if ((rc = guard_member(req, m, "content", changed)) != SL_OK)
                 return rc;
+        } else {
+            json_array_foreach(content, j, part)
+                if (json_is_object(part) && (rc = guard_member(req, part, "text", changed)) != SL_OK)
+                    return rc;
+        }
         json_array_foreach(json_object_get(m, "tool_calls"), j, call)
             if ((rc = guard_member(req, json_object_get(call, "function"), "arguments",
                                    changed)) != SL_OK)
@@ -606,7 +610,8 @@ int sl_guard_answer(struct sl_request *req, json_t *resp)
 
     json_array_foreach(json_object_get(resp, "choices"), i, c) {
         msg = json_object_get(c, "message");
-        if ((rc = answer_member(req, msg, "content")) != SL_OK)
+        if ((rc = answer_member(req, msg, "content")) != SL_OK ||
+            (rc = answer_member(req, msg, "reasoning_content")) != SL_OK)
             return rc;
         json_array_foreach(json_object_get(msg, "tool_calls"), j, call)
             if ((rc = answer_member(req, json_object_get(call, "function"), "arguments")) != SL_OK)
@@ -800,6 +805,7 @@ int sl_guard_chunk(struct sl_request *req, json_t *chunk)
                 return SL_ERR_NOMEM;
         }
         if ((rc = delta_text(req, &cs->content, delta, "content", finish)) != SL_OK ||
+            (rc = delta_text(req, &cs->reasoning, delta, "reasoning_content", finish)) != SL_OK ||
             (rc = delta_tools(req, cs, delta, finish)) != SL_OK)
             return rc;
     }
@@ -818,6 +824,7 @@ json_t *sl_guard_stream_end(struct sl_request *req)
         if ((c = json_pack("{s:I, s:{}, s:n}", "index", (json_int_t)i, "delta", "finish_reason")) == NULL)
             break;
         if (delta_text(req, &cs->content, json_object_get(c, "delta"), "content", 1) != SL_OK ||
+            delta_text(req, &cs->reasoning, json_object_get(c, "delta"), "reasoning_content", 1) != SL_OK ||
             delta_tools(req, cs, json_object_get(c, "delta"), 1) != SL_OK ||
             json_object_size(json_object_get(c, "delta")) == 0 ||
             (choices == NULL && (choices = json_array()) == NULL)) {

@@ -33,6 +33,9 @@ model_list:
     litellm_params: { model: openai/gpt-4o-mini, api_base: "http://127.0.0.1:1/v1", api_key: k }
 general_settings: { master_key: sk-vg }
 sluice_settings: { log_level: error }
+guardrails:
+  - guardrail_name: pii
+    litellm_params: { guardrail: sluice_pii, mode: [pre_call, post_call], output_parse_pii: true }
 YAML
 
 n=0
@@ -55,4 +58,8 @@ run /v1/chat/completions "$(printf "$chat" fake ',"stream":true')" 'data: \[DONE
 run /v1/chat/completions "$(printf "$chat" fault-500 '')" 'Status: 500'
 run /v1/chat/completions "$(printf "$chat" dead '')" 'Status: 502'
 run /v1/chat/completions '{"model":' 'Status: 400'
+pii='{"model":"%s","messages":[{"role":"user","content":"mail bob@example.com"}],"guardrails":["pii"]%s}'
+run /v1/chat/completions "$(printf "$pii" mock-gpt '')" '"Echo: mail bob@example.com"'
+run /v1/chat/completions "$(printf "$pii" fake ',"stream":true')" 'data: \[DONE\]'
+run /v1/chat/completions "$(printf "$pii" mock-gpt ',"stream":true')" 'data: \[DONE\]'
 echo "valgrind: $n requests, no memory errors, no leaks"

@@ -99,6 +99,7 @@ describe('guardrails: masking, restoring and blocking, whole and streamed', () =
         assert.match(sent[0], /<PHONE_1>/);
         assert.equal(r.text, `Echo: ref ${m}: write to alice.${m}@example.com or call +44 20 7946 0958`);
         assert.equal(r.headers.get('x-litellm-applied-guardrails'), 'pii-mask,secrets');
+        assert.ok(!h.sluiceLog().includes(`alice.${m}`), 'no value reaches the log');
     });
 
     it('without output_parse_pii the client sees the placeholders', async () => {
