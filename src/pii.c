@@ -88,6 +88,7 @@ static const char *const re_src[R_COUNT] = {
 #define C_HEX   4u
 #define C_LOCAL 8u   /* e-mail local part, ASCII: [A-Za-z0-9._%+-] */
 #define C_B64   16u  /* [A-Za-z0-9+/=] */
+#define C_NUMSEP 32u /* ".,:/-": inside "1.2.3", "12:30", "1,000" */
 
 /* Trigger kinds, per first byte of a candidate. */
 #define T_EMAIL 1u
@@ -116,6 +117,8 @@ static void init_classes(void)
             v |= C_LOCAL;
         if (isalnum(c) || c == '+' || c == '/' || c == '=')
             v |= C_B64;
+        if (c != 0 && strchr(".,:/-", c) != NULL)
+            v |= C_NUMSEP;
         cls[c] = (unsigned char)(c < 128 ? v : 0);
     }
 }
@@ -140,6 +143,7 @@ struct sl_pii_set {
     pcre2_code *re[R_COUNT];        /* built-in patterns, byte mode, anchored */
     int jit;                        /* the built-ins are JIT-compiled */
     unsigned char trig[256];        /* T_* of the enabled built-ins */
+    unsigned char pair[256][32];    /* bitset: second bytes a letter trigger may take */
     int has_ops;                    /* any PATTERN / DENY */
     struct allow *allow;            /* open addressing, nallow_slots entries */
     size_t nallow_slots;
@@ -439,6 +443,34 @@ static const unsigned char builtin_trig[B_COUNT] = {
     [B_AWS_ACCESS_KEY] = T_UPPER, [B_PRIVATE_KEY] = T_PEM, [B_API_KEY] = T_UPPER | T_LOWER,
 };
 
+static void pair_add(struct sl_pii_set *set, unsigned char a, unsigned char b)
+{
+    set->pair[a][b >> 3] |= (unsigned char)(1u << (b & 7));
+}
+
+/* Which second bytes can follow a letter trigger in some candidate, so that
+ * most words ("The", "and", "see") are passed over without a call. */
+static void build_pairs(struct sl_pii_set *set)
+{
+    static const char *const key_pairs[] = { "sk", "rk", "gh", "gi", "gl", "xo", "hf", "be", "Be",
+                                             "AI" };
+
+    if (set->bdet[B_API_KEY] >= 0)
+        for (size_t i = 0; i < sizeof(key_pairs) / sizeof(key_pairs[0]); i++)
+            pair_add(set, (unsigned char)key_pairs[i][0], (unsigned char)key_pairs[i][1]);
+    if (set->bdet[B_AWS_ACCESS_KEY] >= 0) {
+        pair_add(set, 'A', 'K');
+        pair_add(set, 'A', 'S');
+    }
+    for (int a = 'A'; a <= 'Z' && set->bdet[B_IBAN] >= 0; a++)
+        for (int b = 'A'; b <= 'Z'; b++)
+            pair_add(set, (unsigned char)a, (unsigned char)b);
+    for (int a = 0; a < 256 && set->bdet[B_IP_ADDRESS] >= 0; a++)
+        for (int b = 0; b < 256; b++)
+            if (isalpha(a) && isxdigit(a) && (isxdigit(b) || b == ':'))
+                pair_add(set, (unsigned char)a, (unsigned char)b);
+}
+
 static void build_triggers(struct sl_pii_set *set)
 {
     unsigned t = 0;
@@ -468,6 +500,7 @@ static void build_triggers(struct sl_pii_set *set)
         for (const char *c = set->bdet[B_API_KEY] >= 0 ? lower_key : ""; *c; c++)
             set->trig[(unsigned char)*c] = T_LOWER;
     }
+    build_pairs(set);
 }
 
 static int add_spec(struct sl_pii_set *set, const struct sl_pii_spec *sp, char *err, size_t errlen)
@@ -1073,7 +1106,7 @@ static int number_start(const struct scan *sc, size_t i)
     prev = sc->p[i - 1];
     if (cls[prev] & C_WORD)
         return 0;
-    if (i >= 2 && (cls[sc->p[i - 2]] & C_DIGIT) && strchr(".,:/-", prev) != NULL && prev != 0)
+    if (i >= 2 && (cls[sc->p[i - 2]] & C_DIGIT) && (cls[prev] & C_NUMSEP))
         return 0;
     return 1;
 }
@@ -1090,6 +1123,35 @@ static int ipv6_shape(const struct scan *sc, size_t s)
     return h >= 1 && h <= 4 && sc->p[s + h] == ':' ? YES : NO;
 }
 
+/* Cheap shape test before a pattern runs: 'd' a digit, 's' one of " .-",
+ * anything else itself. */
+static int shape(const struct scan *sc, size_t s, const char *pat)
+{
+    for (size_t k = 0; pat[k] != '\0'; k++) {
+        unsigned char ch;
+
+        if (s + k >= sc->len)
+            return sc->eof ? NO : MORE;
+        ch = sc->p[s + k];
+        if (pat[k] == 'd' ? !(cls[ch] & C_DIGIT)
+                          : pat[k] == 's' ? (ch != ' ' && ch != '.' && ch != '-') : ch != pat[k])
+            return NO;
+    }
+    return YES;
+}
+
+/* 1 to 3 digits and a dot: the only way an IPv4 address starts. */
+static int v4_shape(const struct scan *sc, size_t s)
+{
+    size_t k = 0;
+
+    while (k < 4 && s + k < sc->len && (cls[sc->p[s + k]] & C_DIGIT))
+        k++;
+    if (s + k == sc->len)
+        return sc->eof ? NO : MORE;
+    return k >= 1 && k <= 3 && sc->p[s + k] == '.' ? YES : NO;
+}
+
 static int m_numeric(struct scan *sc, size_t s, struct cand *c)
 {
     size_t e;
@@ -1099,14 +1161,21 @@ static int m_numeric(struct scan *sc, size_t s, struct cand *c)
         return NO;
     if (on(sc, B_IP_ADDRESS) && (r = ipv6_shape(sc, s)) != NO)
         acc = fold(acc, r == MORE ? MORE : m_ipv6(sc, s, c));
-    if (acc == NO && on(sc, B_US_SSN) && (r = re_at(sc, R_SSN, s, &e, NULL, NULL)) != NO)
+    if (acc == NO && on(sc, B_US_SSN) && (r = shape(sc, s, "ddd-dd-")) != NO &&
+        (r == MORE || (r = re_at(sc, R_SSN, s, &e, NULL, NULL)) != NO))
         acc = r == MORE ? MORE : ssn_ok(sc->p + s) ? (c->s = s, c->e = e, c->b = B_US_SSN, YES) : NO;
-    if (acc == NO && on(sc, B_IP_ADDRESS) && (r = re_at(sc, R_IPV4, s, &e, NULL, NULL)) != NO)
+    if (acc == NO && on(sc, B_IP_ADDRESS) && (r = v4_shape(sc, s)) != NO &&
+        (r == MORE || (r = re_at(sc, R_IPV4, s, &e, NULL, NULL)) != NO))
         acc = r == MORE ? MORE : (c->s = s, c->e = e, c->b = B_IP_ADDRESS, YES);
     if (acc == NO && on(sc, B_CREDIT_CARD))
         acc = m_card(sc, s, c);
-    if (acc == NO && on(sc, B_PHONE))
-        acc = phone_at(sc, sc->p[s] == '0' ? R_PHONE_ZERO : R_PHONE_NANP, s, c);
+    if (acc == NO && on(sc, B_PHONE)) {
+        if (sc->p[s] == '0')
+            r = shape(sc, s, "0d");
+        else if ((r = shape(sc, s, "1s")) == NO)
+            r = shape(sc, s, "ddds");
+        acc = r == YES ? phone_at(sc, sc->p[s] == '0' ? R_PHONE_ZERO : R_PHONE_NANP, s, c) : r;
+    }
     return acc;
 }
 
@@ -1321,7 +1390,9 @@ static int scan_builtins(struct scan *sc, struct hitvec *hv, size_t *hold)
         int r = NO;
 
         if (cls[ch] & C_WORD) {
-            if (t != 0 && (i == 0 || !(cls[p[i - 1]] & C_WORD)))
+            if (t != 0 && (i == 0 || !(cls[p[i - 1]] & C_WORD)) &&
+                (t == T_NUM || i + 1 == len ||
+                 (sc->set->pair[ch][p[i + 1] >> 3] & (1u << (p[i + 1] & 7)))))
                 r = dispatch(sc, i, t, &c);
             if (r == NO) {
                 for (i++; i < len && (cls[p[i]] & C_WORD); i++)
