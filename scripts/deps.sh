@@ -7,6 +7,9 @@ libmemcached-dev libssl-dev zlib1g-dev lighttpd curl ca-certificates"
 # The libFuzzer targets (tests/fuzz/run.sh): clang and libFuzzer's runtime,
 # which Debian's clang only recommends.
 SL_FUZZ_PACKAGES="clang libclang-rt-dev"
+# The web servers the integration tests put in front of sluice (issue 8), and
+# systemd-socket-activate (package systemd) for the socket activation test.
+SL_SERVER_PACKAGES="apache2 libapache2-mod-fcgid nginx caddy systemd"
 
 sl_install_missing() {
     local missing=() p
@@ -21,7 +24,19 @@ sl_install_missing() {
         return 1
     fi
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    # Installing a package must not start its service: the web servers would
+    # all want port 80, and tests start their own on free loopback ports.
+    # Debian's policy-rc.d says no to every start for the install's length
+    # (only when the machine has none of its own).
+    local policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        policy=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+    fi
+    local rc=0
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || rc=$?
+    [ -z "$policy" ] || rm -f "$policy"
+    return $rc
 }
 
 # Node.js 20 or newer with npm, for the integration tests: the Google and AWS

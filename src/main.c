@@ -477,14 +477,45 @@ static int open_listen(const char *addr, const char *mode)
     return fd;
 }
 
-/* Runs the FastCGI server until SIGTERM; returns the exit status. */
-static int serve(const char *path, const char *listen_addr, const char *mode, int threads,
-                 long shutdown_ms)
+/* The listen socket systemd passed by socket activation ($LISTEN_PID is
+ * us, $LISTEN_FDS one socket, on fd 3), -1 when there is none, -2 when the
+ * variables are there but unusable. The variables are removed either way,
+ * so nothing started from here inherits them. */
+static int activated_socket(void)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    char *end;
+    long n;
+    int fd = -1;
+
+    if (pid == NULL || fds == NULL)
+        return -1;
+    n = strtol(pid, &end, 10);
+    if (*end == '\0' && n == (long)getpid()) {
+        n = strtol(fds, &end, 10);
+        if (*end != '\0' || n != 1) {
+            fprintf(stderr, "sluice: socket activation passed %s sockets; sluice takes exactly one\n", fds);
+            fd = -2;
+        } else {
+            fd = 3;   /* SD_LISTEN_FDS_START */
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+        }
+    }
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    return fd;
+}
+
+/* Runs the FastCGI server until SIGTERM; returns the exit status. The
+ * socket is --listen's, else systemd's, else the one on fd 0. */
+static int serve(const char *path, const char *listen_addr, const char *mode, int activated,
+                 int threads, long shutdown_ms)
 {
     int failed = 0;
     sigset_t stops;
 
-    pool.listen_fd = listen_addr ? open_listen(listen_addr, mode) : 0;
+    pool.listen_fd = listen_addr ? open_listen(listen_addr, mode) : activated >= 0 ? activated : 0;
     if (pool.listen_fd < 0)
         return 1;
     fcntl(pool.listen_fd, F_SETFL, fcntl(pool.listen_fd, F_GETFL) | O_NONBLOCK);
@@ -519,7 +550,8 @@ static void usage(FILE *f)
         "       sluice --check-config FILE\n"
         "       sluice --version\n"
         "Runs as a FastCGI responder on the socket on fd 0 (lighttpd, mod_fcgid, spawn-fcgi),\n"
-        "on --listen, or as plain CGI. The config is --config, else $SLUICE_CONFIG, else\n"
+        "on --listen, on the socket systemd passes ($LISTEN_FDS), or as plain CGI.\n"
+        "The config is --config, else $SLUICE_CONFIG, else\n"
         "%s/sluice/config.yaml.\n", SL_SYSCONFDIR);
 }
 
@@ -558,7 +590,7 @@ int main(int argc, char **argv)
     const char *path = getenv("SLUICE_CONFIG"), *listen_addr = NULL, *mode = "0660";
     const char *threads_env = getenv("SLUICE_THREADS");
     struct sl_config *cfg;
-    int c, rc, threads = threads_env ? atoi(threads_env) : 0;
+    int c, rc, activated, threads = threads_env ? atoi(threads_env) : 0;
     long shutdown_ms;
 
     while ((c = getopt_long(argc, argv, "c:C:l:m:t:Vh", opts, NULL)) != -1) {
@@ -593,7 +625,10 @@ int main(int argc, char **argv)
     pool.body_timeout_ms = cfg->body_timeout_ms;
     spend_stop_ms = 2000 + cfg->db_connect_timeout_ms;
     sl_config_install(cfg);          /* the process-wide pointer holds our reference now */
-    if (listen_addr == NULL && FCGX_IsCGI()) {
+    activated = activated_socket();
+    if (activated == -2) {
+        rc = 2;
+    } else if (listen_addr == NULL && activated < 0 && FCGX_IsCGI()) {
         if (getenv("REQUEST_METHOD") != NULL) {
             rc = run_cgi();
         } else {
@@ -612,7 +647,7 @@ int main(int argc, char **argv)
         } else
             sl_log(SL_LOG_INFO, NULL, "no database configured (general_settings.database_url, "
                    "$DATABASE_URL): running with the master key alone");
-        rc = serve(path, listen_addr, mode, threads, shutdown_ms);
+        rc = serve(path, listen_addr, mode, activated, threads, shutdown_ms);
     }
     if (pool.total == 0 && !spend_busy) {
         /* No worker is left: release what they shared (clean leak checks). */

@@ -1,7 +1,8 @@
 // sluice standalone: started by the test with --listen (loopback TCP, then a
 // unix socket), with lighttpd in front talking FastCGI to it (no bin-path;
 // tests/integration/lib/lighttpd-external.conf). Chat and streams through
-// it; SIGTERM lets a running stream finish and then exits 0, and no new
+// it, and systemd socket activation; SIGTERM lets a running stream finish
+// and then exits 0, and no new
 // request is served meanwhile; and the command line: --listen :PORT is
 // refused, --check-config, and no socket + no CGI request → exit 2.
 
@@ -13,8 +14,9 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { buildConfig, FAKE_UPSTREAM_KEY, MASTER_KEY } from './lib/harness.mjs';
-import { startFakeProcess, freePort, sleep, withinMs } from './lib/procs.mjs';
+import { buildConfig, FAKE_UPSTREAM_KEY, MASTER_KEY, sluiceBin } from './lib/harness.mjs';
+import { startFakeProcess, freePort, sleep, withinMs, spawnLogged, stopChild, waitFor, cmdlineOf } from './lib/procs.mjs';
+import { execFile } from 'node:child_process';
 import { toYAML } from './lib/yaml.mjs';
 import { startLighttpd, startStandaloneSluice, runSluice } from './lib/frontend.mjs';
 import OpenAI from 'openai';
@@ -307,6 +309,65 @@ describe('standalone on a unix socket behind lighttpd', () => {
         assert.ok(ex, `still running 5 s after SIGTERM\n${sl.log().slice(-2000)}`);
         assert.deepEqual({ code: ex.code, signal: ex.signal }, { code: 0, signal: null });
         assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+    });
+});
+
+/* systemd's socket activation, as systemd-socket-activate (from the
+ * systemd package) does it: it listens, and on the first connection execs
+ * sluice in place with the socket on fd 3, $LISTEN_FDS=1, $LISTEN_PID = its pid. */
+describe('systemd socket activation ($LISTEN_FDS) behind lighttpd', () => {
+    let w;
+    let act;
+    let lt;
+    let sock;
+    const activator = '/usr/bin/systemd-socket-activate';
+
+    before(async () => {
+        assert.ok(fs.existsSync(activator), `${activator} is missing: apt-get install systemd`);
+        w = await workdir();
+        try {
+            sock = path.join(w.dir, 'activated.sock');
+            const logFile = path.join(w.dir, 'activate.log');
+            act = spawnLogged(activator, ['-l', sock, sluiceBin(), '--config', w.config], { logFile });
+            act.log = () => fs.readFileSync(logFile, 'utf8');
+            await waitFor(() => fs.existsSync(sock), { timeoutMs: 10000, describe: () => `the socket ${sock}` });
+            lt = await startLighttpd({
+                dir: w.dir, template: 'lighttpd-external.conf', ready: sluiceAnswers,
+                vars: { TARGET: `"socket" => "${sock}"` },
+            });
+        } catch (e) {
+            if (act) await stopChild(act, 3000);
+            await w.cleanup();
+            throw e;
+        }
+    });
+
+    after(async () => {
+        if (lt) await lt.stop();
+        if (act) await stopChild(act, 5000);
+        if (w) await w.cleanup();
+    });
+
+    it('sluice serves the socket it was handed (the activator execs it in place)', async () => {
+        await chatAndStream(lt.baseURL, 'activated');
+        assert.deepEqual(cmdlineOf(act.pid).slice(0, 1), [sluiceBin()], 'sluice runs under the pid of the activator');
+        assert.match(act.log(), /sluice .* ready/);
+    });
+
+    it('SIGTERM: exit 0', async () => {
+        process.kill(act.pid, 'SIGTERM');
+        const ex = await withinMs(act.exited, 5000, null);
+        assert.ok(ex, `still running 5 s after SIGTERM\n${act.log().slice(-2000)}`);
+        assert.deepEqual({ code: ex.code, signal: ex.signal }, { code: 0, signal: null });
+    });
+
+    it('$LISTEN_FDS other than 1 is refused: exit 2 and a message', async () => {
+        const r = await new Promise((resolve) => {
+            execFile('/bin/sh', ['-c', 'LISTEN_PID=$$ LISTEN_FDS=2 exec "$0" --config "$1"', sluiceBin(), w.config],
+                { timeout: 10000 }, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stderr }));
+        });
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(r.stderr, /socket activation passed 2 sockets/);
     });
 });
 
