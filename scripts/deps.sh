@@ -8,8 +8,9 @@ libmemcached-dev libssl-dev zlib1g-dev lighttpd curl ca-certificates"
 # which Debian's clang only recommends.
 SL_FUZZ_PACKAGES="clang libclang-rt-dev"
 # The web servers the integration tests put in front of sluice (issue 8), and
-# systemd-socket-activate (package systemd) for the socket activation test.
-SL_SERVER_PACKAGES="apache2 libapache2-mod-fcgid nginx caddy systemd"
+# systemd-socket-activate and systemd-analyze (package systemd) for the
+# socket activation and install tests; groff for the man pages.
+SL_SERVER_PACKAGES="apache2 libapache2-mod-fcgid nginx caddy systemd groff-base"
 
 sl_install_missing() {
     local missing=() p
