@@ -8,14 +8,14 @@
 set -euo pipefail
 tarball=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 [ -f "$tarball" ] || { echo "tarball.sh: no tarball $1" >&2; exit 2; }
-work=$(mktemp -d /tmp/sluice-tarball-XXXXXX)
+work=$(mktemp -d -t sluice-tarball-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/stubs"
 for tool in autoconf automake aclocal autoheader autoreconf autom4te libtoolize; do
     printf '#!/bin/sh\necho "tarball.sh: %s was run: a release tarball must build without autotools" >&2\nexit 1\n' \
         "$tool" >"$work/stubs/$tool"
-    # automake's missing script looks for versioned names too
     chmod 755 "$work/stubs/$tool"
+    # the Makefiles call the versioned names (automake-1.16, aclocal-1.16)
     for v in 1.16 2.71 2.69; do ln -s "$tool" "$work/stubs/$tool-$v"; done
 done
 tar -xzf "$tarball" -C "$work"

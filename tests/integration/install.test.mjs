@@ -104,8 +104,11 @@ describe('make install / make uninstall with DESTDIR', () => {
         assert.deepEqual(fs.readdirSync(exdir).sort(), src);
         for (const f of src) {
             const text = fs.readFileSync(path.join(exdir, f), 'utf8');
-            const live = text.split('\n').filter((l) => !/^\s*#/.test(l)).join('\n');
-            assert.doesNotMatch(live, /@[A-Z]+@/, `${f}: a placeholder is left`);
+            // Only the legend at the top (comment lines that start with a
+            // placeholder: "#   @SLUICE@  the sluice binary") keeps them.
+            const rest = text.split('\n').filter((l) => !/^\s*#\s*@[A-Z]+@/.test(l)).join('\n');
+            assert.doesNotMatch(rest, /@[A-Z]+@/, `${f}: a placeholder is left`);
+            assert.match(text, /^\s*#\s*@[A-Z]+@/m, `${f}: the legend of the placeholders is gone`);
         }
         const read = (f) => fs.readFileSync(path.join(exdir, f), 'utf8');
         const bin = `${dirs.bindir}/sluice`;
@@ -116,6 +119,7 @@ describe('make install / make uninstall with DESTDIR', () => {
         assert.ok(read('nginx.conf').includes('fastcgi_pass unix:/run/sluice/sluice.sock;'));
         assert.ok(read('apache-proxy-fcgi.conf').includes('"unix:/run/sluice/sluice.sock|fcgi://localhost/"'));
         assert.ok(read('Caddyfile').includes('reverse_proxy unix//run/sluice/sluice.sock {'));
+        assert.ok(read('lighttpd.conf').includes('"/run/lighttpd/sluice.sock-0"'), 'comments are filled in too');
     });
 
     it('installs the systemd units, with the paths of this install, and systemd accepts them', () => {
