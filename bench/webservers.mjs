@@ -1,0 +1,91 @@
+// bench/webservers.mjs — sluice behind each web server with its shipped
+// httpd-conf/ file: requests per second, p99 latency and the memory of the
+// sluice processes, for a chat completion and a stream of the built-in mock
+// model (no upstream: the web server and sluice alone). The servers are
+// started as the integration tests start them (tests/integration/lib/
+// webservers.mjs). A benchmark, not a test: it never fails on speed.
+//
+//   node bench/webservers.mjs [SLUICE_BIN]
+// Knobs (environment): BENCH_SECONDS (default 5), BENCH_CONNS (default 16),
+// BENCH_SERVERS (default: all five), SLUICE_BIN.
+
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SERVERS } from '../tests/integration/lib/webservers.mjs';
+import { sluiceBin } from '../tests/integration/lib/harness.mjs';
+import { toYAML } from '../tests/integration/lib/yaml.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+if (process.argv[2]) process.env.SLUICE_BIN = path.resolve(process.argv[2]);
+const SECONDS = Number(process.env.BENCH_SECONDS || 5);
+const CONNS = Number(process.env.BENCH_CONNS || 16);
+const WHICH = (process.env.BENCH_SERVERS || Object.keys(SERVERS).join(' ')).split(/\s+/).filter(Boolean);
+const KEY = 'sk-bench';
+
+const rssKB = (pid) => {
+    try {
+        return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+    } catch {
+        return 0;
+    }
+};
+
+function wrk(rootURL, stream) {
+    const out = execFileSync('wrk', ['-t2', `-c${CONNS}`, `-d${SECONDS}s`, '--latency', '-s',
+        path.join(HERE, stream ? 'post-chat-stream.lua' : 'post-chat.lua'), `${rootURL}/v1/chat/completions`], {
+        encoding: 'utf8', env: { ...process.env, BENCH_MODEL: 'mock-gpt', BENCH_KEY: KEY },
+    });
+    const m = /WRKSTAT (.*)/.exec(out);
+    if (!m) throw new Error(`wrk printed no WRKSTAT line:\n${out}`);
+    const s = Object.fromEntries(m[1].split(' ').map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]));
+    const errors = s.err_connect + s.err_read + s.err_write + s.err_status + s.err_timeout;
+    return { rps: s.requests / (s.duration_us / 1e6), p99ms: s.p99_us / 1000, errors };
+}
+
+const rows = [];
+console.log(`webservers: ${path.basename(sluiceBin())} ${execFileSync(sluiceBin(), ['--version'], { encoding: 'utf8' }).trim()}, ` +
+    `wrk -t2 -c${CONNS} -d${SECONDS}s, mock-gpt, load ${os.loadavg()[0].toFixed(2)} (1-min)`);
+for (const name of WHICH) {
+    const server = SERVERS[name];
+    if (!server) throw new Error(`no server ${name}: ${Object.keys(SERVERS).join(', ')}`);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bws-'));
+    fs.chmodSync(dir, 0o755);
+    fs.mkdirSync(path.join(dir, 'spool'), { mode: 0o777 });
+    fs.chmodSync(path.join(dir, 'spool'), 0o777);
+    const config = path.join(dir, 'config.yaml');
+    fs.writeFileSync(config, toYAML({
+        model_list: [{ model_name: 'mock-gpt', litellm_params: { model: 'mock/echo', mock_delay_ms: 0 } }],
+        general_settings: { master_key: KEY },
+        sluice_settings: { log_level: 'warn', spend_spool_dir: path.join(dir, 'spool') },
+    }), { mode: 0o644 });
+    let stack;
+    try {
+        stack = await server.start({ dir, config, sluiceBin: sluiceBin(), maxProcs: name === 'apache-fcgid' ? CONNS * 2 : 2 });
+        wrk(stack.rootURL, false);   // warm-up: processes, threads, caches
+        const chat = wrk(stack.rootURL, false);
+        const stream = wrk(stack.rootURL, true);
+        const pids = stack.sluicePids();
+        const rss = pids.reduce((a, p) => a + rssKB(p), 0);
+        rows.push({ name, chat, stream, procs: pids.length, rssMB: rss / 1024 });
+    } catch (e) {
+        rows.push({ name, error: e.message.split('\n')[0] });
+    } finally {
+        if (stack) await stack.stop().catch(() => {});
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+const pad = (s, n) => String(s).padEnd(n);
+console.log(`\n${pad('server', 20)}${pad('chat req/s', 12)}${pad('p99 ms', 9)}${pad('stream req/s', 14)}${pad('p99 ms', 9)}${pad('errors', 8)}sluice processes, RSS`);
+for (const r of rows) {
+    if (r.error) {
+        console.log(`${pad(r.name, 20)}failed: ${r.error}`);
+        continue;
+    }
+    console.log(`${pad(r.name, 20)}${pad(r.chat.rps.toFixed(0), 12)}${pad(r.chat.p99ms.toFixed(1), 9)}` +
+        `${pad(r.stream.rps.toFixed(0), 14)}${pad(r.stream.p99ms.toFixed(1), 9)}${pad(r.chat.errors + r.stream.errors, 8)}` +
+        `${r.procs} process(es), ${r.rssMB.toFixed(1)} MB`);
+}
