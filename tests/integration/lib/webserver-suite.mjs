@@ -224,6 +224,7 @@ export function webServerSuite(name, { start, abortLimitMs = 1500, configure } =
                 return e.t_close_ms !== null ? e : null;
             }, { timeoutMs: abortLimitMs + 8000, intervalMs: 25, describe: () => `the upstream connection to close${ctx()}` });
             const lag = closed.t_close_ms - tAbort;
+            process.stderr.write(`${name}: the upstream closed ${lag} ms after the client left\n`);
             assert.equal(closed.completed, false, 'the upstream had not finished its stream');
             assert.ok(lag <= abortLimitMs, `upstream closed ${lag} ms after the client left (limit ${abortLimitMs} ms)`);
         });
