@@ -45,6 +45,14 @@ export function pidsOf(bin) {
         .filter((p) => (cmdlineOf(p) ?? [])[0] === bin);
 }
 
+/* Directives (e.g. FcgidInitialEnv) that hand the sanitizers' settings of
+ * the test run on to processes a server starts with an environment of its
+ * own (mod_fcgid), so that their reports land with the others. */
+export function sanitizerEnv(directive) {
+    return ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS'].filter((n) => process.env[n])
+        .map((n) => `${directive} ${n} "${process.env[n]}"`);
+}
+
 /* A standalone sluice on a unix socket in dir, for the servers that do not
  * spawn it. */
 const standalone = (dir, config) => startStandaloneSluice({
@@ -197,6 +205,7 @@ export async function startApacheFcgid({ dir, config, sluiceBin, maxProcs = 8 })
     fs.writeFileSync(site, [
         `FcgidIPCDir ${fcgidDir}/sock`,
         `FcgidProcessTableFile ${fcgidDir}/shm`,
+        ...sanitizerEnv('FcgidInitialEnv'),
         render(template('apache-fcgid.conf'), { SLUICE: sluiceBin, CONFIG: config, MAXPROCS: maxProcs }),
     ].join('\n'));
     const before = new Set(pidsOf(sluiceBin));
