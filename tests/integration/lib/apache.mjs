@@ -9,7 +9,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnLogged, stopChild, waitFor, freePort, childPids } from './procs.mjs';
+import { spawnLogged, stopChild, waitFor, freePort } from './procs.mjs';
 
 const APACHE = process.env.APACHE_BIN || '/usr/sbin/apache2';
 const MODULES_DIR = '/usr/lib/apache2/modules';
@@ -45,18 +45,11 @@ export async function startApache({ dir, modules, include, ready, name = 'apache
     let exited = null;
     child.exited.then((x) => { exited = x; });
     const rootURL = `http://127.0.0.1:${port}`;
-    const seen = new Set();
-    const remember = () => {
-        for (const c of childPids(child.pid)) {
-            seen.add(c);
-            for (const g of childPids(c)) seen.add(g);
-        }
-    };
     const ap = {
-        child, port, rootURL, log, seen,
+        child, port, rootURL, log,
         /* apachectl graceful: children finish what they serve, then go. */
-        graceful: () => { remember(); process.kill(child.pid, 'SIGUSR1'); },
-        stop: async () => { remember(); await stopChild(child, 10000); },
+        graceful: () => { process.kill(child.pid, 'SIGUSR1'); },
+        stop: () => stopChild(child, 10000),
     };
     try {
         await waitFor(async () => {
@@ -67,6 +60,5 @@ export async function startApache({ dir, modules, include, ready, name = 'apache
         await ap.stop();
         throw e;
     }
-    remember();
     return ap;
 }
