@@ -88,7 +88,7 @@ export function sseOf(got) {
  * The dir and its files are open to every user: servers that drop root
  * (Apache, nginx workers) and the responders they spawn must read the config
  * and write the spend spool. */
-async function workdir(configure) {
+export async function workdir(configure) {
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'sluice-ws-'));
     await fsp.chmod(dir, 0o755);
     const w = { dir, fake: null, config: path.join(dir, 'config.yaml') };

@@ -208,9 +208,12 @@ export async function startApacheFcgid({ dir, config, sluiceBin, maxProcs = 8 })
         ...sanitizerEnv('FcgidInitialEnv'),
         render(template('apache-fcgid.conf'), { SLUICE: sluiceBin, CONFIG: config, MAXPROCS: maxProcs }),
     ].join('\n'));
-    const before = new Set(pidsOf(sluiceBin));
-    const ours = () => pidsOf(sluiceBin).filter((p) => !before.has(p));
     const ap = await startApache({ dir, modules: ['fcgid'], include: site, ready: sluiceAnswers });
+    // mod_fcgid's process manager is a child of Apache's parent process (a
+    // new one after each graceful restart) and the parent of the sluice
+    // processes: so ours are told apart from those of tests running alongside.
+    const ours = () => childPids(ap.child.pid).flatMap((pm) => childPids(pm))
+        .filter((p) => (cmdlineOf(p) ?? [])[0] === sluiceBin);
     return {
         rootURL: ap.rootURL,
         log: ap.log,
