@@ -144,8 +144,12 @@ export async function startCaddy({ dir, config }) {
     const sl = await standalone(dir, config);
     const port = await freePort();
     const admin = `127.0.0.1:${await freePort()}`;
+    // A grace period far shorter than the stream the reload check keeps
+    // running (about 3.5 s after the reload): it bounds how long a stop
+    // waits, and a reload lets running streams finish whatever it says, as
+    // the shipped Caddyfile tells.
     const global = ['{', `\tadmin ${admin}`, '\tauto_https off', `\tstorage file_system ${f('caddy-data')}`,
-        '\tgrace_period 30s', '}', ''].join('\n');
+        '\tgrace_period 1s', '}', ''].join('\n');
     fs.writeFileSync(f('Caddyfile'), global + render(template('Caddyfile'), { BIND: '127.0.0.1', PORT: port, SOCKET: sl.listen }));
     const env = { ...process.env, HOME: dir, XDG_DATA_HOME: f('caddy-data'), XDG_CONFIG_HOME: f('caddy-config') };
     const child = spawnLogged(caddy, ['run', '--config', f('Caddyfile'), '--adapter', 'caddyfile'],
