@@ -206,6 +206,8 @@ static int exceeded(struct sl_request *req, int scope, const char *id, long long
         req->err_msg = sl_arena_printf(req->arena,
             "ExceededBudget: User=%.200s over budget. Spend=%s, Budget=%s", id, spend, budget);
     req->err_type = "budget_exceeded";
+    req->rejected = "budget";
+    req->rejected_scope = scope == SL_BUDGET_KEY ? "api_key" : scope == SL_BUDGET_TEAM ? "team" : "user";
     return SL_ERR_BAD_REQUEST;
 }
 
@@ -269,6 +271,8 @@ static int admit_model(struct sl_request *req, const struct sl_key *k, long long
                 "LiteLLM Virtual Key: %s, key_alias: %.200s, exceeded budget for model=%.200s",
                 k->token, k->key_alias ? k->key_alias : "None", req->model);
             req->err_type = "budget_exceeded";
+            req->rejected = "budget";
+            req->rejected_scope = "model_per_key";
             rc = SL_ERR_BAD_REQUEST;
         }
     }

@@ -7,6 +7,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE   /* st_mtim, strcasecmp, setenv with any -std */
 #endif
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -1219,7 +1220,7 @@ static const char *const litellm_accepted[] = {
     "enable_json_schema_validation", "disable_end_user_cost_tracking",
     "include_cost_in_streaming_usage", "prometheus_initialize_budget_metrics",
     "prometheus_metrics_config", "custom_prometheus_metadata_labels",
-    "require_auth_for_metrics_endpoint", "langfuse_default_tags",
+    "langfuse_default_tags",
     NULL
 };
 
@@ -1703,6 +1704,7 @@ static void load_litellm(struct ctx *cx, struct node *sec)
         { "default_internal_user_params", F_SKIP, 0, 0, 0 },
         { "cache", F_BOOL, CFG(cache.enabled), 0, 0 },
         { "cache_params", F_SKIP, 0, 0, 0 },
+        { "require_auth_for_metrics_endpoint", F_BOOL, CFG(metrics_require_auth), 0, 0 },
         { NULL, 0, 0, 0, 0 }
     };
     static const struct section s = { "litellm_settings", fields, litellm_accepted, 0 };
@@ -1764,6 +1766,68 @@ static void load_router(struct ctx *cx, struct node *sec)
     }
 }
 
+/* One "address" or "address/bits" of metrics_allowed_ips. 0, or -1. */
+static int parse_net(const char *s, struct sl_net *n)
+{
+    char addr[64];
+    const char *slash = strchr(s, '/');
+    size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+    long bits;
+    char *end;
+
+    if (alen == 0 || alen >= sizeof(addr))
+        return -1;
+    memcpy(addr, s, alen);
+    addr[alen] = '\0';
+    memset(n, 0, sizeof(*n));
+    if (inet_pton(AF_INET, addr, n->addr) == 1)
+        n->family = AF_INET;
+    else if (inet_pton(AF_INET6, addr, n->addr) == 1)
+        n->family = AF_INET6;
+    else
+        return -1;
+    n->bits = n->family == AF_INET ? 32 : 128;
+    if (slash != NULL) {
+        if (slash[1] < '0' || slash[1] > '9')
+            return -1;
+        bits = strtol(slash + 1, &end, 10);
+        if (*end != '\0' || bits > n->bits)
+            return -1;
+        n->bits = (int)bits;
+    }
+    return 0;
+}
+
+/* sluice_settings.metrics_allowed_ips: a list of addresses and networks. */
+static void load_nets(struct ctx *cx, struct node *given)
+{
+    struct sl_config *c = &cx->cfg->pub;
+    const char *v;
+    int got;
+
+    if (given == NULL)
+        return;
+    if (given->kind != K_SEQ) {
+        diag(cx, 1, given->line, given->col, "sluice_settings.metrics_allowed_ips: expected a "
+             "list of addresses or networks (\"10.0.0.0/8\"), got %s", type_name(given));
+        return;
+    }
+    if ((c->metrics_nets = sl_arena_calloc(cx->arena, given->n + 1, sizeof(*c->metrics_nets))) == NULL) {
+        cx->nomem = 1;
+        return;
+    }
+    for (struct item *it = given->items; it != NULL; it = it->next) {
+        if ((got = get_str(cx, it->val, &v)) <= 0 ||
+            parse_net(v, &c->metrics_nets[c->n_metrics_nets]) != 0) {
+            if (got >= 0)
+                diag(cx, 1, it->val->line, it->val->col, "sluice_settings.metrics_allowed_ips: "
+                     "expected an IPv4 or IPv6 address, or one with /bits (\"10.0.0.0/8\")");
+            continue;
+        }
+        c->n_metrics_nets++;
+    }
+}
+
 static void load_sluice(struct ctx *cx, struct node *sec)
 {
     static const struct field fields[] = {
@@ -1793,6 +1857,8 @@ static void load_sluice(struct ctx *cx, struct node *sec)
         { "end_user_tpm_limit", F_INT, CFG(end_user_tpm_limit), 0, 2000000000 },
         { "end_user_max_parallel_requests", F_INT, CFG(end_user_max_parallel_requests), 0,
           100000000 },
+        { "metrics", F_BOOL, CFG(metrics), 0, 0 },
+        { "metrics_allowed_ips", F_SKIP, 0, 0, 0 },
         { NULL, 0, 0, 0, 0 }
     };
     static const struct section s = { "sluice_settings", fields, NULL, 0 };
@@ -1805,6 +1871,7 @@ static void load_sluice(struct ctx *cx, struct node *sec)
     if (is_block(cx, sec, s.where) <= 0)
         return;
     walk(cx, &s, sec, c, found);
+    load_nets(cx, found[26]);
     /* "threads: 300" alone raises the ceiling instead of failing. */
     if (found[1] == NULL && c->threads > c->max_threads)
         c->max_threads = c->threads;
@@ -2267,6 +2334,8 @@ static int new_config(struct ctx *cx, const char *path)
     c->threads = 16;
     c->max_threads = 256;
     c->heartbeat_ms = 500;
+    c->metrics = 1;
+    c->metrics_require_auth = 1;
     c->body_timeout_ms = 30000;
     c->shutdown_timeout_ms = 30000;
     c->queue_timeout_ms = 1000;

@@ -81,6 +81,13 @@ struct sl_memcached_server {
 
 struct sl_guardrail;
 
+/* A network in CIDR form (sluice_settings.metrics_allowed_ips). */
+struct sl_net {
+    int family;                        /* AF_INET, AF_INET6 */
+    unsigned char addr[16];
+    int bits;
+};
+
 struct sl_config {
     const char *path;                  /* the file this came from */
     struct sl_deployment *deployments; /* in file order */
@@ -108,6 +115,9 @@ struct sl_config {
 
     /* litellm_settings */
     int  drop_params;                  /* default 0 */
+    int  metrics_require_auth;         /* require_auth_for_metrics_endpoint: GET /metrics
+                                        * wants the master key (or an allowed address);
+                                        * default 1 (LiteLLM's is 0) */
     long request_timeout_ms;           /* default 600 s */
     int  num_retries;                  /* default 0 */
     struct sl_cache_settings {         /* cache, cache_params (cache.c, docs/cache.md) */
@@ -188,6 +198,12 @@ struct sl_config {
     long max_request_timeout_ms;       /* sluice_settings.max_request_timeout (s): the most a
                                         * request's own timeout may ask; default
                                         * router_settings.timeout, else request_timeout */
+
+    int  metrics;                      /* sluice_settings.metrics: count and serve /metrics,
+                                        * default 1 */
+    struct sl_net *metrics_nets;       /* metrics_allowed_ips: who may read /metrics without
+                                        * a key (config arena) */
+    size_t n_metrics_nets;
 
     /* private */
     struct sl_guardrail *guardrails;   /* guardrails: (guard.h), n_guardrails of them */

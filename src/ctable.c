@@ -2,20 +2,16 @@
  * itself, and the file that shares it between the processes of a host.
  * What a counter means (budgets, windows, leases) is counter.c's. */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "ctable.h"
 #include "log.h"
 #include "request.h"
+#include "shmfile.h"
 #include "spend.h"
 #include "status.h"
 
@@ -126,75 +122,23 @@ static int head_init(struct sl_cshared *h, const char *boot_id)
     return 0;
 }
 
-/* Maps fd (shm_size() bytes) read-write, shared. NULL on failure (errno). */
-static struct sl_cshared *map_fd(int fd)
+static int head_ok(const void *p, void *boot_id)
 {
-    void *p = mmap(NULL, shm_size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-
-    return p == MAP_FAILED ? NULL : p;
+    return head_valid(p, boot_id);
 }
 
-/* Under the flock: the valid mapping of path, or a new file in its place.
- * NULL with why set on failure. */
-static struct sl_cshared *open_locked(const char *path, const char *boot_id, char *why,
-                                      size_t whylen)
+static int head_make(void *p, void *boot_id)
 {
-    struct sl_cshared *h = NULL;
-    struct stat st;
-    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-
-    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size == shm_size() &&
-        (h = map_fd(fd)) != NULL && !head_valid(h, boot_id)) {
-        munmap(h, shm_size());
-        h = NULL;
-    }
-    if (fd >= 0)
-        close(fd);
-    if (h != NULL)
-        return h;
-    /* a new file: never shrink or rewrite one that others may still map */
-    if (unlink(path) != 0 && errno != ENOENT) {
-        snprintf(why, whylen, "cannot replace %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
-        snprintf(why, whylen, "cannot create %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (ftruncate(fd, (off_t)shm_size()) != 0 || (h = map_fd(fd)) == NULL) {
-        snprintf(why, whylen, "cannot size or map %s: %s", path, strerror(errno));
-        close(fd);
-        return NULL;
-    }
-    close(fd);
-    if ((errno = head_init(h, boot_id)) != 0) {
-        snprintf(why, whylen, "cannot make the lock of %s: %s", path, strerror(errno));
-        munmap(h, shm_size());
-        return NULL;
-    }
-    return h;
+    return head_init(p, boot_id);
 }
 
 int sl_ctable_map(struct sl_ctable *t, const char *path, char *why, size_t whylen)
 {
-    char lockpath[SHM_NAME_MAX + 8], boot_id[40];
+    char boot_id[40];
     struct sl_cshared *h;
-    int lfd;
 
-    if (strlen(path) > SHM_NAME_MAX) {
-        snprintf(why, whylen, "the path of the counter table is too long");
-        return SL_ERR_INTERNAL;
-    }
     read_boot_id(boot_id);
-    snprintf(lockpath, sizeof(lockpath), "%s.lock", path);
-    if ((lfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
-        snprintf(why, whylen, "cannot open %s: %s", lockpath, strerror(errno));
-        return SL_ERR_INTERNAL;
-    }
-    while (flock(lfd, LOCK_EX) != 0 && errno == EINTR)
-        ;
-    h = open_locked(path, boot_id, why, whylen);
-    close(lfd);                  /* releases the flock */
+    h = sl_shm_map(path, shm_size(), head_ok, head_make, boot_id, why, whylen);
     if (h == NULL)
         return SL_ERR_INTERNAL;
     t->shared = h;

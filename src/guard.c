@@ -15,6 +15,7 @@
 #include "config.h"
 #include "guard.h"
 #include "keys.h"
+#include "metrics.h"
 #include "pii.h"
 #include "request.h"
 #include "respond.h"
@@ -305,7 +306,49 @@ struct sl_guard_req {
     struct sl_pii_map *map;         /* the prompt's placeholders */
     struct sl_pii_map *post_map;    /* what post_call masked in the answer */
     struct choice_stream ch[MAX_CHOICES];
+    /* for the metrics (sl_guard_metrics), by hook (0 pre_call or logging_only, 1 post_call) */
+    unsigned long long ran[2], hit[2], stopped[2];
+    long long us[2][64];            /* time spent, by guardrail */
 };
+
+/* Guardrail i ran as hook on a text since t0 (µs) and found rep. */
+static void ran(struct sl_request *req, size_t i, int hook, long long t0,
+                const struct sl_pii_report *rep)
+{
+    struct sl_guard_req *s = req->guard;
+
+    if (i >= 64)
+        return;
+    s->ran[hook] |= 1ULL << i;
+    if (rep->total > 0)
+        s->hit[hook] |= 1ULL << i;
+    if (rep->blocked != NULL)
+        s->stopped[hook] |= 1ULL << i;
+    s->us[hook][i] += sl_now_us() - t0;
+}
+
+void sl_guard_metrics(const struct sl_request *req)
+{
+    const struct sl_guard_req *s = req->guard;
+    const struct sl_config *cfg = req->cfg;
+
+    if (s == NULL)
+        return;
+    for (int hook = 0; hook < 2; hook++)
+        for (size_t i = 0; i < cfg->n_guardrails && i < 64; i++) {
+            const struct sl_guardrail *g = &cfg->guardrails[i];
+
+            if (!(s->ran[hook] >> i & 1))
+                continue;
+            sl_metrics_guardrail(cfg, g->name,
+                                 hook ? "post_call" : g->modes & SL_GUARD_PRE ? "pre_call" : "logging_only",
+                                 s->stopped[hook] >> i & 1 ? "blocked"
+                                 : s->hit[hook] >> i & 1 ? (g->modes & (SL_GUARD_PRE | SL_GUARD_POST)
+                                                             ? "masked" : "detected")
+                                 : "passed",
+                                 s->us[hook][i]);
+        }
+}
 
 static int find_guardrail(const struct sl_config *cfg, const char *name)
 {
@@ -381,6 +424,7 @@ static int pre_text(struct sl_request *req, const char *text, size_t len, const 
     struct sl_guard_req *s = req->guard;
     const struct sl_config *cfg = req->cfg;
     struct sl_pii_report rep;
+    long long t0;
     int rc;
 
     *out = text;
@@ -391,16 +435,19 @@ static int pre_text(struct sl_request *req, const char *text, size_t len, const 
         if (!(s->on >> i & 1) || !(g->modes & (SL_GUARD_PRE | SL_GUARD_LOG)))
             continue;
         memset(&rep, 0, sizeof(rep));
+        t0 = sl_now_us();
         if (!(g->modes & SL_GUARD_PRE)) {          /* logging_only: count */
             struct sl_pii_hit *hits;
             size_t nh;
 
             if ((rc = sl_pii_find(g->set, req->arena, *out, *out_len, &hits, &nh, &rep)) != SL_OK)
                 return rc;
+            ran(req, i, 0, t0, &rep);
             continue;
         }
         if ((rc = sl_pii_scan(g->set, s->map, req->arena, *out, *out_len, out, out_len, &rep)) != SL_OK)
             return rc;
+        ran(req, i, 0, t0, &rep);
         if (rep.blocked != NULL)
             return blocked(req, g, rep.blocked, "request");
     }
@@ -585,10 +632,13 @@ static int post_text(struct sl_request *req, const char *text, size_t len, const
     for (size_t i = 0; i < cfg->n_guardrails; i++) {
         if (!(s->post >> i & 1))
             continue;
+        long long t0 = sl_now_us();
+
         memset(&rep, 0, sizeof(rep));
         if ((rc = sl_pii_scan(cfg->guardrails[i].set, s->post_map, req->arena, *out, *out_len,
                               out, out_len, &rep)) != SL_OK)
             return rc;
+        ran(req, i, 1, t0, &rep);
         if (rep.blocked != NULL)
             return blocked(req, &cfg->guardrails[i], rep.blocked, "response");
     }
@@ -665,11 +715,14 @@ static int stream_text(struct sl_request *req, struct text_stream *ts, const cha
     int rc;
 
     for (size_t i = 0; i < cfg->n_guardrails; i++) {
+        long long t0 = sl_now_us();
+
         if (ts->scan[i] == NULL)
             continue;
         memset(&rep, 0, sizeof(rep));
         if ((rc = sl_pii_stream_feed(ts->scan[i], t, n, &o, &on, &rep)) != SL_OK)
             return rc;
+        ran(req, i, 1, t0, &rep);
         if (rep.blocked != NULL)
             return blocked(req, &cfg->guardrails[i], rep.blocked, "response");
         if (finish) {          /* what it still holds goes after what it just gave */
@@ -679,8 +732,11 @@ static int stream_text(struct sl_request *req, struct text_stream *ts, const cha
             if ((acc = sl_arena_alloc(req->arena, on + 1)) == NULL)
                 return SL_ERR_NOMEM;
             memcpy(acc, o, on);
+            t0 = sl_now_us();
+            memset(&rep, 0, sizeof(rep));
             if ((rc = sl_pii_stream_finish(ts->scan[i], &tail, &tn, &rep)) != SL_OK)
                 return rc;
+            ran(req, i, 1, t0, &rep);
             if (rep.blocked != NULL)
                 return blocked(req, &cfg->guardrails[i], rep.blocked, "response");
             if ((acc = join(req->arena, acc, on, tail, tn)) == NULL)

@@ -55,6 +55,10 @@ int sl_guard_select(struct sl_request *req);
  * SL_ERR_NOMEM. Nothing when sl_guard_select chose none. */
 int sl_guard_pre(struct sl_request *req);
 
+/* Counts the guardrails that ran on req in the metrics (metrics.h): each
+ * with its hook, its outcome and its time. */
+void sl_guard_metrics(const struct sl_request *req);
+
 /* Whether the answer of req must go through sl_guard_answer /
  * sl_guard_chunk (a post_call guardrail runs, or placeholders are to be
  * restored): proxy.c then takes its parsing path. */

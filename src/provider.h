@@ -22,6 +22,7 @@ enum sl_endpoint {
     SL_EP_HEALTH_READY,  /* GET  /health/readiness */
     SL_EP_MESSAGES,      /* POST /v1/messages (Anthropic's format; adapters see SL_EP_CHAT) */
     SL_EP_COUNT_TOKENS,  /* POST /v1/messages/count_tokens */
+    SL_EP_METRICS,       /* GET  /metrics (metrics.c) */
     SL_EP_MAX
 };
 #define SL_EP_BIT(ep) (1u << (ep))

@@ -571,7 +571,9 @@ int sl_proxy_call(struct sl_request *req)
 
     req->llm_called = 1;
     for (;;) {
+        struct sl_attempt *at;
         long wait;
+        int why;
 
         p = req->dep->provider;
         if (!(p->endpoints & SL_EP_BIT(req->endpoint)) || p->build_request == NULL) {
@@ -586,13 +588,23 @@ int sl_proxy_call(struct sl_request *req)
             return sl_respond_error(req, rc, NULL);
         req->stage = "upstream";
         sl_timeouts_for(req, &tmo);     /* timeouts.c: this attempt's limits */
+        at = sl_request_new_attempt(req);
+        at->dep = req->dep;
+        at->group = req->route.group ? sl_router_group_name(req->route.group) : req->dep->model_name;
+        at->t0_us = sl_now_us();
         rc = sl_upstream_perform_timed(req, &up, req->stream, &tmo, &cb, &res);
+        at->t1_us = sl_now_us();
+        at->ttfb_us = res.t_first_byte_us;
+        at->status = (int)res.status;
         req->t_first_byte_us = res.t_first_byte_us;
         ok = rc == SL_OK && res.status >= 200 && res.status <= 299;
+        why = ok ? 0 : classify(req, rc, &res);
+        at->fail = why;
+        at->aborted = rc == SL_ERR_CLIENT_GONE || req->client_gone;
         /* A failure before the first byte to the client may be retried
          * (router.c decides where); after it, never. */
         if (ok || req->headers_sent || req->client_gone ||
-            sl_router_next(req, classify(req, rc, &res), retry_after_ms(&res), &wait) != SL_OK)
+            sl_router_next(req, why, retry_after_ms(&res), &wait) != SL_OK)
             break;
         sl_buf_free(&res.body);
         req->stage = "retry";

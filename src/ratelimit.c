@@ -161,6 +161,8 @@ static int refuse(struct sl_request *req, struct tightest *t, const struct scope
 
     note(req, t, scope, kind, s->limit[kind], 0);
     plain_headers(req, t);
+    req->rejected = kind == RPM ? "rpm" : kind == TPM ? "tpm" : "max_parallel_requests";
+    req->rejected_scope = descriptor[scope];
     if (gmtime_r(&reset, &tm) != NULL)
         strftime(at, sizeof(at), "%Y-%m-%d %H:%M:%S", &tm);
     req->err_msg = sl_arena_printf(req->arena,

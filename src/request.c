@@ -22,6 +22,7 @@
 #include "log.h"
 #include "mcache.h"
 #include "messages.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "ratelimit.h"
 #include "request.h"
@@ -62,6 +63,25 @@ static void make_id(char out[40])
              b & 0xffffffffffffULL);
 }
 
+struct sl_attempt *sl_request_new_attempt(struct sl_request *req)
+{
+    struct sl_attempt *a = &req->attempts[req->n_attempts < SL_MAX_ATTEMPTS ? req->n_attempts
+                                                                            : SL_MAX_ATTEMPTS - 1];
+
+    req->n_attempts++;
+    memset(a, 0, sizeof(*a));
+    return a;
+}
+
+const struct sl_attempt *sl_request_last_attempt(const struct sl_request *req)
+{
+    static const struct sl_attempt none;
+
+    if (req->n_attempts == 0)
+        return &none;
+    return &req->attempts[(req->n_attempts < SL_MAX_ATTEMPTS ? req->n_attempts : SL_MAX_ATTEMPTS) - 1];
+}
+
 struct route {
     const char *path;
     enum sl_endpoint ep;
@@ -83,6 +103,7 @@ static const struct route routes[] = {
     { "/health/liveliness", SL_EP_HEALTH_LIVE, "GET" },
     { "/health/liveness", SL_EP_HEALTH_LIVE, "GET" },
     { "/health/readiness", SL_EP_HEALTH_READY, "GET" },
+    { "/metrics", SL_EP_METRICS, "GET" },
 };
 
 /* Routes that name the model in the path: LiteLLM's Azure-style aliases and
@@ -92,14 +113,36 @@ static const struct {
     const char *prefix, *suffix;
     enum sl_endpoint ep;
     const char *method;
+    const char *label;           /* the route in metrics */
 } model_routes[] = {
-    { "/openai/deployments/", "/chat/completions", SL_EP_CHAT, "POST" },
-    { "/engines/", "/chat/completions", SL_EP_CHAT, "POST" },
-    { "/openai/deployments/", "/embeddings", SL_EP_EMBEDDINGS, "POST" },
-    { "/engines/", "/embeddings", SL_EP_EMBEDDINGS, "POST" },
-    { "/v1/models/", "", SL_EP_MODELS, "GET" },
-    { "/models/", "", SL_EP_MODELS, "GET" },
+    { "/openai/deployments/", "/chat/completions", SL_EP_CHAT, "POST",
+      "/openai/deployments/{model}/chat/completions" },
+    { "/engines/", "/chat/completions", SL_EP_CHAT, "POST", "/engines/{model}/chat/completions" },
+    { "/openai/deployments/", "/embeddings", SL_EP_EMBEDDINGS, "POST",
+      "/openai/deployments/{model}/embeddings" },
+    { "/engines/", "/embeddings", SL_EP_EMBEDDINGS, "POST", "/engines/{model}/embeddings" },
+    { "/v1/models/", "", SL_EP_MODELS, "GET", "/v1/models/{model}" },
+    { "/models/", "", SL_EP_MODELS, "GET", "/models/{model}" },
 };
+
+/* The management routes as metrics labels: their families, not the path
+ * (which may name a key or a team). */
+static const char *const admin_labels[] = {
+    "/key/*", "/team/*", "/user/*", "/spend/logs", "/global/spend/report", "/model/info",
+    "/v1/model/info", "/health", "/cache/ping", "/cache/delete",
+};
+
+static const char *admin_label(const char *path)
+{
+    for (size_t i = 0; i < sizeof(admin_labels) / sizeof(admin_labels[0]); i++) {
+        const char *l = admin_labels[i];
+        size_t n = strlen(l);
+
+        if (l[n - 1] == '*' ? strncmp(path, l, n - 1) == 0 : strcmp(path, l) == 0)
+            return l;
+    }
+    return "other";
+}
 
 static int method_ok(const struct sl_request *req, const char *want)
 {
@@ -116,6 +159,7 @@ static int find_model_route(struct sl_request *req, size_t len)
             strcmp(req->path + len - sl, model_routes[i].suffix) != 0)
             continue;
         req->endpoint = model_routes[i].ep;
+        req->route_label = model_routes[i].label;
         req->path_model = sl_upstream_unescape(req->arena, req->path + pl, len - pl - sl);
         if (req->path_model == NULL) {
             req->err_msg = "The model name in the path is not valid.";
@@ -141,12 +185,14 @@ static int find_route(struct sl_request *req)
         if (strcmp(routes[i].path, req->path) != 0)
             continue;
         req->endpoint = routes[i].ep;
+        req->route_label = routes[i].path;
         if (req->endpoint == SL_EP_MESSAGES || req->endpoint == SL_EP_COUNT_TOKENS)
             req->surface = SL_SURFACE_ANTHROPIC;   /* errors in Anthropic's shape from here on */
         return method_ok(req, routes[i].method) ? SL_OK : SL_ERR_METHOD;
     }
     if (sl_admin_is_route(req->path) || sl_cache_is_route(req->path)) {
         req->endpoint = SL_EP_NONE;         /* the management API: admin.c, cache.c */
+        req->route_label = admin_label(req->path);
         return SL_OK;
     }
     return find_model_route(req, len);
@@ -354,6 +400,8 @@ static int dispatch(struct sl_request *req)
         return rc;
     if (req->endpoint == SL_EP_HEALTH_LIVE || req->endpoint == SL_EP_HEALTH_READY)
         return serve_health(req);
+    if (req->endpoint == SL_EP_METRICS)
+        return sl_metrics_serve(req);
     if ((rc = sl_auth_check(req)) != SL_OK)
         return rc;
     if (req->endpoint == SL_EP_NONE) {
@@ -518,6 +566,7 @@ void sl_request_run(struct sl_conn conn, struct sl_arena *arena,
         req.method = "GET";
     if (req.uri == NULL)
         req.uri = "/";
+    sl_metrics_begin(&req);
     if (req.cfg == NULL)
         rc = SL_ERR_BUSY;
     else
@@ -529,6 +578,7 @@ void sl_request_run(struct sl_conn conn, struct sl_arena *arena,
     sl_budget_settle(&req);
     sl_ratelimit_release(&req);
     record_spend(&req);
+    sl_metrics_end(&req);
     if (req.cfg != NULL && sl_log_level >= SL_LOG_INFO)
         log_request(&req);
     sl_config_unref(req.cfg);
@@ -549,8 +599,13 @@ void sl_request_reject(struct sl_conn conn, struct sl_arena *arena, int status)
     req.uri = conn.ops->param(conn.ctx, "REQUEST_URI");
     req.method = req.method ? req.method : "GET";
     req.path = req.uri = req.uri ? req.uri : "/";
+    req.cfg = sl_config_acquire();          /* for the metrics alone */
+    sl_metrics_begin(&req);
     sl_respond_error(&req, status, NULL);
     req.stage = "done";
+    sl_metrics_end(&req);
+    sl_config_unref(req.cfg);
+    req.cfg = NULL;
     if (sl_log_level >= SL_LOG_INFO)
         log_request(&req);
     sl_arena_reset(arena);

@@ -29,6 +29,20 @@ struct sl_usage {
 };
 
 #define SL_MAX_RESP_HEADERS 64   /* rate limits alone may add 40 */
+#define SL_MAX_ATTEMPTS 8        /* upstream attempts remembered (metrics, traces) */
+
+/* One upstream attempt (proxy.c), as metrics and traces see it. */
+struct sl_attempt {
+    const struct sl_deployment *dep;
+    const char *group;           /* the model group it was made for (config) */
+    long long t0_us, t1_us;      /* monotonic: sent, ended */
+    long long ttfb_us;           /* the first upstream byte; 0: none */
+    int status;                  /* the upstream's HTTP status; 0: none */
+    int fail;                    /* router.h SL_FAIL_*; 0: success, or not the deployment's
+                                  * failure (aborted set, or a status to classify) */
+    int aborted;                 /* the client left during it */
+    unsigned char span_id[8];    /* its trace span (trace.h) */
+};
 
 struct sl_request {
     struct sl_arena *arena;          /* borrowed from the worker; reset at the end */
@@ -43,6 +57,8 @@ struct sl_request {
     const char *method;
     const char *uri;                 /* REQUEST_URI as sent */
     const char *path;                /* uri without query string (arena) */
+    const char *route_label;         /* the route as a label: a static template
+                                      * ("/v1/chat/completions", "/key/..."), "other" */
     const char *content_type;
 
     /* body */
@@ -76,6 +92,13 @@ struct sl_request {
         const struct sl_group **own;  /* the request's own "fallbacks" */
         size_t n_own;
     } route;
+    struct sl_attempt attempts[SL_MAX_ATTEMPTS];   /* the first ones in order, the last
+                                      * one always in the last place used */
+    int n_attempts;                  /* made (may exceed SL_MAX_ATTEMPTS) */
+    const char *rejected;            /* why admission refused it ("rpm", "tpm",
+                                      * "max_parallel_requests", "budget"), static; NULL */
+    const char *rejected_scope;      /* whose limit: "api_key", "team", "user", "end_user",
+                                      * "model_per_key", "global" (static) */
     struct sl_counter_hold budget_holds[SL_BUDGET_HOLDS];   /* budget.c: reserved at admission */
     struct sl_limit_hold limits;     /* ratelimit.c: held from admission to the end */
     const struct sl_deployment *dep; /* borrowed from cfg */
@@ -122,6 +145,11 @@ void sl_request_run(struct sl_conn conn, struct sl_arena *arena,
 /* Answers a request that will not be served (status: SL_ERR_BUSY when every
  * worker is taken) with the error envelope, without reading its body. */
 void sl_request_reject(struct sl_conn conn, struct sl_arena *arena, int status);
+
+/* The place of the next upstream attempt of req (proxy.c fills it), and
+ * the last one made (a zeroed one before the first). */
+struct sl_attempt *sl_request_new_attempt(struct sl_request *req);
+const struct sl_attempt *sl_request_last_attempt(const struct sl_request *req);
 
 /* Microseconds on the monotonic clock. */
 long long sl_now_us(void);

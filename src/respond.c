@@ -205,6 +205,16 @@ int sl_respond_json_text(struct sl_request *req, int http_status, const char *a,
     return nc ? put(req, c, nc) : SL_OK;
 }
 
+int sl_respond_raw(struct sl_request *req, int http_status, const char *content_type,
+                   const char *p, size_t n)
+{
+    int rc;
+
+    if ((rc = begin(req, http_status, content_type, (long)n)) != SL_OK)
+        return rc;
+    return put(req, p, n);
+}
+
 /* Anthropic's envelope for a client of /v1/messages: {"type":"error",
  * "error":{"type","message"}}, in-band as an "error" event. */
 static int send_anthropic_error(struct sl_request *req, int http, const char *type, const char *msg)

@@ -26,6 +26,11 @@ int sl_respond_json(struct sl_request *req, int http_status, const json_t *body)
 int sl_respond_json_text(struct sl_request *req, int http_status, const char *a, size_t na,
                          const char *b, size_t nb, const char *c, size_t nc);
 
+/* A whole reply that is not JSON (the /metrics text): content_type is a
+ * constant. */
+int sl_respond_raw(struct sl_request *req, int http_status, const char *content_type,
+                   const char *p, size_t n);
+
 /* The error envelope {"error":{"message","type","param","code"}} for status
  * (an enum sl_status). msg NULL: req->err_msg, else a default text. If a
  * stream has already started, the error goes in-band as an SSE event followed

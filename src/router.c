@@ -26,6 +26,7 @@
 #include "keys.h"
 #include "log.h"
 #include "mcache.h"
+#include "metrics.h"
 #include "provider.h"
 #include "request.h"
 #include "respond.h"
@@ -497,6 +498,11 @@ void sl_router_free(struct sl_router *r)
     free(r);
 }
 
+const char *sl_router_group_name(const struct sl_group *g)
+{
+    return g->name;
+}
+
 const char *sl_router_group_of(const struct sl_config *cfg, const char *model)
 {
     const struct sl_group *g = find(cfg ? cfg->routes : NULL, model);
@@ -588,6 +594,7 @@ static void failed(const struct sl_request *req, const struct sl_group *g,
         snprintf(v, sizeof(v), "%lld", wall_ms() + ms);
         sl_mc_set(cfg, s->mc_key, v, strlen(v), (long)(ms + 999) / 1000 + 1);
     }
+    sl_metrics_cooldown(cfg, d, sl_request_last_attempt(req)->status);
     sl_log(SL_LOG_WARN, req, "deployment %s (%s) cools down for %.3g s after %s", d->id,
            d->model_name, cfg->router.cooldown_s, fail_name(why));
 }

@@ -24,6 +24,7 @@
 #include <stddef.h>
 
 struct sl_config;
+struct sl_group;
 struct sl_request;
 struct sl_router;
 
@@ -60,6 +61,9 @@ void sl_router_each_name(const struct sl_config *cfg, void (*fn)(void *ctx, cons
  * deployment of the group is cooling down or full. The chosen deployment
  * counts the request in flight until sl_router_release. */
 int sl_router_pick(struct sl_request *req);
+
+/* A group's name (the model_name of its deployments; config memory). */
+const char *sl_router_group_name(const struct sl_group *g);
 
 /* After an attempt on req->dep failed with nothing sent to the client:
  * records the failure and chooses what comes next. SL_OK: req->dep is the
