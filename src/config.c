@@ -8,6 +8,7 @@
 #define _GNU_SOURCE   /* st_mtim, strcasecmp, setenv with any -std */
 #endif
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -21,6 +22,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <yaml.h>
 
@@ -148,6 +150,8 @@ struct ctx {
     struct sl_arena *arena;       /* cfg's */
     struct idref *ids;            /* owned (malloc), freed at the end of the load */
     size_t n_ids, cap_ids;
+    struct node *callbacks[3];    /* litellm_settings: callbacks, success_callback,
+                                   * failure_callback */
 };
 
 static void diag(struct ctx *cx, int is_error, int line, int col, const char *fmt, ...)
@@ -1212,8 +1216,7 @@ static const char *const general_accepted[] = {
 
 static const char *const litellm_accepted[] = {
     "modify_params", "fallbacks", "default_fallbacks", "context_window_fallbacks",
-    "content_policy_fallbacks", "callbacks", "success_callback",
-    "failure_callback", "service_callbacks", "turn_off_message_logging",
+    "content_policy_fallbacks", "service_callbacks", "turn_off_message_logging",
     "redact_user_api_key_info", "max_budget", "budget_duration", "default_key_generate_params",
     "upperbound_key_generate_params", "default_team_settings", "key_generation_settings",
     "json_logs", "set_verbose", "force_ipv4", "model_group_alias",
@@ -1236,7 +1239,7 @@ static const char *const router_accepted[] = {
 };
 
 static const char *const top_accepted[] = {
-    "callback_settings", "mcp_servers", "search_tools", "policies",
+    "mcp_servers", "search_tools", "policies",
     "credential_list", "include",
     NULL
 };
@@ -1705,6 +1708,9 @@ static void load_litellm(struct ctx *cx, struct node *sec)
         { "cache", F_BOOL, CFG(cache.enabled), 0, 0 },
         { "cache_params", F_SKIP, 0, 0, 0 },
         { "require_auth_for_metrics_endpoint", F_BOOL, CFG(metrics_require_auth), 0, 0 },
+        { "callbacks", F_SKIP, 0, 0, 0 },
+        { "success_callback", F_SKIP, 0, 0, 0 },
+        { "failure_callback", F_SKIP, 0, 0, 0 },
         { NULL, 0, 0, 0, 0 }
     };
     static const struct section s = { "litellm_settings", fields, litellm_accepted, 0 };
@@ -1714,6 +1720,8 @@ static void load_litellm(struct ctx *cx, struct node *sec)
         walk(cx, &s, sec, &cx->cfg->pub, found);
     load_new_user(cx, found[3]);
     load_cache_params(cx, found[5]);
+    for (int i = 0; i < 3; i++)
+        cx->callbacks[i] = found[7 + i];
 }
 
 #define RCFG(f) offsetof(struct sl_config, router.f)
@@ -1858,6 +1866,10 @@ static void load_sluice(struct ctx *cx, struct node *sec)
         { "end_user_max_parallel_requests", F_INT, CFG(end_user_max_parallel_requests), 0,
           100000000 },
         { "metrics", F_BOOL, CFG(metrics), 0, 0 },
+        { "callback_queue_size", F_INT, CFG(callback_queue_size), 1, 1000000 },
+        { "callback_batch_size", F_INT, CFG(callback_batch_size), 1, 10000 },
+        { "callback_flush_interval_ms", F_MS, CFG(callback_flush_ms), 10, 600000 },
+        { "callback_timeout_ms", F_MS, CFG(callback_timeout_ms), 100, 600000 },
         { "metrics_allowed_ips", F_SKIP, 0, 0, 0 },
         { NULL, 0, 0, 0, 0 }
     };
@@ -1871,7 +1883,7 @@ static void load_sluice(struct ctx *cx, struct node *sec)
     if (is_block(cx, sec, s.where) <= 0)
         return;
     walk(cx, &s, sec, c, found);
-    load_nets(cx, found[26]);
+    load_nets(cx, found[30]);
     /* "threads: 300" alone raises the ceiling instead of failing. */
     if (found[1] == NULL && c->threads > c->max_threads)
         c->max_threads = c->threads;
@@ -2255,6 +2267,320 @@ static void load_guardrails(struct ctx *cx, struct node *sec)
         diag(cx, 1, sec->line, sec->col, "%s", why);
 }
 
+/* ---- callbacks ------------------------------------------------------------------ */
+
+#define MAX_SINKS 8
+#define MAX_SINK_HEADERS 16
+
+static unsigned long long digest_add(unsigned long long h, const char *s)
+{
+    for (s = s ? s : ""; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (h ^ 0xff) * 1099511628211ULL;
+}
+
+static int valid_header(const char *name, size_t nlen, const char *value)
+{
+    if (nlen == 0 || nlen > 128)
+        return 0;
+    for (size_t i = 0; i < nlen; i++)
+        if (!isalnum((unsigned char)name[i]) && strchr("!#$%&'*+-.^_`|~", name[i]) == NULL)
+            return 0;
+    return strpbrk(value, "\r\n") == NULL && strlen(value) < 8192;
+}
+
+/* Adds "name: value" to k's headers. 0, or -1 (invalid; nothing added). */
+static int sink_header(struct ctx *cx, struct sl_sink *k, const char *name, size_t nlen,
+                       const char *value)
+{
+    const char *line;
+
+    if (!valid_header(name, nlen, value) || k->n_headers >= MAX_SINK_HEADERS)
+        return -1;
+    if ((line = sl_arena_printf(cx->arena, "%.*s: %s", (int)nlen, name, value)) == NULL) {
+        cx->nomem = 1;
+        return -1;
+    }
+    k->headers[k->n_headers++] = line;
+    return 0;
+}
+
+/* "k=v,k2=v2" (OTEL_EXPORTER_OTLP_HEADERS, GENERIC_LOGGER_HEADERS): values
+ * percent-decoded, as OpenTelemetry's exporters read them. Never quotes a
+ * value in a message. */
+static void env_headers(struct ctx *cx, struct sl_sink *k, const char *var, const char *text)
+{
+    char value[8192];
+
+    while (text != NULL && *text) {
+        const char *end = strchr(text, ','), *eq;
+        size_t len = end ? (size_t)(end - text) : strlen(text), n = 0;
+
+        eq = memchr(text, '=', len);
+        if (eq != NULL) {
+            const char *name = text, *ne = eq, *v = eq + 1, *ve = text + len;
+
+            while (*name == ' ')
+                name++;
+            while (ne > name && ne[-1] == ' ')
+                ne--;
+            for (; v < ve && n < sizeof(value) - 1; v++) {
+                if (*v == '%' && ve - v > 2 && isxdigit((unsigned char)v[1]) && isxdigit((unsigned char)v[2])) {
+                    char hx[3] = { v[1], v[2], 0 };
+
+                    value[n++] = (char)strtol(hx, NULL, 16);
+                    v += 2;
+                } else
+                    value[n++] = *v;
+            }
+            value[n] = '\0';
+            while (n > 0 && value[n - 1] == ' ')
+                value[--n] = '\0';
+            for (v = value; *v == ' '; v++)
+                ;
+            if (sink_header(cx, k, name, (size_t)(ne - name), v) != 0)
+                eq = NULL;
+        }
+        if (eq == NULL && !cx->nomem)
+            diag(cx, 0, 1, 1, "$%s: an entry is not name=value with a valid header name and "
+                 "value; left out", var);
+        text = end ? end + 1 : NULL;
+    }
+}
+
+static const char *first_env(struct ctx *cx, const char *const *names)
+{
+    for (; *names != NULL; names++) {
+        const char *v = env_lookup(cx, *names);
+
+        if (v != NULL && v[0] != '\0')
+            return v;
+    }
+    return NULL;
+}
+
+static int http_url(const char *u)
+{
+    return u != NULL && (strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0) &&
+           strpbrk(u, " \r\n") == NULL;
+}
+
+/* OpenTelemetry's exporter settings, as the SDKs and LiteLLM read them. */
+static int sink_otlp(struct ctx *cx, struct sl_sink *k)
+{
+    static const char *const full[] = { "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_ENDPOINT", NULL };
+    static const char *const base[] = { "OTEL_EXPORTER_OTLP_ENDPOINT", NULL };
+    static const char *const hdrs[] = { "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                                        "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_HEADERS", NULL };
+    static const char *const proto[] = { "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                                         "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER", NULL };
+    static const char *const service[] = { "OTEL_SERVICE_NAME", NULL };
+    const char *u = first_env(cx, full), *b = first_env(cx, base), *p = first_env(cx, proto);
+
+    k->type = SL_SINK_OTLP;
+    if (p != NULL && strstr(p, "grpc") != NULL)
+        diag(cx, 0, 1, 1, "callback otel: OTLP over gRPC is not supported; spans go over "
+             "HTTP (JSON) to the same endpoint");
+    if (u == NULL && b != NULL) {
+        size_t n = strlen(b);
+
+        u = sl_arena_printf(cx->arena, "%.*s/v1/traces", (int)(n && b[n - 1] == '/' ? n - 1 : n), b);
+    }
+    k->url = u ? u : "http://localhost:4318/v1/traces";
+    k->service_name = first_env(cx, service);
+    if (k->service_name == NULL)
+        k->service_name = "sluice";
+    if ((u = first_env(cx, hdrs)) != NULL)
+        env_headers(cx, k, "OTEL_EXPORTER_OTLP_HEADERS", u);
+    return 0;
+}
+
+static int sink_langfuse(struct ctx *cx, struct sl_sink *k)
+{
+    static const char *const pub[] = { "LANGFUSE_PUBLIC_KEY", NULL };
+    static const char *const sec[] = { "LANGFUSE_SECRET_KEY", NULL };
+    static const char *const host[] = { "LANGFUSE_HOST", "LANGFUSE_BASE_URL", NULL };
+    const char *pk = first_env(cx, pub), *sk = first_env(cx, sec), *h = first_env(cx, host);
+    unsigned char cred[1024];
+    char b64[1400], *auth;
+    int n;
+
+    if (pk == NULL || sk == NULL) {
+        diag(cx, 0, 1, 1, "callback langfuse: $LANGFUSE_PUBLIC_KEY and $LANGFUSE_SECRET_KEY "
+             "are needed; the callback is off");
+        return -1;
+    }
+    if ((n = snprintf((char *)cred, sizeof(cred), "%s:%s", pk, sk)) < 0 || (size_t)n >= sizeof(cred)) {
+        diag(cx, 0, 1, 1, "callback langfuse: the keys are too long; the callback is off");
+        return -1;
+    }
+    EVP_EncodeBlock((unsigned char *)b64, cred, n);
+    k->type = SL_SINK_LANGFUSE;
+    h = h ? h : "https://cloud.langfuse.com";
+    k->url = sl_arena_printf(cx->arena, "%.*s/api/public/ingestion",
+                             (int)(strlen(h) && h[strlen(h) - 1] == '/' ? strlen(h) - 1 : strlen(h)), h);
+    auth = sl_arena_printf(cx->arena, "Basic %s", b64);
+    OPENSSL_cleanse(cred, sizeof(cred));
+    if (k->url == NULL || auth == NULL || sink_header(cx, k, "Authorization", 13, auth) != 0) {
+        cx->nomem = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* callback_settings.NAME of a generic_api callback, or the environment of
+ * LiteLLM's "generic_api". */
+static int sink_webhook(struct ctx *cx, struct sl_sink *k, const json_t *set, int line, int col)
+{
+    static const char *const url[] = { "GENERIC_LOGGER_ENDPOINT", NULL };
+    static const char *const hdrs[] = { "GENERIC_LOGGER_HEADERS", NULL };
+    const char *fmt = json_string_value(json_object_get(set, "log_format")), *key;
+    json_t *h = json_object_get(set, "headers"), *ev = json_object_get(set, "event_types"), *v;
+    size_t i;
+
+    k->type = SL_SINK_WEBHOOK;
+    k->url = set ? json_string_value(json_object_get(set, "endpoint")) : first_env(cx, url);
+    if (k->url != NULL && (k->url = sl_arena_strdup(cx->arena, k->url)) == NULL) {
+        cx->nomem = 1;
+        return -1;
+    }
+    if (set == NULL && (key = first_env(cx, hdrs)) != NULL)
+        env_headers(cx, k, "GENERIC_LOGGER_HEADERS", key);
+    json_object_foreach(h, key, v) {
+        if (!json_is_string(v) || sink_header(cx, k, key, strlen(key), json_string_value(v)) != 0)
+            diag(cx, 1, line, col, "callback_settings.%s.headers.%.80s: expected a header name "
+                 "and a string value on one line", k->name, key);
+    }
+    if (h != NULL && !json_is_object(h))
+        diag(cx, 1, line, col, "callback_settings.%s.headers: expected a mapping", k->name);
+    if (fmt == NULL || strcmp(fmt, "json_array") == 0)
+        k->format = SL_SINK_JSON_ARRAY;
+    else if (strcmp(fmt, "ndjson") == 0)
+        k->format = SL_SINK_NDJSON;
+    else if (strcmp(fmt, "single") == 0)
+        k->format = SL_SINK_SINGLE;
+    else
+        diag(cx, 1, line, col, "callback_settings.%s.log_format: expected json_array, ndjson or "
+             "single", k->name);
+    if (json_is_array(ev)) {
+        int s = 0, f = 0;
+
+        json_array_foreach(ev, i, v) {
+            const char *e = json_string_value(v);
+
+            if (e != NULL && strcmp(e, "llm_api_success") == 0)
+                s = 1;
+            else if (e != NULL && strcmp(e, "llm_api_failure") == 0)
+                f = 1;
+            else
+                diag(cx, 1, line, col, "callback_settings.%s.event_types: expected "
+                     "llm_api_success and/or llm_api_failure", k->name);
+        }
+        k->success &= s;
+        k->failure &= f;
+    }
+    if (!http_url(k->url)) {
+        diag(cx, 1, line, col, set ? "callback_settings.%s.endpoint: expected an http:// or "
+             "https:// URL" : "callback %s: $GENERIC_LOGGER_ENDPOINT: expected an http:// or "
+             "https:// URL", k->name);
+        return -1;
+    }
+    return 0;
+}
+
+/* Which callbacks run on what: the three lists of litellm_settings. */
+static void load_callbacks(struct ctx *cx, struct node *settings_node)
+{
+    static const char *const lists[] = { "callbacks", "success_callback", "failure_callback" };
+    struct sl_config *c = &cx->cfg->pub;
+    json_t *settings = NULL;
+
+    if (is_block(cx, settings_node, "callback_settings") > 0 &&
+        (settings = to_json(cx, settings_node)) == NULL) {
+        cx->nomem = 1;
+        return;
+    }
+    for (int l = 0; l < 3; l++) {
+        struct node *n = cx->callbacks[l];
+        struct item one = { NULL, NULL, n };
+        struct item *it = n && n->kind == K_SEQ ? n->items : n && n->kind == K_SCALAR ? &one : NULL;
+
+        if (n != NULL && it == NULL && !(n->kind == K_SCALAR && n->type == T_NULL))
+            diag(cx, 1, n->line, n->col, "litellm_settings.%s: expected a list of callback names",
+                 lists[l]);
+        for (; it != NULL && !cx->nomem; it = it->next) {
+            const char *name;
+            struct sl_sink *k = NULL;
+            const json_t *set;
+            int rc = -1;
+
+            if (get_str(cx, it->val, &name) <= 0) {
+                diag(cx, 1, it->val->line, it->val->col, "litellm_settings.%s: expected callback "
+                     "names (strings)", lists[l]);
+                continue;
+            }
+            if (strcmp(name, "prometheus") == 0)
+                continue;      /* GET /metrics is always there (sluice_settings.metrics) */
+            for (size_t i = 0; i < c->n_sinks; i++)
+                if (strcmp(c->sinks[i].name, name) == 0)
+                    k = &c->sinks[i];
+            if (k != NULL) {  /* named in two lists: both kinds of events */
+                k->success |= l != 2;
+                k->failure |= l != 1;
+                continue;
+            }
+            if (c->sinks == NULL &&
+                (c->sinks = sl_arena_calloc(cx->arena, MAX_SINKS, sizeof(*c->sinks))) == NULL) {
+                cx->nomem = 1;
+                break;
+            }
+            if (c->n_sinks >= MAX_SINKS) {
+                diag(cx, 1, it->val->line, it->val->col, "litellm_settings.%s: at most %d "
+                     "callbacks", lists[l], MAX_SINKS);
+                continue;
+            }
+            k = &c->sinks[c->n_sinks];
+            memset(k, 0, sizeof(*k));
+            k->name = sl_arena_strdup(cx->arena, name);
+            k->headers = sl_arena_calloc(cx->arena, MAX_SINK_HEADERS, sizeof(*k->headers));
+            if (k->name == NULL || k->headers == NULL) {
+                cx->nomem = 1;
+                break;
+            }
+            k->success = l != 2;
+            k->failure = l != 1;
+            set = json_object_get(settings, name);
+            if (json_is_object(set) && json_is_string(json_object_get(set, "callback_type")) &&
+                strcmp(json_string_value(json_object_get(set, "callback_type")), "generic_api") == 0)
+                rc = sink_webhook(cx, k, set, settings_node->line, settings_node->col);
+            else if (strcmp(name, "otel") == 0 || strcmp(name, "opentelemetry") == 0)
+                rc = sink_otlp(cx, k);
+            else if (strcmp(name, "langfuse") == 0)
+                rc = sink_langfuse(cx, k);
+            else if (strcmp(name, "generic_api") == 0 || strcmp(name, "generic") == 0)
+                rc = sink_webhook(cx, k, NULL, it->val->line, it->val->col);
+            else
+                diag(cx, 0, it->val->line, it->val->col, "litellm_settings.%s: callback '%.80s' "
+                     "is not supported by sluice (ignored); supported: prometheus, otel, "
+                     "langfuse, generic_api and callback_settings entries with callback_type: "
+                     "generic_api", lists[l], name);
+            if (rc != 0)
+                continue;
+            k->digest = 1469598103934665603ULL;
+            k->digest = digest_add(k->digest, k->name);
+            k->digest = digest_add(k->digest, k->url);
+            k->digest = digest_add(k->digest, k->service_name);
+            for (size_t i = 0; i < k->n_headers; i++)
+                k->digest = digest_add(k->digest, k->headers[i]);
+            k->digest = (k->digest ^ (unsigned)(k->type * 64 + k->format * 4 + k->success * 2 +
+                                                 k->failure)) * 1099511628211ULL;
+            c->tracing |= k->type == SL_SINK_OTLP;
+            c->n_sinks++;
+        }
+    }
+    json_decref(settings);
+}
+
 static void load_root(struct ctx *cx, struct node *root)
 {
     static const struct field fields[] = {
@@ -2265,6 +2591,7 @@ static void load_root(struct ctx *cx, struct node *root)
         { "sluice_settings", F_SKIP, 0, 0, 0 },
         { "model_list", F_SKIP, 0, 0, 0 },
         { "guardrails", F_SKIP, 0, 0, 0 },
+        { "callback_settings", F_SKIP, 0, 0, 0 },
         { NULL, 0, 0, 0, 0 }
     };
     static const struct section s = { "", fields, top_accepted, 0 };
@@ -2286,6 +2613,7 @@ static void load_root(struct ctx *cx, struct node *root)
     load_litellm(cx, found[2]);
     load_router(cx, found[3]);
     load_sluice(cx, found[4]);
+    load_callbacks(cx, found[7]);
     load_prices(cx, found[4]);
     if (found[5] != NULL)
         load_models(cx, found[5]);
@@ -2336,6 +2664,10 @@ static int new_config(struct ctx *cx, const char *path)
     c->heartbeat_ms = 500;
     c->metrics = 1;
     c->metrics_require_auth = 1;
+    c->callback_queue_size = 1000;
+    c->callback_batch_size = 100;
+    c->callback_flush_ms = 1000;
+    c->callback_timeout_ms = 5000;
     c->body_timeout_ms = 30000;
     c->shutdown_timeout_ms = 30000;
     c->queue_timeout_ms = 1000;

@@ -88,6 +88,24 @@ struct sl_net {
     int bits;
 };
 
+/* Where events and spans go (export.c): litellm_settings.callbacks,
+ * success_callback and failure_callback, with callback_settings and the
+ * environment LiteLLM reads for them. */
+enum { SL_SINK_WEBHOOK, SL_SINK_LANGFUSE, SL_SINK_OTLP };
+enum { SL_SINK_JSON_ARRAY, SL_SINK_NDJSON, SL_SINK_SINGLE };
+struct sl_sink {
+    const char *name;                  /* the callback's: "otel", "langfuse", "generic_api", ... */
+    int type;                          /* SL_SINK_* */
+    const char *url;                   /* where batches are POSTed */
+    const char **headers;              /* "Name: value" (secrets: never logged) */
+    size_t n_headers;
+    int success, failure;              /* events of calls that succeeded, failed */
+    int format;                        /* webhooks: SL_SINK_JSON_ARRAY, _NDJSON, _SINGLE */
+    const char *service_name;          /* OTLP: the resource's service.name */
+    unsigned long long digest;         /* of all the above: a sink whose digest changes
+                                        * on reload takes the new settings */
+};
+
 struct sl_config {
     const char *path;                  /* the file this came from */
     struct sl_deployment *deployments; /* in file order */
@@ -199,6 +217,13 @@ struct sl_config {
                                         * request's own timeout may ask; default
                                         * router_settings.timeout, else request_timeout */
 
+    struct sl_sink *sinks;             /* callbacks (config arena) */
+    size_t n_sinks;
+    int  tracing;                      /* an OTLP sink is configured: requests are spans */
+    int  callback_queue_size;          /* events waiting per sink and process, default 1000 */
+    int  callback_batch_size;          /* events per delivery, default 100 */
+    long callback_flush_ms;            /* the longest an event waits for its batch, 1000 */
+    long callback_timeout_ms;          /* one delivery's time-out, default 5000 */
     int  metrics;                      /* sluice_settings.metrics: count and serve /metrics,
                                         * default 1 */
     struct sl_net *metrics_nets;       /* metrics_allowed_ips: who may read /metrics without

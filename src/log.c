@@ -14,6 +14,7 @@
 #include "request.h"
 
 int sl_log_level = SL_LOG_INFO;
+__thread const struct sl_request *sl_log_current;
 
 #define SL_LOG_LINE_MAX 4096
 
@@ -51,6 +52,8 @@ static void emit(int level, const struct sl_request *req, json_t *msg,
         json_decref(fields);
         return;
     }
+    if (req == NULL)
+        req = sl_log_current;
     if (req != NULL) {
         json_object_set_new(o, "request_id", json_string(req->id));
         if (req->stage != NULL)

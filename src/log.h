@@ -11,6 +11,11 @@ enum sl_log_level { SL_LOG_ERROR = 0, SL_LOG_WARN, SL_LOG_INFO, SL_LOG_DEBUG };
 
 extern int sl_log_level;   /* set once at start-up */
 
+/* The request the calling thread serves (request.c sets and clears it): a
+ * line logged with no request names this one, so every line a request
+ * causes carries its request id, however deep it is written. */
+extern __thread const struct sl_request *sl_log_current;
+
 struct sl_request;
 
 #define sl_log(level, req, ...)                                            \
@@ -20,7 +25,7 @@ struct sl_request;
     } while (0)
 
 /* Formats one line: {"time":..,"level":..,"request_id":..,"stage":..,"msg":..}.
- * req may be NULL for process-level messages. */
+ * req may be NULL: then sl_log_current, else a process-level message. */
 void sl_log_write(int level, const struct sl_request *req, const char *file,
                   int line, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

@@ -38,6 +38,7 @@
 #include "config.h"
 #include "conn.h"
 #include "db.h"
+#include "export.h"
 #include "log.h"
 #include "provider.h"
 #include "request.h"
@@ -59,7 +60,7 @@ static volatile sig_atomic_t stopping;
 /* How long a stop waits for the spend writer's last flush: 2 s, plus a
  * connect attempt to a database that is down (then it spools). */
 static long spend_stop_ms = 2000;
-static int spend_busy;   /* the spend writer outlived the stop: keep the libraries */
+static int spend_busy;   /* the spend writer or a callback outlived the stop: keep the libraries */
 
 static struct {
     pthread_mutex_t lock;
@@ -444,7 +445,8 @@ static int run_cgi(void)
         return 1;
     }
     sl_request_run(conn, arena, up);
-    spend_busy = sl_spend_stop(spend_stop_ms) != 0;
+    spend_busy = sl_export_shutdown(spend_stop_ms) != 0;
+    spend_busy |= sl_spend_stop(spend_stop_ms) != 0;
     fflush(stdout);
     sl_upstream_thread_free(up);
     sl_arena_free(arena);
@@ -538,7 +540,8 @@ static int serve(const char *path, const char *listen_addr, const char *mode, in
                pool.min, pool.max);
     run_until_stopped(shutdown_ms);
     sl_config_watch_stop();
-    spend_busy = sl_spend_stop(spend_stop_ms) != 0;
+    spend_busy = sl_export_shutdown(spend_stop_ms) != 0;
+    spend_busy |= sl_spend_stop(spend_stop_ms) != 0;
     return failed;
 }
 

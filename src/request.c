@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "cache.h"
 #include "config.h"
+#include "export.h"
 #include "guard.h"
 #include "jsonutil.h"
 #include "keys.h"
@@ -70,6 +71,7 @@ struct sl_attempt *sl_request_new_attempt(struct sl_request *req)
 
     req->n_attempts++;
     memset(a, 0, sizeof(*a));
+    sl_trace_new_span(a->span_id);
     return a;
 }
 
@@ -542,6 +544,12 @@ static void log_request(const struct sl_request *req)
         json_object_set_new(f, "fallbacks", json_integer(req->route.fallbacks));
     if (req->error != SL_OK)
         json_object_set_new(f, "error", json_string(sl_status_name(req->error)));
+    if (req->trace.from_client || (req->cfg != NULL && req->cfg->tracing)) {
+        char tid[33];
+
+        sl_trace_hex(req->trace.trace_id, 16, tid);
+        json_object_set_new(f, "trace_id", json_string(tid));
+    }
     sl_log_json(SL_LOG_INFO, req, "request", f);
 }
 
@@ -558,6 +566,8 @@ void sl_request_run(struct sl_conn conn, struct sl_arena *arena,
     req.t_start_us = req.t_last_write_us = sl_now_us();
     req.stage = "accept";
     make_id(req.id);
+    sl_trace_begin(&req);
+    sl_log_current = &req;
     req.cfg = sl_config_acquire();
     req.method = conn.ops->param(conn.ctx, "REQUEST_METHOD");
     req.uri = conn.ops->param(conn.ctx, "REQUEST_URI");
@@ -579,8 +589,10 @@ void sl_request_run(struct sl_conn conn, struct sl_arena *arena,
     sl_ratelimit_release(&req);
     record_spend(&req);
     sl_metrics_end(&req);
+    sl_export_request(&req);
     if (req.cfg != NULL && sl_log_level >= SL_LOG_INFO)
         log_request(&req);
+    sl_log_current = NULL;
     sl_config_unref(req.cfg);
     sl_arena_reset(arena);
 }

@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "provider.h"
 #include "ratelimit.h"
+#include "trace.h"
 
 struct sl_arena;
 struct sl_config;
@@ -51,6 +52,7 @@ struct sl_request {
     struct sl_config *cfg;           /* one reference, dropped at the end */
     const char *stage;               /* static: "read", "auth", "route", ... */
     char id[40];                     /* request id; also x-request-id */
+    struct sl_trace trace;           /* trace.c: the trace it continues or starts */
     long long t_start_us;            /* monotonic clock at accept */
 
     /* from the web server (borrowed from conn params or arena) */

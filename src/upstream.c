@@ -289,6 +289,16 @@ static int setup(struct xfer *x, const struct sl_upstream_req *up)
             goto oom;
         h = n;
     }
+    {
+        const char *tl[2];
+        int nt = sl_trace_upstream_headers(x->req, tl);
+
+        for (int i = 0; i < nt; i++) {
+            if ((n = curl_slist_append(h, tl[i])) == NULL)
+                goto oom;
+            h = n;
+        }
+    }
     /* libcurl would otherwise wait for 100-continue on big bodies. */
     if ((n = curl_slist_append(h, "Expect:")) == NULL)
         goto oom;

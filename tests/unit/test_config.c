@@ -378,7 +378,7 @@ static void test_warnings(void)
         "unknown_keys.yaml:14:3: warning: litellm_settings.turn_off_message_logging is accepted but not implemented",
         "unknown_keys.yaml:15:3: warning: unknown key litellm_settings.drop_prams (ignored)",
         "unknown_keys.yaml:17:3: warning: unknown key sluice_settings.thread (ignored)",
-        "unknown_keys.yaml:18:1: warning: callback_settings is accepted but not implemented",
+        "unknown_keys.yaml:18:1: warning: mcp_servers is accepted but not implemented",
         "unknown_keys.yaml:19:1: warning: unknown key unknown_section (ignored)",
         NULL };
     struct sl_config *c = NULL;
@@ -786,9 +786,81 @@ static void test_timeouts(void)
     expect_errors("timeouts_errors.yaml", errors);
 }
 
+static const struct sl_sink *sink_named(const struct sl_config *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_sinks; i++)
+        if (strcmp(c->sinks[i].name, name) == 0)
+            return &c->sinks[i];
+    return NULL;
+}
+
+static void test_callbacks(void)
+{
+    struct sl_config *c = NULL;
+    const struct sl_sink *k;
+    struct sl_buf msgs;
+
+    unsetenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    unsetenv("OTEL_ENDPOINT");
+    unsetenv("OTEL_SERVICE_NAME");
+    is_int(load("callbacks.yaml", &c, &msgs), SL_OK, "callbacks: loads");
+    if (c == NULL) {
+        sl_buf_free(&msgs);
+        return;
+    }
+    is_int(c->n_sinks, 5, "callbacks: otel, audit, langfuse, audit-ok, audit-fail (prometheus is /metrics)");
+    ok(c->tracing, "callbacks: otel turns tracing on");
+    k = sink_named(c, "otel");
+    ok(k != NULL && k->type == SL_SINK_OTLP && strcmp(k->url, "http://collector:4318/v1/traces") == 0,
+       "otel: the base endpoint gets /v1/traces");
+    ok(k != NULL && k->n_headers == 2 && strcmp(k->headers[0], "api-key: s=cret") == 0 &&
+       strcmp(k->headers[1], "x-b: 2") == 0, "otel: headers name=value, percent-decoded, trimmed");
+    ok(k != NULL && strcmp(k->service_name, "sluice") == 0, "otel: service.name defaults to sluice");
+    k = sink_named(c, "audit");
+    ok(k != NULL && k->type == SL_SINK_WEBHOOK && k->format == SL_SINK_NDJSON && k->success &&
+       k->failure && strcmp(k->url, "https://audit.example/logs") == 0 && k->n_headers == 1 &&
+       strcmp(k->headers[0], "Authorization: Bearer hook-secret-1") == 0,
+       "a generic_api callback from callback_settings");
+    k = sink_named(c, "audit-ok");
+    ok(k != NULL && k->success && !k->failure && k->format == SL_SINK_JSON_ARRAY,
+       "success_callback (a single name): successes only");
+    k = sink_named(c, "audit-fail");
+    ok(k != NULL && !k->success && k->failure, "failure_callback: failures only");
+    k = sink_named(c, "langfuse");
+    ok(k != NULL && k->type == SL_SINK_LANGFUSE &&
+       strcmp(k->url, "https://cloud.langfuse.com/api/public/ingestion") == 0 && k->n_headers == 1 &&
+       strcmp(k->headers[0], "Authorization: Basic cGstMTpzay0y") == 0,
+       "langfuse: the cloud by default, Basic auth of the two keys");
+    has_msg(&msgs, "callback 'datadog' is not supported by sluice (ignored)", "an unsupported callback: a warning");
+    ok(!c->metrics && !c->metrics_require_auth && c->n_metrics_nets == 3 &&
+       c->metrics_nets[1].bits == 8 && c->metrics_nets[2].bits == 128,
+       "metrics settings and the allowed networks");
+    ok(c->callback_queue_size == 7 && c->callback_batch_size == 3 && c->callback_flush_ms == 250 &&
+       c->callback_timeout_ms == 900, "the callback queue's settings");
+    ok(strstr(text(&msgs), "hook-secret") == NULL && strstr(text(&msgs), "sk-2") == NULL,
+       "no secret in the messages");
+    sl_config_unref(c);
+    sl_buf_free(&msgs);
+
+    c = NULL;
+    is_int(load("bad_callbacks.yaml", &c, &msgs), SL_ERR_CONFIG, "bad callbacks: refused");
+    has_msg(&msgs, "callback_settings.hook1.endpoint: expected an http:// or https:// URL", "not http");
+    has_msg(&msgs, "callback_settings.hook2.log_format: expected json_array, ndjson or single", "log_format");
+    has_msg(&msgs, "callback_settings.hook2.headers.bad header: expected a header name", "a header name");
+    has_msg(&msgs, "callback_settings.hook3.event_types: expected llm_api_success and/or llm_api_failure",
+            "event_types");
+    has_msg(&msgs, "$GENERIC_LOGGER_ENDPOINT: expected an http:// or https:// URL", "generic_api without its variable");
+    has_msg(&msgs, "metrics_allowed_ips: expected an IPv4 or IPv6 address", "a bad network");
+    is_int(count(text(&msgs), "metrics_allowed_ips"), 2, "both bad networks reported");
+    ok(strstr(text(&msgs), "top-secret-value") == NULL, "a header's value is never quoted");
+    sl_config_unref(c);
+    sl_buf_free(&msgs);
+}
+
 int main(void)
 {
     test_full();
+    test_callbacks();
     test_timeouts();
     test_defaults();
     test_remote_user();
