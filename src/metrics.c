@@ -128,7 +128,8 @@ static struct mslot *slots;
 static uint64_t *words;
 static pthread_once_t map_once = PTHREAD_ONCE_INIT;
 static int my_proc = -1;         /* this process's entry in head->proc */
-static pid_t my_pid;
+static int claimed;              /* my_proc is this process's (a fork clears it) */
+static pthread_mutex_t claim_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int head_valid(const void *p, void *arg)
 {
@@ -170,6 +171,12 @@ static void set_pointers(void *p)
     words = (uint64_t *)(slots + M_SLOTS);
 }
 
+static void forked(void)
+{
+    claimed = 0;
+    my_proc = -1;
+}
+
 static void map_file(void)
 {
     char *dir = sl_spend_spool_dir(), why[256] = "out of memory", path[4200];
@@ -189,6 +196,7 @@ static void map_file(void)
         head_init(p, NULL);
     }
     set_pointers(p);
+    pthread_atfork(NULL, NULL, forked);
 }
 
 static int alive(pid_t pid)
@@ -437,9 +445,13 @@ void sl_metrics_begin(const struct sl_request *req)
 {
     if (!enabled(req->cfg))
         return;
-    if (my_pid != getpid()) {        /* first call, or a forked child */
-        my_pid = getpid();
-        my_proc = claim_proc();
+    if (!__atomic_load_n(&claimed, __ATOMIC_ACQUIRE)) {   /* first call, or a forked child */
+        pthread_mutex_lock(&claim_lock);
+        if (!claimed) {
+            my_proc = claim_proc();
+            __atomic_store_n(&claimed, 1, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&claim_lock);
     }
     if (my_proc >= 0)
         __atomic_add_fetch(&head->proc[my_proc].in_flight, 1, __ATOMIC_RELAXED);
@@ -520,7 +532,7 @@ void sl_metrics_end(const struct sl_request *req)
 
     if (!enabled(req->cfg))
         return;
-    if (my_proc >= 0 && my_pid == getpid())
+    if (my_proc >= 0 && claimed)
         __atomic_sub_fetch(&head->proc[my_proc].in_flight, 1, __ATOMIC_RELAXED);
     now = sl_now_us();
     status_text(req->http_status, st);

@@ -17,9 +17,10 @@ import { startHarness, MASTER_KEY, migrate } from './lib/harness.mjs';
 import { sleep, waitFor } from './lib/procs.mjs';
 import { startMariaDB, sqlString } from './lib/mariadb.mjs';
 
-/* The spool files waiting, without the live processes' journals. */
+/* The spool files waiting, without the live processes' journals (and the
+ * host's shared tables that live there too: counters.shm, metrics.shm). */
 const spooled = async (dir) => (await fsp.readdir(dir).catch(() => []))
-    .filter((f) => !/^spend-\d+-j[01]\.jsonl$/.test(f));
+    .filter((f) => f.endsWith('.jsonl') && !/^spend-\d+-j[01]\.jsonl$/.test(f));
 
 const IN_UNITS = 15000n;    /* 1.5e-6 USD per prompt token, in 1e-10 USD */
 const OUT_UNITS = 20000n;   /* 2e-6 USD per completion token */
