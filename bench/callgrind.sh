@@ -20,7 +20,9 @@
 #
 # Knobs (environment): SLUICE_BIN, CG_REQUESTS (default 2000), CG_WARMUP
 # (default 100), CG_CASES (default "health mock fake stream paced"), CG_TOP (functions
-# listed per case, default 12; 0 for none), BENCH_KEEP=1 keeps the temp dir.
+# listed per case, default 12; 0 for none), BENCH_KEEP=1 keeps the temp dir,
+# BENCH_OBSERVABILITY (on: metrics, otel spans and a webhook; off: not even
+# metrics; unset: metrics alone, the default config).
 # The dumps are copied to bench/out/callgrind/ for callgrind_annotate or kcachegrind.
 set -u -o pipefail
 
@@ -101,6 +103,7 @@ profile() {
         callgrind_control -z "$pid" >/dev/null 2>&1 || warn "callgrind_control -z failed"
         "$PING" -n "$CG_REQUESTS" "${CASE_ARGS[@]}" "127.0.0.1:$PORT" >"$TMP/ping-$name-$c" 2>&1 ||
             warn "$name $c: $(cat "$TMP/ping-$name-$c")"
+        sleep 1.5     # callbacks: the last batch leaves (flush interval 1 s) and is counted
         callgrind_control -d "$pid" >/dev/null 2>&1 || warn "callgrind_control -d failed"
         n=$((n + 1))
         if [ ! -s "$out.$n" ]; then

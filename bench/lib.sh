@@ -344,8 +344,19 @@ model_list:
   - model_name: bench-mock
     litellm_params: { model: mock/echo }
 general_settings: { master_key: $KEY }
-sluice_settings: { threads: $SLUICE_THREADS, max_threads: $SLUICE_MAX_THREADS, log_level: warn }
+sluice_settings: { threads: $SLUICE_THREADS, max_threads: $SLUICE_MAX_THREADS, log_level: warn,
+                   spend_spool_dir: "$TMP/spool", metrics: $([ "${BENCH_OBSERVABILITY:-}" = off ] && echo false || echo true) }
 EOF
+# BENCH_OBSERVABILITY=on: metrics, otel spans and a generic_api webhook (both
+# POSTed to the nginx JSON fake, which answers any POST with 200); off: no
+# metrics either. Unset: metrics only (the default config).
+if [ "${BENCH_OBSERVABILITY:-}" = on ]; then
+    cat >>"$CFG" <<EOF
+litellm_settings: { callbacks: [otel, audit] }
+callback_settings: { audit: { callback_type: generic_api, endpoint: "http://127.0.0.1:$NGINX_PORT/events" } }
+environment_variables: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://127.0.0.1:$NGINX_PORT/v1/traces" }
+EOF
+fi
 # BENCH_NUM_RETRIES=N: retries configured (and never needed: the fakes do not fail),
 # to see that the router's retry path costs nothing until it is used.
 if [ -n "${BENCH_NUM_RETRIES:-}" ]; then

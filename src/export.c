@@ -1,12 +1,16 @@
 /* Sinks of events and spans (see export.h): the record of a request, the
  * bounded queue and thread of each sink, and the three wire formats. */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 #include <curl/curl.h>
 #include <jansson.h>
 
@@ -15,17 +19,20 @@
 #include "cache.h"
 #include "config.h"
 #include "export.h"
+#include "jsonutil.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "request.h"
 #include "respond.h"
 #include "router.h"
+#include "spend.h"
 #include "status.h"
 #include "trace.h"
 
 #define MAX_SINKS 8
 #define TEXT_MAX 256             /* bytes kept of any one string */
+#define SINK_NICE 19             /* the sinks' threads yield to the request threads */
 
 /* ---- the record of a request --------------------------------------------------- */
 
@@ -256,15 +263,27 @@ struct settings {
     long flush_ms, timeout_ms;
 };
 
+/* A sink's queue is a bounded ring that request threads fill without a
+ * lock (D. Vyukov's bounded queue: a sequence number per cell), so no
+ * request ever waits for the sink's thread, which runs at a low priority
+ * and may be off the CPU at any moment. The thread is woken when the ring
+ * stops being empty; the mutex and condition serve that wake-up alone. */
+struct cell {
+    size_t seq;
+    struct rec *r;
+};
+
 struct sink {
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;        /* the wake-up, and set */
     pthread_cond_t cond;
     char name[64];
     unsigned long long digest;   /* of the settings in force */
     struct settings *set;
-    struct rec **q;              /* a ring of cap */
-    size_t cap, head, n;
-    long long first_us;          /* when the oldest waiting event came */
+    struct cell *ring;           /* cap cells */
+    size_t cap;
+    size_t tail;                 /* atomic: the next cell to fill */
+    size_t head;                 /* the next cell to take (the thread's alone) */
+    int sleeping;                /* atomic: the thread waits for the ring to fill */
     pthread_t thread;
     int running, stop;
     long long warned_us;         /* the last delivery failure logged */
@@ -345,10 +364,12 @@ static struct sink *sink_for(const struct sl_config *cfg, const struct sl_sink *
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->cond, NULL);
         s->cap = (size_t)cfg->callback_queue_size;
-        if ((s->q = calloc(s->cap, sizeof(*s->q))) == NULL) {
+        if ((s->ring = calloc(s->cap, sizeof(*s->ring))) == NULL) {
             pthread_mutex_unlock(&registry);
             return NULL;
         }
+        for (size_t c = 0; c < s->cap; c++)
+            s->ring[c].seq = c;
         n_sinks++;
     }
     pthread_mutex_unlock(&registry);
@@ -377,26 +398,62 @@ static struct sink *sink_for(const struct sl_config *cfg, const struct sl_sink *
     return s->running ? s : NULL;
 }
 
-static void enqueue(struct sink *s, struct rec *r)
+/* Puts r in s's ring; 0, or -1 when the ring is full. */
+static int ring_put(struct sink *s, struct rec *r)
 {
-    int dropped = 0;
+    size_t pos = __atomic_load_n(&s->tail, __ATOMIC_RELAXED);
+    struct cell *c;
 
-    pthread_mutex_lock(&s->lock);
-    if (s->stop || s->n >= s->cap) {
-        dropped = 1;
-    } else {
-        __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
-        s->q[(s->head + s->n) % s->cap] = r;
-        if (s->n++ == 0) {
-            s->first_us = sl_now_us();
-            pthread_cond_signal(&s->cond);
-        } else if (s->set != NULL && s->n == (size_t)s->set->batch) {
-            pthread_cond_signal(&s->cond);
+    for (;;) {
+        size_t seq;
+        long diff;
+
+        c = &s->ring[pos % s->cap];
+        seq = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
+        diff = (long)(seq - pos);
+        if (diff == 0) {
+            if (__atomic_compare_exchange_n(&s->tail, &pos, pos + 1, 1, __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED))
+                break;
+        } else if (diff < 0) {
+            return -1;                       /* full */
+        } else {
+            pos = __atomic_load_n(&s->tail, __ATOMIC_RELAXED);
         }
     }
-    pthread_mutex_unlock(&s->lock);
-    if (dropped)
+    c->r = r;
+    __atomic_store_n(&c->seq, pos + 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* The oldest record of the ring, or NULL (the sink's thread alone, or
+ * whoever stopped it). */
+static struct rec *ring_take(struct sink *s)
+{
+    struct cell *c = &s->ring[s->head % s->cap];
+    struct rec *r;
+
+    if (__atomic_load_n(&c->seq, __ATOMIC_ACQUIRE) != s->head + 1)
+        return NULL;
+    r = c->r;
+    __atomic_store_n(&c->seq, s->head + s->cap, __ATOMIC_RELEASE);
+    s->head++;
+    return r;
+}
+
+static void enqueue(struct sink *s, struct rec *r)
+{
+    __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE) || ring_put(s, r) != 0) {
+        __atomic_sub_fetch(&r->refs, 1, __ATOMIC_RELAXED);
         sl_metrics_callback(s->name, SL_METRICS_CB_DROPPED, 1);
+        return;
+    }
+    /* Wake the thread if it sleeps; if its lock is taken, it is awake. */
+    if (__atomic_load_n(&s->sleeping, __ATOMIC_ACQUIRE) && pthread_mutex_trylock(&s->lock) == 0) {
+        pthread_cond_signal(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+    }
 }
 
 static int is_llm_route(const struct sl_request *req)
@@ -441,80 +498,166 @@ void sl_export_request(const struct sl_request *req)
 
 /* ---- the wire formats ------------------------------------------------------------- */
 
-static double secs(long long ns)
+/* Events are written as JSON text into one buffer per batch: a Jansson tree
+ * per event would cost more than the rest of the request. Keys are
+ * literals; values go through sl_json_put_str (strings) or are numbers. */
+struct jw {
+    struct sl_buf *b;
+    int rc;
+};
+
+static void put(struct jw *w, const char *s, size_t n)
 {
-    return (double)ns / 1e9;
+    struct sl_buf *b = w->b;
+
+    if (b->len + n < b->size) {          /* the common case: room, no call */
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+    } else if (w->rc == SL_OK) {
+        w->rc = sl_buf_append(b, s, n);
+    }
 }
 
-static json_t *str_or_null(const char *s)
+/* A string literal: its length is known at compile time. */
+#define LIT(w, s) put((w), "" s, sizeof(s) - 1)
+
+static void lit(struct jw *w, const char *s)
 {
-    return s != NULL ? json_string(s) : json_null();
+    put(w, s, strlen(s));
 }
+
+static void str(struct jw *w, const char *s)
+{
+    if (w->rc == SL_OK)
+        w->rc = sl_json_put_str(w->b, s);
+}
+
+/* Decimal digits of v, without printf (this runs for every number of every
+ * event). */
+static void num(struct jw *w, long long v)
+{
+    char t[24], *p = t + sizeof(t);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    put(w, p, (size_t)(t + sizeof(t) - p));
+}
+
+/* v / 10^places with that many decimals, v >= 0 (seconds from µs, USD from
+ * 1e-10 units): exact, and without printf. */
+static void fixed(struct jw *w, long long v, int places)
+{
+    long long scale = 1;
+    char frac[20];
+
+    if (v < 0)
+        v = 0;
+    for (int i = 0; i < places; i++)
+        scale *= 10;
+    num(w, v / scale);
+    v %= scale;
+    for (int i = places - 1; i >= 0; i--, v /= 10)
+        frac[i] = (char)('0' + v % 10);
+    LIT(w, ".");
+    put(w, frac, (size_t)places);
+}
+
+/* Unix (or elapsed) nanoseconds as seconds with six decimals. */
+static void secs_of(struct jw *w, long long ns)
+{
+    fixed(w, ns / 1000, 6);
+}
+
+/* USD to ten decimals (the spend log's precision). */
+static void usd(struct jw *w, double v)
+{
+    fixed(w, sl_spend_units(isfinite(v) ? v : 0), 10);
+}
+
+static void key_put(struct jw *w, int *n, const char *k, size_t len)
+{
+    if ((*n)++)
+        LIT(w, ",");
+    put(w, k, len);
+}
+
+/* "name": as one literal, after a comma unless it is the first. */
+#define key(w, n, name) key_put((w), (n), "\"" name "\":", sizeof("\"" name "\":") - 1)
 
 /* LiteLLM's StandardLoggingPayload, the fields sluice has. */
-static json_t *payload(const struct rec *r)
+static void payload(struct jw *w, const struct rec *r)
 {
-    json_t *o = json_object(), *md = json_object(), *att = json_array(), *sl;
+    char tid[33], st[8];
+    int n = 0, m = 0;
 
-    if (o == NULL || md == NULL || att == NULL) {
-        json_decref(o);
-        json_decref(md);
-        json_decref(att);
-        return NULL;
-    }
-    json_object_set_new(o, "id", json_string(r->request_id));
-    {
-        char tid[33];
-
-        sl_trace_hex(r->trace.trace_id, 16, tid);
-        json_object_set_new(o, "trace_id", json_string(tid));
-    }
-    json_object_set_new(o, "call_type", json_string(r->call_type));
-    json_object_set_new(o, "stream", json_boolean(r->stream));
-    json_object_set_new(o, "status", json_string(r->success ? "success" : "failure"));
-    json_object_set_new(o, "response_cost", json_real(r->cost_known ? r->cost : 0));
-    json_object_set_new(o, "prompt_tokens", json_integer(r->prompt));
-    json_object_set_new(o, "completion_tokens", json_integer(r->completion));
-    json_object_set_new(o, "total_tokens", json_integer(r->total));
-    json_object_set_new(o, "startTime", json_real(secs(r->start_ns)));
-    json_object_set_new(o, "endTime", json_real(secs(r->end_ns)));
-    json_object_set_new(o, "completionStartTime",
-                        json_real(secs(r->first_token_ns ? r->first_token_ns : r->end_ns)));
-    json_object_set_new(o, "response_time", json_real(secs(r->end_ns - r->start_ns)));
-    json_object_set_new(o, "model", str_or_null(r->upstream_model ? r->upstream_model : r->model));
-    json_object_set_new(o, "model_group", str_or_null(r->model_group));
-    json_object_set_new(o, "requested_model", str_or_null(r->model));
-    json_object_set_new(o, "model_id", str_or_null(r->model_id));
-    json_object_set_new(o, "custom_llm_provider", str_or_null(r->provider));
-    json_object_set_new(o, "api_base", json_string(r->api_base ? r->api_base : ""));
-    json_object_set_new(o, "cache_hit", r->cache_hit < 0 ? json_null() : json_boolean(r->cache_hit));
-    json_object_set_new(o, "end_user", json_string(r->end_user ? r->end_user : ""));
-    json_object_set_new(md, "user_api_key_hash", str_or_null(r->key_hash));
-    json_object_set_new(md, "user_api_key_alias", str_or_null(r->key_alias));
-    json_object_set_new(md, "user_api_key_team_id", str_or_null(r->team_id));
-    json_object_set_new(md, "user_api_key_user_id", str_or_null(r->user_id));
-    json_object_set_new(o, "metadata", md);
+    sl_trace_hex(r->trace.trace_id, 16, tid);
+    LIT(w, "{");
+    key(w, &n, "id"); str(w, r->request_id);
+    key(w, &n, "trace_id"); str(w, tid);
+    key(w, &n, "call_type"); str(w, r->call_type);
+    key(w, &n, "stream"); lit(w, r->stream ? "true" : "false");
+    key(w, &n, "status"); str(w, r->success ? "success" : "failure");
+    key(w, &n, "response_cost"); usd(w, r->cost_known ? r->cost : 0);
+    key(w, &n, "prompt_tokens"); num(w, r->prompt);
+    key(w, &n, "completion_tokens"); num(w, r->completion);
+    key(w, &n, "total_tokens"); num(w, r->total);
+    key(w, &n, "startTime"); secs_of(w, r->start_ns);
+    key(w, &n, "endTime"); secs_of(w, r->end_ns);
+    key(w, &n, "completionStartTime"); secs_of(w, r->first_token_ns ? r->first_token_ns : r->end_ns);
+    key(w, &n, "response_time"); secs_of(w, r->end_ns - r->start_ns);
+    key(w, &n, "model"); str(w, r->upstream_model ? r->upstream_model : r->model);
+    key(w, &n, "model_group"); str(w, r->model_group);
+    key(w, &n, "requested_model"); str(w, r->model);
+    key(w, &n, "model_id"); str(w, r->model_id);
+    key(w, &n, "custom_llm_provider"); str(w, r->provider);
+    key(w, &n, "api_base"); str(w, r->api_base ? r->api_base : "");
+    key(w, &n, "cache_hit"); lit(w, r->cache_hit < 0 ? "null" : r->cache_hit ? "true" : "false");
+    key(w, &n, "end_user"); str(w, r->end_user ? r->end_user : "");
+    key(w, &n, "metadata"); LIT(w, "{");
+    key(w, &m, "user_api_key_hash"); str(w, r->key_hash);
+    key(w, &m, "user_api_key_alias"); str(w, r->key_alias);
+    key(w, &m, "user_api_key_team_id"); str(w, r->team_id);
+    key(w, &m, "user_api_key_user_id"); str(w, r->user_id);
+    LIT(w, "}");
     if (!r->success) {
-        char st[8];
-
         snprintf(st, sizeof(st), "%d", r->http_status);
-        json_object_set_new(o, "error_information",
-                            json_pack("{s:s, s:s}", "error_code", st, "error_class", r->error_class));
+        key(w, &n, "error_information");
+        LIT(w, "{\"error_code\":");
+        str(w, st);
+        LIT(w, ",\"error_class\":");
+        str(w, r->error_class);
+        LIT(w, "}");
     }
+    key(w, &n, "sluice");
+    LIT(w, "{\"route\":");
+    str(w, r->route);
+    LIT(w, ",\"http_status\":");
+    num(w, r->http_status);
+    LIT(w, ",\"attempts\":[");
     for (int i = 0; i < r->n_attempts; i++) {
         const struct rec_attempt *a = &r->at[i];
 
-        json_array_append_new(att, json_pack("{s:o, s:o, s:i, s:o, s:f}",
-            "model_id", str_or_null(a->model_id), "model_group", str_or_null(a->group),
-            "status", a->status, "error_class", a->aborted ? json_string("ClientDisconnected")
-                                                            : str_or_null(a->error_class),
-            "duration_s", secs(a->t1_ns - a->t0_ns)));
+        if (i > 0)
+            LIT(w, ",");
+        LIT(w, "{\"model_id\":");
+        str(w, a->model_id);
+        LIT(w, ",\"model_group\":");
+        str(w, a->group);
+        LIT(w, ",\"status\":");
+        num(w, a->status);
+        LIT(w, ",\"error_class\":");
+        str(w, a->aborted ? "ClientDisconnected" : a->error_class);
+        LIT(w, ",\"duration_s\":");
+        secs_of(w, a->t1_ns - a->t0_ns);
+        LIT(w, "}");
     }
-    sl = json_pack("{s:s, s:i, s:o}", "route", r->route, "http_status", r->http_status,
-                   "attempts", att);
-    if (sl != NULL)
-        json_object_set_new(o, "sluice", sl);
-    return o;
+    LIT(w, "]}}");
 }
 
 static char *iso(long long ns, char out[40])
@@ -529,69 +672,122 @@ static char *iso(long long ns, char out[40])
     return out;
 }
 
-/* Langfuse's ingestion events of one call: a trace and its generation. */
-static int langfuse_events(const struct rec *r, json_t *batch)
+static void langfuse_metadata(struct jw *w, const struct rec *r)
 {
-    char tid[33], start[40], end[40], first[40], now[40], eid[48];
-    json_t *trace, *gen, *md = json_pack("{s:o, s:o, s:o, s:s, s:i}",
-        "user_api_key_hash", str_or_null(r->key_hash), "user_api_key_alias", str_or_null(r->key_alias),
-        "user_api_key_team_id", str_or_null(r->team_id), "route", r->route, "http_status", r->http_status);
+    int n = 0;
 
-    if (md == NULL)
-        return -1;
+    LIT(w, "{");
+    key(w, &n, "user_api_key_hash"); str(w, r->key_hash);
+    key(w, &n, "user_api_key_alias"); str(w, r->key_alias);
+    key(w, &n, "user_api_key_team_id"); str(w, r->team_id);
+    key(w, &n, "route"); str(w, r->route);
+    key(w, &n, "http_status"); num(w, r->http_status);
+    LIT(w, "}");
+}
+
+/* Langfuse's ingestion events of one call: a trace and its generation. */
+static void langfuse_events(struct jw *w, const struct rec *r, int first)
+{
+    char tid[33], start[40], end[40], ft[40], eid[64];
+    int n = 0;
+
     sl_trace_hex(r->trace.trace_id, 16, tid);
     iso(r->start_ns, start);
     iso(r->end_ns, end);
-    iso(r->first_token_ns ? r->first_token_ns : r->end_ns, first);
-    iso(r->end_ns, now);
-    trace = json_pack("{s:s, s:s, s:o, s:o, s:O}", "id", tid, "timestamp", start,
-                      "name", json_string(r->call_type),
-                      "userId", str_or_null(r->end_user && r->end_user[0] ? r->end_user : r->user_id),
-                      "metadata", md);
-    gen = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:s}, s:{s:I, s:I}, "
-                    "s:s, s:o, s:O}",
-                    "id", r->request_id, "traceId", tid, "name", r->call_type,
-                    "startTime", start, "endTime", end, "completionStartTime", first,
-                    "model", str_or_null(r->upstream_model ? r->upstream_model : r->model),
-                    "usage", "input", (json_int_t)r->prompt, "output", (json_int_t)r->completion,
-                    "total", (json_int_t)r->total, "unit", "TOKENS",
-                    "usageDetails", "input", (json_int_t)r->prompt, "output", (json_int_t)r->completion,
-                    "level", r->success ? "DEFAULT" : "ERROR",
-                    "statusMessage", str_or_null(r->error_class), "metadata", md);
-    json_decref(md);
-    if (gen != NULL && r->cost_known)
-        json_object_set_new(gen, "costDetails", json_pack("{s:f}", "total", r->cost));
+    iso(r->first_token_ns ? r->first_token_ns : r->end_ns, ft);
     snprintf(eid, sizeof(eid), "%s-t", r->request_id);
-    if (trace == NULL || gen == NULL ||
-        json_array_append_new(batch, json_pack("{s:s, s:s, s:s, s:o}", "id", eid, "timestamp", now,
-                                               "type", "trace-create", "body", trace)) != 0) {
-        json_decref(gen);
-        return -1;
-    }
+    if (!first)
+        LIT(w, ",");
+    LIT(w, "{\"id\":");
+    str(w, eid);
+    LIT(w, ",\"timestamp\":");
+    str(w, end);
+    LIT(w, ",\"type\":\"trace-create\",\"body\":{");
+    key(w, &n, "id"); str(w, tid);
+    key(w, &n, "timestamp"); str(w, start);
+    key(w, &n, "name"); str(w, r->call_type);
+    key(w, &n, "userId"); str(w, r->end_user && r->end_user[0] ? r->end_user : r->user_id);
+    key(w, &n, "metadata"); langfuse_metadata(w, r);
+    n = 0;
     snprintf(eid, sizeof(eid), "%s-g", r->request_id);
-    return json_array_append_new(batch, json_pack("{s:s, s:s, s:s, s:o}", "id", eid, "timestamp",
-                                                  now, "type", "generation-create", "body", gen));
+    LIT(w, "}},{\"id\":");
+    str(w, eid);
+    LIT(w, ",\"timestamp\":");
+    str(w, end);
+    LIT(w, ",\"type\":\"generation-create\",\"body\":{");
+    key(w, &n, "id"); str(w, r->request_id);
+    key(w, &n, "traceId"); str(w, tid);
+    key(w, &n, "name"); str(w, r->call_type);
+    key(w, &n, "startTime"); str(w, start);
+    key(w, &n, "endTime"); str(w, end);
+    key(w, &n, "completionStartTime"); str(w, ft);
+    key(w, &n, "model"); str(w, r->upstream_model ? r->upstream_model : r->model);
+    key(w, &n, "usage");
+    LIT(w, "{\"input\":"); num(w, r->prompt);
+    LIT(w, ",\"output\":"); num(w, r->completion);
+    LIT(w, ",\"total\":"); num(w, r->total);
+    LIT(w, ",\"unit\":\"TOKENS\"}");
+    key(w, &n, "usageDetails");
+    LIT(w, "{\"input\":"); num(w, r->prompt);
+    LIT(w, ",\"output\":"); num(w, r->completion);
+    LIT(w, "}");
+    if (r->cost_known) {
+        key(w, &n, "costDetails");
+        LIT(w, "{\"total\":");
+        usd(w, r->cost);
+        LIT(w, "}");
+    }
+    key(w, &n, "level"); str(w, r->success ? "DEFAULT" : "ERROR");
+    key(w, &n, "statusMessage"); str(w, r->error_class);
+    key(w, &n, "metadata"); langfuse_metadata(w, r);
+    LIT(w, "}}");
 }
 
-/* OTLP/JSON attributes. */
-static void attr_s(json_t *a, const char *k, const char *v)
+/* OTLP/JSON attributes. Each one's head, {"key":K,"value":{"xValue":, is
+ * one literal. */
+#define ATTR_HEAD(k, type) "{\"key\":\"" k "\",\"value\":{\"" type "\":"
+
+static void attr_s_put(struct jw *w, int *n, const char *head, size_t len, const char *v)
 {
-    if (v != NULL && v[0] != '\0')
-        json_array_append_new(a, json_pack("{s:s, s:{s:s}}", "key", k, "value", "stringValue", v));
+    if (v == NULL || v[0] == '\0')
+        return;
+    if ((*n)++)
+        LIT(w, ",");
+    put(w, head, len);
+    str(w, v);
+    LIT(w, "}}");
 }
 
-static void attr_i(json_t *a, const char *k, long long v)
+static void attr_i_put(struct jw *w, int *n, const char *head, size_t len, long long v)
 {
-    char n[24];
-
-    snprintf(n, sizeof(n), "%lld", v);
-    json_array_append_new(a, json_pack("{s:s, s:{s:s}}", "key", k, "value", "intValue", n));
+    if ((*n)++)
+        LIT(w, ",");
+    put(w, head, len);
+    LIT(w, "\"");               /* int64 is a string in OTLP/JSON */
+    num(w, v);
+    LIT(w, "\"}}");
 }
 
-static void attr_d(json_t *a, const char *k, double v)
+/* A double attribute: USD (usd_v) when ns < 0, else seconds from ns. */
+static void attr_d_put(struct jw *w, int *n, const char *head, size_t len, double usd_v, long long ns)
 {
-    json_array_append_new(a, json_pack("{s:s, s:{s:f}}", "key", k, "value", "doubleValue", v));
+    if ((*n)++)
+        LIT(w, ",");
+    put(w, head, len);
+    if (ns < 0)
+        usd(w, usd_v);
+    else
+        secs_of(w, ns);
+    LIT(w, "}}");
 }
+
+#define attr_s(w, n, k, v) \
+    attr_s_put((w), (n), ATTR_HEAD(k, "stringValue"), sizeof(ATTR_HEAD(k, "stringValue")) - 1, (v))
+#define attr_i(w, n, k, v) \
+    attr_i_put((w), (n), ATTR_HEAD(k, "intValue"), sizeof(ATTR_HEAD(k, "intValue")) - 1, (v))
+#define attr_d(w, n, k, usd_v, ns) \
+    attr_d_put((w), (n), ATTR_HEAD(k, "doubleValue"), sizeof(ATTR_HEAD(k, "doubleValue")) - 1, \
+               (usd_v), (ns))
 
 /* gen_ai.system of a provider (OpenTelemetry's GenAI conventions). */
 static const char *genai_system(const char *provider)
@@ -607,149 +803,147 @@ static const char *genai_system(const char *provider)
     return provider;
 }
 
-static json_t *span(const struct rec *r, const unsigned char *span_id, const unsigned char *parent,
-                    const char *name, int kind, long long t0, long long t1, json_t *attrs,
-                    const char *error)
+/* The head of a span (named "name name2"), up to its attributes' bracket. */
+static void span_head(struct jw *w, const char *tid, const unsigned char *span_id,
+                      const unsigned char *parent, const char *name, const char *name2,
+                      int kind, long long t0, long long t1)
 {
-    char tid[33], sid[17], pid[17], a[24], b[24];
-    json_t *s;
+    char h[17], both[2 * TEXT_MAX + 2];
 
-    sl_trace_hex(r->trace.trace_id, 16, tid);
-    sl_trace_hex(span_id, 8, sid);
-    snprintf(a, sizeof(a), "%lld", t0);
-    snprintf(b, sizeof(b), "%lld", t1 > t0 ? t1 : t0);
-    s = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:o, s:{s:i}}", "traceId", tid, "spanId", sid,
-                  "name", name, "kind", kind, "startTimeUnixNano", a, "endTimeUnixNano", b,
-                  "attributes", attrs, "status", "code", error ? 2 : 0);
-    if (s == NULL)
-        return NULL;
+    LIT(w, "{\"traceId\":\"");
+    put(w, tid, 32);
+    sl_trace_hex(span_id, 8, h);
+    LIT(w, "\",\"spanId\":\"");
+    put(w, h, 16);
+    LIT(w, "\"");
     if (parent != NULL && memcmp(parent, "\0\0\0\0\0\0\0\0", 8) != 0) {
-        sl_trace_hex(parent, 8, pid);
-        json_object_set_new(s, "parentSpanId", json_string(pid));
+        sl_trace_hex(parent, 8, h);
+        LIT(w, ",\"parentSpanId\":\"");
+        put(w, h, 16);
+        LIT(w, "\"");
     }
-    if (error != NULL)
-        json_object_set_new(json_object_get(s, "status"), "message", json_string(error));
-    return s;
+    snprintf(both, sizeof(both), "%s %s", name, name2);
+    LIT(w, ",\"name\":");
+    str(w, both);
+    LIT(w, ",\"kind\":");
+    num(w, kind);
+    LIT(w, ",\"startTimeUnixNano\":\"");
+    num(w, t0);
+    LIT(w, "\",\"endTimeUnixNano\":\"");
+    num(w, t1 > t0 ? t1 : t0);
+    LIT(w, "\",\"attributes\":[");
 }
 
-/* The request's span and one per upstream attempt, appended to spans. */
-static int otlp_spans(const struct rec *r, json_t *spans)
+static void span_tail(struct jw *w, const char *error)
 {
-    json_t *a = json_array();
-    char name[TEXT_MAX + 64];
+    LIT(w, "],\"status\":{\"code\":");
+    if (error != NULL) {
+        LIT(w, "2,\"message\":");
+        str(w, error);
+    } else {
+        LIT(w, "0");
+    }
+    LIT(w, "}}");
+}
 
-    if (a == NULL)
-        return -1;
-    attr_s(a, "http.request.method", r->method);
-    attr_s(a, "http.route", r->route);
-    attr_i(a, "http.response.status_code", r->http_status);
-    attr_s(a, "sluice.request_id", r->request_id);
-    attr_s(a, "gen_ai.operation.name", r->operation);
-    attr_s(a, "gen_ai.request.model", r->model);
-    attr_s(a, "gen_ai.response.model", r->upstream_model);
-    attr_s(a, "gen_ai.system", genai_system(r->provider));
-    attr_s(a, "sluice.model_group", r->model_group);
-    attr_s(a, "sluice.deployment.id", r->model_id);
-    attr_s(a, "sluice.key_alias", r->key_alias);
-    attr_s(a, "sluice.team_id", r->team_id);
-    attr_s(a, "sluice.user_id", r->user_id);
-    attr_i(a, "gen_ai.usage.input_tokens", r->prompt);
-    attr_i(a, "gen_ai.usage.output_tokens", r->completion);
+/* The request's span and one per upstream attempt. */
+static void otlp_spans(struct jw *w, const struct rec *r, int first)
+{
+    char tid[33];
+    int n = 0;
+
+    sl_trace_hex(r->trace.trace_id, 16, tid);
+    if (!first)
+        LIT(w, ",");
+    span_head(w, tid, r->trace.span_id, r->trace.parent_id, r->method ? r->method : "POST",
+              r->route, 2, r->start_ns, r->end_ns);
+    attr_s(w, &n, "http.request.method", r->method);
+    attr_s(w, &n, "http.route", r->route);
+    attr_i(w, &n, "http.response.status_code", r->http_status);
+    attr_s(w, &n, "sluice.request_id", r->request_id);
+    attr_s(w, &n, "gen_ai.operation.name", r->operation);
+    attr_s(w, &n, "gen_ai.request.model", r->model);
+    attr_s(w, &n, "gen_ai.response.model", r->upstream_model);
+    attr_s(w, &n, "gen_ai.system", genai_system(r->provider));
+    attr_s(w, &n, "sluice.model_group", r->model_group);
+    attr_s(w, &n, "sluice.deployment.id", r->model_id);
+    attr_s(w, &n, "sluice.key_alias", r->key_alias);
+    attr_s(w, &n, "sluice.team_id", r->team_id);
+    attr_s(w, &n, "sluice.user_id", r->user_id);
+    attr_i(w, &n, "gen_ai.usage.input_tokens", r->prompt);
+    attr_i(w, &n, "gen_ai.usage.output_tokens", r->completion);
     if (r->cost_known)
-        attr_d(a, "sluice.cost_usd", r->cost);
+        attr_d(w, &n, "sluice.cost_usd", r->cost, -1);
     if (r->stream)
-        attr_s(a, "sluice.stream", "true");
-    if (r->error_class != NULL)
-        attr_s(a, "error.type", r->error_class);
-    snprintf(name, sizeof(name), "%s %s", r->method ? r->method : "POST", r->route);
-    if (json_array_append_new(spans, span(r, r->trace.span_id, r->trace.parent_id, name, 2,
-                                          r->start_ns, r->end_ns, a, r->error_class)) != 0)
-        return -1;
+        attr_s(w, &n, "sluice.stream", "true");
+    attr_s(w, &n, "error.type", r->error_class);
+    span_tail(w, r->error_class);
     for (int i = 0; i < r->n_attempts; i++) {
         const struct rec_attempt *t = &r->at[i];
         const char *err = t->aborted ? "ClientDisconnected" : t->error_class;
-        int last = i == r->n_attempts - 1;
 
-        if ((a = json_array()) == NULL)
-            return -1;
-        attr_s(a, "gen_ai.operation.name", r->operation);
-        attr_s(a, "gen_ai.system", genai_system(t->provider));
-        attr_s(a, "gen_ai.request.model", t->model);
-        attr_s(a, "sluice.model_group", t->group);
-        attr_s(a, "sluice.deployment.id", t->model_id);
-        attr_s(a, "server.address", t->api_base);
+        n = 0;
+        LIT(w, ",");
+        span_head(w, tid, t->span_id, r->trace.span_id, r->operation, t->model ? t->model : "", 3,
+                  t->t0_ns, t->t1_ns);
+        attr_s(w, &n, "gen_ai.operation.name", r->operation);
+        attr_s(w, &n, "gen_ai.system", genai_system(t->provider));
+        attr_s(w, &n, "gen_ai.request.model", t->model);
+        attr_s(w, &n, "sluice.model_group", t->group);
+        attr_s(w, &n, "sluice.deployment.id", t->model_id);
+        attr_s(w, &n, "server.address", t->api_base);
         if (t->status > 0)
-            attr_i(a, "http.response.status_code", t->status);
-        if (last && err == NULL) {
-            attr_i(a, "gen_ai.usage.input_tokens", r->prompt);
-            attr_i(a, "gen_ai.usage.output_tokens", r->completion);
+            attr_i(w, &n, "http.response.status_code", t->status);
+        if (i == r->n_attempts - 1 && err == NULL) {
+            attr_i(w, &n, "gen_ai.usage.input_tokens", r->prompt);
+            attr_i(w, &n, "gen_ai.usage.output_tokens", r->completion);
         }
         if (t->ttfb_ns > t->t0_ns)
-            attr_d(a, "sluice.time_to_first_byte_s", secs(t->ttfb_ns - t->t0_ns));
-        if (err != NULL)
-            attr_s(a, "error.type", err);
-        snprintf(name, sizeof(name), "%s %s", r->operation, t->model ? t->model : "");
-        if (json_array_append_new(spans, span(r, t->span_id, r->trace.span_id, name, 3,
-                                              t->t0_ns, t->t1_ns, a, err)) != 0)
-            return -1;
+            attr_d(w, &n, "sluice.time_to_first_byte_s", 0, t->ttfb_ns - t->t0_ns);
+        attr_s(w, &n, "error.type", err);
+        span_tail(w, err);
     }
-    return 0;
 }
 
-/* The body of a batch of n records, or NULL (out of memory). */
+/* The body of a batch of n records (malloc'd text), or NULL. */
 static char *body_of(const struct settings *set, struct rec **recs, size_t n)
 {
-    json_t *doc = NULL, *list = json_array();
-    char *out = NULL;
+    struct sl_buf b;
+    struct jw w = { &b, SL_OK };
 
-    if (list == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        int rc = set->type == SL_SINK_LANGFUSE ? langfuse_events(recs[i], list)
-                 : set->type == SL_SINK_OTLP ? otlp_spans(recs[i], list)
-                 : json_array_append_new(list, payload(recs[i]));
-
-        if (rc != 0) {
-            json_decref(list);
-            return NULL;
-        }
-    }
+    sl_buf_init(&b, 256u << 20);
     if (set->type == SL_SINK_LANGFUSE) {
-        doc = json_pack("{s:o, s:{s:s}}", "batch", list, "metadata", "sdk_name", "sluice");
+        LIT(&w, "{\"batch\":[");
+        for (size_t i = 0; i < n; i++)
+            langfuse_events(&w, recs[i], i == 0);
+        LIT(&w, "],\"metadata\":{\"sdk_name\":\"sluice\"}}");
     } else if (set->type == SL_SINK_OTLP) {
-        doc = json_pack("{s:[{s:{s:[{s:s, s:{s:s}}, {s:s, s:{s:s}}]}, s:[{s:{s:s, s:s}, s:o}]}]}",
-                        "resourceSpans", "resource", "attributes",
-                        "key", "service.name", "value", "stringValue",
-                        set->service_name ? set->service_name : "sluice",
-                        "key", "service.version", "value", "stringValue", PACKAGE_VERSION,
-                        "scopeSpans", "scope", "name", "sluice", "version", PACKAGE_VERSION,
-                        "spans", list);
-    } else if (set->format == SL_SINK_NDJSON) {
-        struct sl_buf b;
-        size_t i;
-        json_t *v;
-
-        sl_buf_init(&b, 256u << 20);
-        json_array_foreach(list, i, v) {
-            char *line = json_dumps(v, JSON_COMPACT);
-
-            if (line == NULL || sl_buf_puts(&b, line) != SL_OK || sl_buf_puts(&b, "\n") != SL_OK) {
-                free(line);
-                sl_buf_free(&b);
-                json_decref(list);
-                return NULL;
-            }
-            free(line);
-        }
-        json_decref(list);
-        return b.data;              /* malloc'd by sl_buf */
+        LIT(&w, "{\"resourceSpans\":[{\"resource\":{\"attributes\":["
+                ATTR_HEAD("service.name", "stringValue"));
+        str(&w, set->service_name ? set->service_name : "sluice");
+        LIT(&w, "}}," ATTR_HEAD("service.version", "stringValue") "\"" PACKAGE_VERSION "\"}}]},"
+                "\"scopeSpans\":[{\"scope\":{\"name\":\"sluice\",\"version\":\"" PACKAGE_VERSION "\"},"
+                "\"spans\":[");
+        for (size_t i = 0; i < n; i++)
+            otlp_spans(&w, recs[i], i == 0);
+        LIT(&w, "]}]}]}");
     } else {
-        doc = list;
+        int ndjson = set->format == SL_SINK_NDJSON;
+
+        if (!ndjson)
+            LIT(&w, "[");
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0)
+                lit(&w, ndjson ? "\n" : ",");
+            payload(&w, recs[i]);
+        }
+        lit(&w, ndjson ? "\n" : "]");
     }
-    if (doc != NULL)
-        out = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-    return out;
+    if (w.rc != SL_OK) {
+        sl_buf_free(&b);
+        return NULL;
+    }
+    return b.data;                  /* malloc'd by sl_buf */
 }
 
 /* What a delivery came to. */
@@ -833,63 +1027,79 @@ static void *run(void *arg)
 {
     struct sink *s = arg;
     CURL *e = curl_easy_init();
-    struct rec **batch = NULL;
-    size_t cap = 0;
+    struct rec **batch = NULL, *r;
+    size_t cap = 0, k = 0;
+    long long first_us = 0;
 
-    pthread_mutex_lock(&s->lock);
+    /* Requests first: when the CPU is all taken, this thread gets little of
+     * it, its ring fills, and events are dropped (and counted) instead of
+     * requests slowing down. Linux's nice is per thread. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SINK_NICE) != 0)
+        sl_log(SL_LOG_DEBUG, NULL, "callback %s: cannot lower the thread's priority", s->name);
     for (;;) {
         struct settings *set;
-        size_t k;
+        int stop = __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
 
-        while (!s->stop && s->n == 0)
-            pthread_cond_wait(&s->cond, &s->lock);
-        while (!s->stop && s->n < (size_t)s->set->batch) {
-            long long due = s->first_us + s->set->flush_ms * 1000LL, now = sl_now_us();
-            struct timespec ts;
-
-            if (now >= due)
-                break;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += (due - now) / 1000000;
-            ts.tv_nsec += ((due - now) % 1000000) * 1000;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&s->cond, &s->lock, &ts);
-        }
-        if (s->n == 0 && s->stop)
-            break;
+        pthread_mutex_lock(&s->lock);
         set = s->set;
         set->refs++;
-        k = s->n < (size_t)set->batch ? s->n : (size_t)set->batch;
-        if (k > cap) {
-            struct rec **b = realloc(batch, k * sizeof(*b));
+        pthread_mutex_unlock(&s->lock);
+        if ((size_t)set->batch > cap) {
+            struct rec **b = realloc(batch, (size_t)set->batch * sizeof(*b));
 
-            if (b == NULL)
-                k = cap;
-            else {
+            if (b != NULL) {
                 batch = b;
-                cap = k;
+                cap = (size_t)set->batch;
             }
         }
-        for (size_t i = 0; i < k; i++) {
-            batch[i] = s->q[s->head];
-            s->head = (s->head + 1) % s->cap;
+        /* Fill the batch: take what is there; wait for more until the
+         * first event waited flush_ms (or the batch is full). */
+        while (k < cap && (r = ring_take(s)) != NULL) {
+            if (k++ == 0)
+                first_us = sl_now_us();
+            batch[k - 1] = r;
         }
-        s->n -= k;
-        s->first_us = sl_now_us();
-        pthread_mutex_unlock(&s->lock);
-        if (e != NULL && k > 0)
-            deliver(s, e, set, batch, k);
-        else if (k > 0)
-            sl_metrics_callback(s->name, SL_METRICS_CB_DROPPED, (long)k);
-        for (size_t i = 0; i < k; i++)
-            rec_unref(batch[i]);
+        if (k < cap && !stop) {
+            long long now = sl_now_us(), wait_us = k == 0 ? 1000000LL
+                                                   : first_us + set->flush_ms * 1000LL - now;
+
+            if (wait_us > 0) {
+                struct timespec ts;
+
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += wait_us / 1000000;
+                ts.tv_nsec += (wait_us % 1000000) * 1000;
+                if (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+                pthread_mutex_lock(&s->lock);
+                __atomic_store_n(&s->sleeping, 1, __ATOMIC_RELEASE);
+                /* (an event put after this check wakes it, or waits wait_us at most) */
+                if (__atomic_load_n(&s->ring[s->head % s->cap].seq, __ATOMIC_ACQUIRE) != s->head + 1 &&
+                    !__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE))
+                    pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+                __atomic_store_n(&s->sleeping, 0, __ATOMIC_RELEASE);
+                settings_unref(set);
+                pthread_mutex_unlock(&s->lock);
+                continue;
+            }
+        }
+        if (k > 0) {
+            if (e != NULL)
+                deliver(s, e, set, batch, k);
+            else
+                sl_metrics_callback(s->name, SL_METRICS_CB_DROPPED, (long)k);
+            for (size_t i = 0; i < k; i++)
+                rec_unref(batch[i]);
+            k = 0;
+        }
         pthread_mutex_lock(&s->lock);
         settings_unref(set);
+        pthread_mutex_unlock(&s->lock);
+        if (stop && ring_take(s) == NULL)
+            break;
     }
-    pthread_mutex_unlock(&s->lock);
     free(batch);
     if (e != NULL)
         curl_easy_cleanup(e);
@@ -906,7 +1116,7 @@ int sl_export_shutdown(long timeout_ms)
     pthread_mutex_unlock(&registry);
     for (int i = 0; i < n; i++) {
         pthread_mutex_lock(&sinks[i].lock);
-        sinks[i].stop = 1;
+        __atomic_store_n(&sinks[i].stop, 1, __ATOMIC_RELEASE);
         pthread_cond_broadcast(&sinks[i].cond);
         pthread_mutex_unlock(&sinks[i].lock);
     }
@@ -927,13 +1137,14 @@ int sl_export_shutdown(long timeout_ms)
             continue;
         }
         sinks[i].running = 0;
-        while (sinks[i].n > 0) {            /* (stop came before these were taken) */
-            rec_unref(sinks[i].q[sinks[i].head]);
-            sinks[i].head = (sinks[i].head + 1) % sinks[i].cap;
-            sinks[i].n--;
+        {
+            struct rec *r;
+
+            while ((r = ring_take(&sinks[i])) != NULL)   /* put after the thread's last look */
+                rec_unref(r);
         }
-        free(sinks[i].q);
-        sinks[i].q = NULL;
+        free(sinks[i].ring);
+        sinks[i].ring = NULL;
         settings_unref(sinks[i].set);
         sinks[i].set = NULL;
     }

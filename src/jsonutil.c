@@ -1,7 +1,10 @@
 /* Jansson helpers: a depth-checked parse, arena dumps, message text. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
+#include "buf.h"
+#include "status.h"
 #include "jsonutil.h"
 
 /* Jansson recurses once per nesting level; a document of 100k '[' would
@@ -106,4 +109,36 @@ const char *sl_json_content_text(struct sl_arena *a, const json_t *content)
     }
     *w = '\0';
     return out;
+}
+
+int sl_json_put_str(struct sl_buf *b, const char *s)
+{
+    const unsigned char *p;
+    char tmp[1024];
+    json_t *v;
+    size_t n;
+    int rc;
+
+    if (s == NULL)
+        return sl_buf_append(b, "null", 4);
+    for (p = (const unsigned char *)s; *p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\'; p++)
+        ;
+    if (*p == '\0') {
+        if ((rc = sl_buf_append(b, "\"", 1)) != SL_OK || (rc = sl_buf_append(b, s, (size_t)(p - (const unsigned char *)s))) != SL_OK)
+            return rc;
+        return sl_buf_append(b, "\"", 1);
+    }
+    if ((v = json_string(s)) == NULL)        /* not UTF-8 (or OOM): nothing to say */
+        return sl_buf_append(b, "null", 4);
+    n = json_dumpb(v, tmp, sizeof(tmp), JSON_ENCODE_ANY);
+    if (n > 0 && n <= sizeof(tmp)) {
+        rc = sl_buf_append(b, tmp, n);
+    } else {
+        char *big = json_dumps(v, JSON_ENCODE_ANY);
+
+        rc = big != NULL ? sl_buf_puts(b, big) : SL_ERR_NOMEM;
+        free(big);
+    }
+    json_decref(v);
+    return rc;
 }

@@ -5,6 +5,8 @@
 //   const s = await startSink();                 // answers 200 {}
 //   const s = await startSink({ mode: 'hang' }); // accepts, never answers
 //   const s = await startSink({ status: 503 });  // refuses every batch
+//   const s = await startSink({ mode: 'drain' }); // answers 200, keeps nothing
+//                                                 // (benchmarks: costs next to nothing)
 //   s.url, s.port, s.posts, await s.waitFor(pred, ms), await s.stop()
 
 import http from 'node:http';
@@ -13,6 +15,11 @@ export async function startSink({ mode = 'ok', status = 200, reply = {} } = {}) 
     const posts = [];
     const hung = new Set();
     const server = http.createServer((req, res) => {
+        if (mode === 'drain') {
+            req.resume();
+            req.on('end', () => { res.writeHead(status); res.end(); });
+            return;
+        }
         const chunks = [];
         req.on('data', (c) => chunks.push(c));
         req.on('end', () => {
