@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs sample requests through the responder in CGI mode under valgrind:
 # mock chat (whole and streamed), mock embeddings, error paths, and a real
-# upstream call through libcurl to the fake OpenAI server. Fails on any
+# upstream call through libcurl to the fake OpenAI server, with the metrics
+# and two callbacks (spans, a webhook) on. Fails on any
 # memory error or definite/indirect leak.
 set -euo pipefail
 bin=${1:?usage: valgrind.sh path/to/sluice}
@@ -32,7 +33,12 @@ model_list:
   - model_name: dead
     litellm_params: { model: openai/gpt-4o-mini, api_base: "http://127.0.0.1:1/v1", api_key: k }
 general_settings: { master_key: sk-vg }
-sluice_settings: { log_level: error }
+sluice_settings: { log_level: error, spend_spool_dir: "$tmp/spool", callback_flush_interval_ms: 10 }
+# the callbacks' threads, records and deliveries: one sink answers (an error),
+# one is not there
+litellm_settings: { callbacks: [otel, gone] }
+callback_settings: { gone: { callback_type: generic_api, endpoint: "http://127.0.0.1:1/events" } }
+environment_variables: { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:$port" }
 guardrails:
   - guardrail_name: pii
     litellm_params: { guardrail: sluice_pii, mode: [pre_call, post_call], output_parse_pii: true }
