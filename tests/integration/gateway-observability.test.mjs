@@ -201,6 +201,25 @@ describe('callbacks: a webhook and Langfuse', () => {
         assert.equal(sum(m, 'sluice_callback_events_dropped_total'), 0);
     });
 
+    it('a reload that moves a callback takes effect without a restart', async () => {
+        const moved = await startSink();
+        try {
+            h.writeConfig(h.configYAML((cfg) => {
+                cfg.callback_settings['my-hook'].endpoint = `${moved.url}/moved`;
+                cfg.callback_settings['my-hook'].headers = { Authorization: 'Bearer hook-secret-2' };
+            }));
+            await new Promise((r) => setTimeout(r, 2500));     // reloads within 2 s
+            const r = await chat(h, 'gpt-4o-mini');
+            const post = await moved.waitFor((posts) => posts.find((p) => p.body.some((e) => e.id === r.id)));
+            assert.equal(post.path, '/moved');
+            assert.equal(post.headers.authorization, 'Bearer hook-secret-2');
+            assert.ok(!hook.posts.some((p) => p.body.some((e) => e.id === r.id)), 'not to the old endpoint');
+        } finally {
+            h.writeConfig(h.configYAML());
+            await moved.stop();
+        }
+    });
+
     it('Langfuse: a trace and a generation per call, Basic auth, usage', async () => {
         const r = await chat(h, 'gpt-4o-mini');
         const batch = await langfuse.waitFor((posts) => {
