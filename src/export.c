@@ -32,6 +32,7 @@
 
 #define MAX_SINKS 8
 #define TEXT_MAX 256             /* bytes kept of any one string */
+#define MAX_BATCH 10000          /* sluice_settings.callback_batch_size's ceiling */
 #define SINK_NICE 19             /* the sinks' threads yield to the request threads */
 
 /* ---- the record of a request --------------------------------------------------- */
@@ -424,6 +425,12 @@ static int ring_put(struct sink *s, struct rec *r)
     c->r = r;
     __atomic_store_n(&c->seq, pos + 1, __ATOMIC_RELEASE);
     return 0;
+}
+
+/* Whether the ring holds a record (the sink's thread alone). */
+static int ring_ready(const struct sink *s)
+{
+    return __atomic_load_n(&s->ring[s->head % s->cap].seq, __ATOMIC_ACQUIRE) == s->head + 1;
 }
 
 /* The oldest record of the ring, or NULL (the sink's thread alone, or
@@ -1027,9 +1034,16 @@ static void *run(void *arg)
 {
     struct sink *s = arg;
     CURL *e = curl_easy_init();
-    struct rec **batch = NULL, *r;
-    size_t cap = 0, k = 0;
+    struct rec **batch = malloc(MAX_BATCH * sizeof(*batch)), *r;
+    size_t k = 0;
     long long first_us = 0;
+
+    if (batch == NULL) {       /* its ring fills, and what comes is dropped and counted */
+        sl_log(SL_LOG_ERROR, NULL, "callback %s: out of memory; its events are dropped", s->name);
+        if (e != NULL)
+            curl_easy_cleanup(e);
+        return NULL;
+    }
 
     /* Requests first: when the CPU is all taken, this thread gets little of
      * it, its ring fills, and events are dropped (and counted) instead of
@@ -1039,19 +1053,13 @@ static void *run(void *arg)
     for (;;) {
         struct settings *set;
         int stop = __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
+        size_t cap;
 
         pthread_mutex_lock(&s->lock);
         set = s->set;
         set->refs++;
         pthread_mutex_unlock(&s->lock);
-        if ((size_t)set->batch > cap) {
-            struct rec **b = realloc(batch, (size_t)set->batch * sizeof(*b));
-
-            if (b != NULL) {
-                batch = b;
-                cap = (size_t)set->batch;
-            }
-        }
+        cap = set->batch < MAX_BATCH ? (size_t)set->batch : MAX_BATCH;
         /* Fill the batch: take what is there; wait for more until the
          * first event waited flush_ms (or the batch is full). */
         while (k < cap && (r = ring_take(s)) != NULL) {
@@ -1076,8 +1084,7 @@ static void *run(void *arg)
                 pthread_mutex_lock(&s->lock);
                 __atomic_store_n(&s->sleeping, 1, __ATOMIC_RELEASE);
                 /* (an event put after this check wakes it, or waits wait_us at most) */
-                if (__atomic_load_n(&s->ring[s->head % s->cap].seq, __ATOMIC_ACQUIRE) != s->head + 1 &&
-                    !__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE))
+                if (!ring_ready(s) && !__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE))
                     pthread_cond_timedwait(&s->cond, &s->lock, &ts);
                 __atomic_store_n(&s->sleeping, 0, __ATOMIC_RELEASE);
                 settings_unref(set);
@@ -1097,7 +1104,7 @@ static void *run(void *arg)
         pthread_mutex_lock(&s->lock);
         settings_unref(set);
         pthread_mutex_unlock(&s->lock);
-        if (stop && ring_take(s) == NULL)
+        if (stop && !ring_ready(s))
             break;
     }
     free(batch);
