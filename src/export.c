@@ -97,22 +97,6 @@ static long long real_ns(long long mono_us, long long offset_ns)
     return mono_us > 0 ? mono_us * 1000 + offset_ns : 0;
 }
 
-static const char *fail_class(int fail, int status)
-{
-    static const char *const names[] = {
-        NULL, "RateLimitError", "InternalServerError", "Timeout", "APIConnectionError",
-        "AuthenticationError", "NotFoundError", "BadRequestError",
-        "ContextWindowExceededError", "ContentPolicyViolationError"
-    };
-
-    if (fail > 0 && fail < (int)(sizeof(names) / sizeof(names[0])))
-        return names[fail];
-    if (status >= 200 && status <= 299)
-        return NULL;
-    return status == 429 ? "RateLimitError" : status >= 500 ? "InternalServerError"
-           : status >= 400 ? "BadRequestError" : "APIError";
-}
-
 /* Fills r's strings through k (a measuring pass when k->p is NULL). */
 static void fill(struct rec *r, struct packer *k, const struct sl_request *req)
 {
@@ -172,24 +156,6 @@ static const char *operation_of(const struct sl_request *req)
     return req->endpoint == SL_EP_EMBEDDINGS ? "embeddings" : "chat";
 }
 
-static const char *error_class_of(const struct sl_request *req)
-{
-    if (req->http_status < 400 && req->error == SL_OK)
-        return NULL;
-    if (req->err_type != NULL && strcmp(req->err_type, "budget_exceeded") == 0)
-        return "BudgetExceededError";
-    switch (req->error) {
-    case SL_ERR_AUTH: return "AuthenticationError";
-    case SL_ERR_FORBIDDEN: return "PermissionDeniedError";
-    case SL_ERR_UPSTREAM_TIMEOUT: case SL_ERR_BODY_TIMEOUT: return "Timeout";
-    case SL_ERR_UPSTREAM_CONNECT: return "APIConnectionError";
-    case SL_ERR_GUARDRAIL: return "GuardrailRaisedException";
-    case SL_ERR_RATE_LIMITED: case SL_ERR_NO_DEPLOYMENT: return "RateLimitError";
-    case SL_ERR_CLIENT_GONE: return "ClientDisconnected";
-    default: return fail_class(0, req->http_status);
-    }
-}
-
 static struct rec *make_rec(const struct sl_request *req, int traced)
 {
     struct packer k = { NULL, 0 };
@@ -216,7 +182,7 @@ static struct rec *make_rec(const struct sl_request *req, int traced)
     r->call_type = req->endpoint == SL_EP_EMBEDDINGS ? "aembedding"
                    : req->endpoint == SL_EP_MESSAGES || req->surface == SL_SURFACE_ANTHROPIC
                    ? "anthropic_messages" : "acompletion";
-    r->error_class = error_class_of(req);
+    r->error_class = sl_request_error_class(req);
     r->success = r->error_class == NULL;
     r->http_status = req->http_status;
     r->stream = req->stream;
@@ -240,7 +206,7 @@ static struct rec *make_rec(const struct sl_request *req, int traced)
         o->ttfb_ns = real_ns(a->ttfb_us, offset);
         o->status = a->status;
         o->aborted = a->aborted;
-        o->error_class = a->aborted ? NULL : fail_class(a->fail, a->status);
+        o->error_class = sl_attempt_error_class(a);
         memcpy(o->span_id, a->span_id, sizeof(o->span_id));
     }
     return r;

@@ -380,52 +380,6 @@ static void deployment_labels(const struct sl_deployment *d, struct labels *l)
     }
 }
 
-static const char *fail_class(int fail)
-{
-    static const char *const names[] = {
-        "", "RateLimitError", "InternalServerError", "Timeout", "APIConnectionError",
-        "AuthenticationError", "NotFoundError", "BadRequestError",
-        "ContextWindowExceededError", "ContentPolicyViolationError"
-    };
-
-    return fail > 0 && fail < (int)(sizeof(names) / sizeof(names[0])) ? names[fail] : "APIError";
-}
-
-static const char *status_class(int http)
-{
-    switch (http) {
-    case 400: return "BadRequestError";
-    case 401: return "AuthenticationError";
-    case 403: return "PermissionDeniedError";
-    case 404: return "NotFoundError";
-    case 408: return "Timeout";
-    case 413: return "RequestTooLargeError";
-    case 422: return "UnprocessableEntityError";
-    case 429: return "RateLimitError";
-    case 503: return "ServiceUnavailableError";
-    default: return http >= 500 ? "InternalServerError" : "APIError";
-    }
-}
-
-/* The exception class of a request that failed. */
-static const char *error_class(const struct sl_request *req)
-{
-    if (req->err_type != NULL && strcmp(req->err_type, "budget_exceeded") == 0)
-        return "BudgetExceededError";
-    switch (req->error) {
-    case SL_ERR_UNKNOWN_MODEL: case SL_ERR_BAD_JSON: case SL_ERR_BAD_REQUEST:
-    case SL_ERR_UNSUPPORTED:
-        return "BadRequestError";
-    case SL_ERR_UPSTREAM_TIMEOUT: case SL_ERR_BODY_TIMEOUT: return "Timeout";
-    case SL_ERR_UPSTREAM_CONNECT: return "APIConnectionError";
-    case SL_ERR_UPSTREAM_BAD: return "APIError";
-    case SL_ERR_GUARDRAIL: return "GuardrailRaisedException";
-    case SL_ERR_NO_DEPLOYMENT: case SL_ERR_RATE_LIMITED: return "RateLimitError";
-    case SL_ERR_METHOD: return "MethodNotAllowedError";
-    default: return status_class(req->http_status);
-    }
-}
-
 static void status_text(int status, char out[8])
 {
     if (status > 0 && status < 1000)
@@ -481,7 +435,7 @@ static void count_attempts(const struct sl_request *req, const struct labels *wh
             l.v[L_X1] = "aborted";
         } else if (!ok) {
             l.v[L_STATUS] = st;
-            l.v[L_EXC_CLASS] = a->fail ? fail_class(a->fail) : status_class(a->status);
+            l.v[L_EXC_CLASS] = sl_attempt_error_class(a);
         }
         if ((v = row_of(K_ATT, &l)) == NULL)
             continue;
@@ -517,7 +471,7 @@ static void count_fallback(const struct sl_request *req, const struct labels *wh
     l.v[L_FALLBACK] = last->group;
     l.v[L_MODEL_ID] = last->dep ? last->dep->id : NULL;
     l.v[L_STATUS] = st;
-    l.v[L_EXC_CLASS] = first->fail ? fail_class(first->fail) : status_class(first->status);
+    l.v[L_EXC_CLASS] = sl_attempt_error_class(first);
     if ((v = row_of(K_FB, &l)) != NULL)
         add(v, ok ? FB_OK : FB_FAIL, 1);
 }
@@ -552,7 +506,7 @@ void sl_metrics_end(const struct sl_request *req)
     l.v[L_ROUTE] = req->route_label;
     l.v[L_STATUS] = st;
     if (failed)
-        l.v[L_EXC_CLASS] = error_class(req);
+        l.v[L_EXC_CLASS] = sl_request_error_class(req);
     if ((v = row_of(K_REQ, &l)) != NULL) {
         int hit = sl_cache_was_hit(req);
 

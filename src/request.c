@@ -84,6 +84,61 @@ const struct sl_attempt *sl_request_last_attempt(const struct sl_request *req)
     return &req->attempts[(req->n_attempts < SL_MAX_ATTEMPTS ? req->n_attempts : SL_MAX_ATTEMPTS) - 1];
 }
 
+/* The class of an HTTP status: LiteLLM's exception names. */
+static const char *status_class(int http)
+{
+    switch (http) {
+    case 400: return "BadRequestError";
+    case 401: return "AuthenticationError";
+    case 403: return "PermissionDeniedError";
+    case 404: return "NotFoundError";
+    case 408: return "Timeout";
+    case 413: return "RequestTooLargeError";
+    case 422: return "UnprocessableEntityError";
+    case 429: return "RateLimitError";
+    case 503: return "ServiceUnavailableError";
+    default: return http >= 500 ? "InternalServerError" : "APIError";
+    }
+}
+
+const char *sl_attempt_error_class(const struct sl_attempt *a)
+{
+    static const char *const names[] = {    /* by SL_FAIL_* (router.h) */
+        NULL, "RateLimitError", "InternalServerError", "Timeout", "APIConnectionError",
+        "AuthenticationError", "NotFoundError", "BadRequestError",
+        "ContextWindowExceededError", "ContentPolicyViolationError"
+    };
+
+    if (a->aborted)
+        return NULL;
+    if (a->fail > 0 && a->fail < (int)(sizeof(names) / sizeof(names[0])))
+        return names[a->fail];
+    return a->status >= 200 && a->status <= 299 ? NULL : status_class(a->status);
+}
+
+const char *sl_request_error_class(const struct sl_request *req)
+{
+    if (req->http_status < 400 && req->error == SL_OK)
+        return NULL;
+    if (req->err_type != NULL && strcmp(req->err_type, "budget_exceeded") == 0)
+        return "BudgetExceededError";
+    switch (req->error) {
+    case SL_ERR_UNKNOWN_MODEL: case SL_ERR_BAD_JSON: case SL_ERR_BAD_REQUEST:
+    case SL_ERR_UNSUPPORTED:
+        return "BadRequestError";
+    case SL_ERR_AUTH: return "AuthenticationError";
+    case SL_ERR_FORBIDDEN: return "PermissionDeniedError";
+    case SL_ERR_UPSTREAM_TIMEOUT: case SL_ERR_BODY_TIMEOUT: return "Timeout";
+    case SL_ERR_UPSTREAM_CONNECT: return "APIConnectionError";
+    case SL_ERR_UPSTREAM_BAD: return "APIError";
+    case SL_ERR_GUARDRAIL: return "GuardrailRaisedException";
+    case SL_ERR_NO_DEPLOYMENT: case SL_ERR_RATE_LIMITED: return "RateLimitError";
+    case SL_ERR_METHOD: return "MethodNotAllowedError";
+    case SL_ERR_CLIENT_GONE: return "ClientDisconnected";
+    default: return status_class(req->http_status);
+    }
+}
+
 struct route {
     const char *path;
     enum sl_endpoint ep;

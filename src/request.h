@@ -153,6 +153,12 @@ void sl_request_reject(struct sl_conn conn, struct sl_arena *arena, int status);
 struct sl_attempt *sl_request_new_attempt(struct sl_request *req);
 const struct sl_attempt *sl_request_last_attempt(const struct sl_request *req);
 
+/* LiteLLM's exception class (the exception_class label, error.type of a
+ * span, error_class of an event), static text: of req, NULL when it
+ * succeeded; of an attempt, NULL when it succeeded (or the client left). */
+const char *sl_request_error_class(const struct sl_request *req);
+const char *sl_attempt_error_class(const struct sl_attempt *a);
+
 /* Microseconds on the monotonic clock. */
 long long sl_now_us(void);
 
