@@ -13,18 +13,16 @@
 // BENCH_ROUNDS (default 3), BENCH_STREAM=1 (measure streams instead),
 // BENCH_ON (default "metrics otel hook": what the "on" stack turns on).
 
-import { execFile, execFileSync } from 'node:child_process';
-import { promisify } from 'node:util';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SERVERS } from '../tests/integration/lib/webservers.mjs';
 import { sluiceBin } from '../tests/integration/lib/harness.mjs';
 import { startSink } from '../tests/integration/lib/sinks.mjs';
 import { toYAML } from '../tests/integration/lib/yaml.mjs';
+import { wrk } from './wrk.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
 if (process.argv[2]) process.env.SLUICE_BIN = path.resolve(process.argv[2]);
 const SECONDS = Number(process.env.BENCH_SECONDS || 5);
 const CONNS = Number(process.env.BENCH_CONNS || 16);
@@ -32,18 +30,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS || 3);
 const STREAM = process.env.BENCH_STREAM === '1';
 const KEY = 'sk-bench';
 
-/* wrk runs asynchronously: the receivers live in this process's event loop. */
-async function wrk(rootURL, seconds = SECONDS) {
-    const { stdout: out } = await promisify(execFile)('wrk', ['-t2', `-c${CONNS}`, `-d${seconds}s`, '--latency', '-s',
-        path.join(HERE, STREAM ? 'post-chat-stream.lua' : 'post-chat.lua'), `${rootURL}/v1/chat/completions`], {
-        encoding: 'utf8', env: { ...process.env, BENCH_MODEL: 'mock-gpt', BENCH_KEY: KEY },
-    });
-    const m = /WRKSTAT (.*)/.exec(out);
-    if (!m) throw new Error(`wrk printed no WRKSTAT line:\n${out}`);
-    const s = Object.fromEntries(m[1].split(' ').map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]));
-    const errors = s.err_connect + s.err_read + s.err_write + s.err_status + s.err_timeout;
-    return { rps: s.requests / (s.duration_us / 1e6), p99ms: s.p99_us / 1000, errors };
-}
+/* (asynchronous: the receivers live in this process's event loop) */
+const run = (rootURL, seconds = SECONDS) => wrk(rootURL, { conns: CONNS, seconds, stream: STREAM, key: KEY });
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -79,11 +67,11 @@ try {
     console.log(`observability: ${execFileSync(sluiceBin(), ['--version'], { encoding: 'utf8' }).trim()}, nginx, ` +
         `wrk -t2 -c${CONNS} -d${SECONDS}s x ${ROUNDS} rounds, mock-gpt${STREAM ? ' stream' : ''}, ` +
         `load ${os.loadavg()[0].toFixed(2)} (1-min)`);
-    await wrk(off.rootURL, 2);    // warm-up: threads, caches, the metrics file, the sinks' threads
-    await wrk(on.rootURL, 2);
+    await run(off.rootURL, 2);    // warm-up: threads, caches, the metrics file, the sinks' threads
+    await run(on.rootURL, 2);
     for (let i = 0; i < ROUNDS; i++) {
         for (const [k, s] of i % 2 ? [['on', on], ['off', off]] : [['off', off], ['on', on]]) {
-            const r = await wrk(s.rootURL);
+            const r = await run(s.rootURL);
             runs[k].push(r);
             console.log(`  round ${i + 1} ${k.padEnd(3)} ${r.rps.toFixed(0)} req/s, p99 ${r.p99ms.toFixed(2)} ms, ${r.errors} errors`);
         }

@@ -13,12 +13,11 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SERVERS } from '../tests/integration/lib/webservers.mjs';
 import { sluiceBin } from '../tests/integration/lib/harness.mjs';
 import { toYAML } from '../tests/integration/lib/yaml.mjs';
+import { wrk } from './wrk.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
 if (process.argv[2]) process.env.SLUICE_BIN = path.resolve(process.argv[2]);
 const SECONDS = Number(process.env.BENCH_SECONDS || 5);
 const CONNS = Number(process.env.BENCH_CONNS || 16);
@@ -33,17 +32,7 @@ const rssKB = (pid) => {
     }
 };
 
-function wrk(rootURL, stream) {
-    const out = execFileSync('wrk', ['-t2', `-c${CONNS}`, `-d${SECONDS}s`, '--latency', '-s',
-        path.join(HERE, stream ? 'post-chat-stream.lua' : 'post-chat.lua'), `${rootURL}/v1/chat/completions`], {
-        encoding: 'utf8', env: { ...process.env, BENCH_MODEL: 'mock-gpt', BENCH_KEY: KEY },
-    });
-    const m = /WRKSTAT (.*)/.exec(out);
-    if (!m) throw new Error(`wrk printed no WRKSTAT line:\n${out}`);
-    const s = Object.fromEntries(m[1].split(' ').map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]));
-    const errors = s.err_connect + s.err_read + s.err_write + s.err_status + s.err_timeout;
-    return { rps: s.requests / (s.duration_us / 1e6), p99ms: s.p99_us / 1000, errors };
-}
+const run = (rootURL, stream) => wrk(rootURL, { conns: CONNS, seconds: SECONDS, stream, key: KEY });
 
 const rows = [];
 console.log(`webservers: ${path.basename(sluiceBin())} ${execFileSync(sluiceBin(), ['--version'], { encoding: 'utf8' }).trim()}, ` +
@@ -64,9 +53,9 @@ for (const name of WHICH) {
     let stack;
     try {
         stack = await server.start({ dir, config, sluiceBin: sluiceBin(), maxProcs: name === 'apache-fcgid' ? CONNS * 2 : 2 });
-        wrk(stack.rootURL, false);   // warm-up: processes, threads, caches
-        const chat = wrk(stack.rootURL, false);
-        const stream = wrk(stack.rootURL, true);
+        await run(stack.rootURL, false);   // warm-up: processes, threads, caches
+        const chat = await run(stack.rootURL, false);
+        const stream = await run(stack.rootURL, true);
         const pids = stack.sluicePids();
         const rss = pids.reduce((a, p) => a + rssKB(p), 0);
         rows.push({ name, chat, stream, procs: pids.length, rssMB: rss / 1024 });
