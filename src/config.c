@@ -1825,11 +1825,11 @@ static void load_nets(struct ctx *cx, struct node *given)
         return;
     }
     for (struct item *it = given->items; it != NULL; it = it->next) {
-        if ((got = get_str(cx, it->val, &v)) <= 0 ||
-            parse_net(v, &c->metrics_nets[c->n_metrics_nets]) != 0) {
-            if (got >= 0)
-                diag(cx, 1, it->val->line, it->val->col, "sluice_settings.metrics_allowed_ips: "
-                     "expected an IPv4 or IPv6 address, or one with /bits (\"10.0.0.0/8\")");
+        if ((got = get_str(cx, it->val, &v)) == 0)
+            continue;                   /* os.environ/ of a variable that is not set */
+        if (got < 0 || parse_net(v, &c->metrics_nets[c->n_metrics_nets]) != 0) {
+            diag(cx, 1, it->val->line, it->val->col, "sluice_settings.metrics_allowed_ips: "
+                 "expected an IPv4 or IPv6 address, or one with /bits (\"10.0.0.0/8\")");
             continue;
         }
         c->n_metrics_nets++;
@@ -2512,9 +2512,11 @@ static void load_callbacks(struct ctx *cx, struct node *settings_node)
             const char *name;
             struct sl_sink *k = NULL;
             const json_t *set;
-            int rc = -1;
+            int rc = -1, got = get_str(cx, it->val, &name);
 
-            if (get_str(cx, it->val, &name) <= 0) {
+            if (got == 0)
+                continue;               /* os.environ/ of a variable that is not set */
+            if (got < 0) {
                 diag(cx, 1, it->val->line, it->val->col, "litellm_settings.%s: expected callback "
                      "names (strings)", lists[l]);
                 continue;

@@ -630,10 +630,11 @@ static int post_text(struct sl_request *req, const char *text, size_t len, const
     *out = text;
     *out_len = len;
     for (size_t i = 0; i < cfg->n_guardrails; i++) {
+        long long t0;
+
         if (!(s->post >> i & 1))
             continue;
-        long long t0 = sl_now_us();
-
+        t0 = sl_now_us();
         memset(&rep, 0, sizeof(rep));
         if ((rc = sl_pii_scan(cfg->guardrails[i].set, s->post_map, req->arena, *out, *out_len,
                               out, out_len, &rep)) != SL_OK)
@@ -715,10 +716,11 @@ static int stream_text(struct sl_request *req, struct text_stream *ts, const cha
     int rc;
 
     for (size_t i = 0; i < cfg->n_guardrails; i++) {
-        long long t0 = sl_now_us();
+        long long t0;
 
         if (ts->scan[i] == NULL)
             continue;
+        t0 = sl_now_us();
         memset(&rep, 0, sizeof(rep));
         if ((rc = sl_pii_stream_feed(ts->scan[i], t, n, &o, &on, &rep)) != SL_OK)
             return rc;

@@ -851,7 +851,7 @@ static void test_callbacks(void)
             "event_types");
     has_msg(&msgs, "$GENERIC_LOGGER_ENDPOINT: expected an http:// or https:// URL", "generic_api without its variable");
     has_msg(&msgs, "metrics_allowed_ips: expected an IPv4 or IPv6 address", "a bad network");
-    is_int(count(text(&msgs), "metrics_allowed_ips"), 2, "both bad networks reported");
+    is_int(count(text(&msgs), "metrics_allowed_ips"), 3, "every bad entry reported, a number too");
     ok(strstr(text(&msgs), "top-secret-value") == NULL, "a header's value is never quoted");
     sl_config_unref(c);
     sl_buf_free(&msgs);
