@@ -78,7 +78,7 @@ static const unsigned kind_words[NK] = {
 #define M_WORDS (1u << 20)       /* 8 MiB of heap, touched as rows appear */
 #define M_PROCS 1024u
 #define M_PROBE 64u
-#define M_SPIN 10000             /* polls of a slot being made before giving up on it */
+#define M_SPIN 200               /* polls of a slot being made before giving up on it */
 
 enum { S_FREE, S_MAKING, S_READY, S_DEAD };
 
@@ -285,6 +285,12 @@ static uint64_t *row(int kind, const char *b, size_t n)
             sched_yield();
             st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
         }
+        /* Still being made: its maker was preempted long, or died in the
+         * middle. Give up on the slot for good, so that nobody waits on it
+         * again (a maker that comes back publishes it anyway: a second
+         * row with the same labels, which the exposition sums). */
+        if (st == S_MAKING)
+            __atomic_compare_exchange_n(&s->state, &st, S_DEAD, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
         if (st == S_READY && s->hash == h && s->kind == (uint32_t)kind && s->len == n &&
             memcmp(&words[s->off], b, n) == 0)
             return values_of(s);
