@@ -2387,6 +2387,36 @@ static int sink_otlp(struct ctx *cx, struct sl_sink *k)
         u = sl_arena_printf(cx->arena, "%.*s/v1/traces", (int)(n && b[n - 1] == '/' ? n - 1 : n), b);
     }
     k->url = u ? u : "http://localhost:4318/v1/traces";
+    {
+        static const char *const sampler[] = { "OTEL_TRACES_SAMPLER", NULL };
+        static const char *const arg[] = { "OTEL_TRACES_SAMPLER_ARG", NULL };
+        const char *sm = first_env(cx, sampler), *a = first_env(cx, arg);
+        char *end = NULL;
+        double r = a ? strtod(a, &end) : 1.0;
+
+        if (a != NULL && (end == a || *end != '\0' || !(r >= 0 && r <= 1))) {
+            diag(cx, 1, 1, 1, "callback otel: $OTEL_TRACES_SAMPLER_ARG: expected a number "
+                 "from 0 to 1");
+            r = 1.0;
+        }
+        cx->cfg->pub.trace_parent_based = 1;
+        cx->cfg->pub.trace_ratio = 1.0;
+        if (sm == NULL || strcmp(sm, "parentbased_always_on") == 0) {
+            /* the default */
+        } else if (strcmp(sm, "always_on") == 0) {
+            cx->cfg->pub.trace_parent_based = 0;
+        } else if (strcmp(sm, "always_off") == 0 || strcmp(sm, "parentbased_always_off") == 0) {
+            cx->cfg->pub.trace_parent_based = sm[0] == 'p';
+            cx->cfg->pub.trace_ratio = 0;
+        } else if (strcmp(sm, "traceidratio") == 0 || strcmp(sm, "parentbased_traceidratio") == 0) {
+            cx->cfg->pub.trace_parent_based = sm[0] == 'p';
+            cx->cfg->pub.trace_ratio = r;
+        } else {
+            diag(cx, 1, 1, 1, "callback otel: $OTEL_TRACES_SAMPLER: expected always_on, "
+                 "always_off, traceidratio or parentbased_always_on, parentbased_always_off, "
+                 "parentbased_traceidratio");
+        }
+    }
     k->service_name = first_env(cx, service);
     if (k->service_name == NULL)
         k->service_name = "sluice";

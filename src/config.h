@@ -220,6 +220,10 @@ struct sl_config {
     struct sl_sink *sinks;             /* callbacks (config arena) */
     size_t n_sinks;
     int  tracing;                      /* an OTLP sink is configured: requests are spans */
+    int  trace_parent_based;           /* $OTEL_TRACES_SAMPLER: a client's sampled flag decides
+                                        * (parentbased_*, the default) */
+    double trace_ratio;                /* the share of traces started here that are sampled
+                                        * (always_on 1, always_off 0, traceidratio: the arg) */
     int  callback_queue_size;          /* events waiting per sink and process, default 1000 */
     int  callback_batch_size;          /* events per delivery, default 100 */
     long callback_flush_ms;            /* the longest an event waits for its batch, 1000 */

@@ -632,6 +632,7 @@ void sl_request_run(struct sl_conn conn, struct sl_arena *arena,
     if (req.uri == NULL)
         req.uri = "/";
     sl_metrics_begin(&req);
+    sl_trace_sample(&req);
     if (req.cfg == NULL)
         rc = SL_ERR_BUSY;
     else

@@ -110,6 +110,24 @@ void sl_trace_begin(struct sl_request *req)
     fill(t->span_id, 8);
 }
 
+void sl_trace_sample(struct sl_request *req)
+{
+    struct sl_trace *t = &req->trace;
+    const struct sl_config *cfg = req->cfg;
+    uint64_t low = 0;
+
+    if (cfg == NULL || !cfg->tracing || (t->from_client && cfg->trace_parent_based))
+        return;
+    for (int i = 8; i < 16; i++)
+        low = low << 8 | t->trace_id[i];
+    if (cfg->trace_ratio >= 1.0)
+        t->flags |= 1;
+    else if (cfg->trace_ratio <= 0 || (double)low >= cfg->trace_ratio * 18446744073709551616.0)
+        t->flags &= (unsigned char)~1u;
+    else
+        t->flags |= 1;
+}
+
 int sl_trace_upstream_headers(const struct sl_request *req, const char **lines)
 {
     const struct sl_trace *t = &req->trace;

@@ -24,6 +24,12 @@ struct sl_trace {
  * specification says. */
 void sl_trace_begin(struct sl_request *req);
 
+/* Applies the config's sampler (req->cfg set) to req's trace: a trace the
+ * client started keeps its sampled flag (parent-based samplers), one
+ * started here is sampled when its id falls in trace_ratio (the
+ * specification's traceidratio: the id's last 8 bytes below ratio * 2^64). */
+void sl_trace_sample(struct sl_request *req);
+
 /* A new random span id. */
 void sl_trace_new_span(unsigned char id[8]);
 

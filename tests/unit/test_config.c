@@ -816,6 +816,7 @@ static void test_callbacks(void)
     ok(k != NULL && k->n_headers == 2 && strcmp(k->headers[0], "api-key: s=cret") == 0 &&
        strcmp(k->headers[1], "x-b: 2") == 0, "otel: headers name=value, percent-decoded, trimmed");
     ok(k != NULL && strcmp(k->service_name, "sluice") == 0, "otel: service.name defaults to sluice");
+    ok(c->trace_parent_based && c->trace_ratio == 0.25, "otel: $OTEL_TRACES_SAMPLER and its argument");
     k = sink_named(c, "audit");
     ok(k != NULL && k->type == SL_SINK_WEBHOOK && k->format == SL_SINK_NDJSON && k->success &&
        k->failure && strcmp(k->url, "https://audit.example/logs") == 0 && k->n_headers == 1 &&
@@ -851,6 +852,8 @@ static void test_callbacks(void)
             "event_types");
     has_msg(&msgs, "$GENERIC_LOGGER_ENDPOINT: expected an http:// or https:// URL", "generic_api without its variable");
     has_msg(&msgs, "metrics_allowed_ips: expected an IPv4 or IPv6 address", "a bad network");
+    has_msg(&msgs, "$OTEL_TRACES_SAMPLER_ARG: expected a number from 0 to 1", "a sampler's bad argument");
+    has_msg(&msgs, "$OTEL_TRACES_SAMPLER: expected always_on", "an unknown sampler");
     is_int(count(text(&msgs), "metrics_allowed_ips"), 3, "every bad entry reported, a number too");
     ok(strstr(text(&msgs), "top-secret-value") == NULL, "a header's value is never quoted");
     sl_config_unref(c);

@@ -113,6 +113,46 @@ static void test_upstream_headers(void)
     sl_arena_free(arena);
 }
 
+static void test_sampler(void)
+{
+    char tp[128];
+    const char *none[] = { NULL };
+    const char *unsampled[] = { "HTTP_TRACEPARENT", tp, NULL };
+    struct sl_config cfg;
+    struct sl_request req;
+    struct memconn m;
+    int sampled = 0;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.tracing = 1;
+    cfg.trace_parent_based = 1;
+    cfg.trace_ratio = 0.25;
+    for (int i = 0; i < 4000; i++) {
+        begin(&req, &m, none);
+        req.cfg = &cfg;
+        sl_trace_sample(&req);
+        sampled += req.trace.flags & 1;
+    }
+    ok(sampled > 850 && sampled < 1150, "traceidratio 0.25: about a quarter of new traces sampled");
+    printf("# %d of 4000\n", sampled);
+    snprintf(tp, sizeof(tp), "00-%s-%s-00", TRACE, PARENT);
+    cfg.trace_ratio = 1;
+    begin(&req, &m, unsampled);
+    req.cfg = &cfg;
+    sl_trace_sample(&req);
+    ok(!(req.trace.flags & 1), "parent-based: the client's unsampled trace stays unsampled");
+    cfg.trace_parent_based = 0;
+    begin(&req, &m, unsampled);
+    req.cfg = &cfg;
+    sl_trace_sample(&req);
+    ok(req.trace.flags & 1, "always_on: sampled whatever the client said");
+    cfg.trace_ratio = 0;
+    begin(&req, &m, none);
+    req.cfg = &cfg;
+    sl_trace_sample(&req);
+    ok(!(req.trace.flags & 1), "always_off: nothing sampled");
+}
+
 /* sl_json_put_str(s) must read back as s, as Jansson encodes it. */
 static int round_trip(const char *s)
 {
@@ -154,6 +194,7 @@ int main(void)
 {
     test_parse();
     test_upstream_headers();
+    test_sampler();
     test_put_str();
     return tap_done();
 }
