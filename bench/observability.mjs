@@ -20,8 +20,7 @@ import path from 'node:path';
 import { SERVERS } from '../tests/integration/lib/webservers.mjs';
 import { sluiceBin } from '../tests/integration/lib/harness.mjs';
 import { startSink } from '../tests/integration/lib/sinks.mjs';
-import { toYAML } from '../tests/integration/lib/yaml.mjs';
-import { wrk } from './wrk.mjs';
+import { mockConfigDir, wrk } from './wrk.mjs';
 
 if (process.argv[2]) process.env.SLUICE_BIN = path.resolve(process.argv[2]);
 const SECONDS = Number(process.env.BENCH_SECONDS || 5);
@@ -36,17 +35,7 @@ const run = (rootURL, seconds = SECONDS) => wrk(rootURL, { conns: CONNS, seconds
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function stack(name, extra) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `sluice-bobs-${name}-`));
-    fs.chmodSync(dir, 0o755);
-    fs.mkdirSync(path.join(dir, 'spool'), { mode: 0o777 });
-    fs.chmodSync(path.join(dir, 'spool'), 0o777);
-    const config = path.join(dir, 'config.yaml');
-    fs.writeFileSync(config, toYAML({
-        model_list: [{ model_name: 'mock-gpt', litellm_params: { model: 'mock/echo', mock_delay_ms: 0 } }],
-        general_settings: { master_key: KEY },
-        ...extra,
-        sluice_settings: { log_level: 'warn', spend_spool_dir: path.join(dir, 'spool'), ...extra.sluice_settings },
-    }), { mode: 0o644 });
+    const { dir, config } = mockConfigDir(`sluice-bobs-${name}-`, KEY, extra);
     const s = await SERVERS.nginx.start({ dir, config, sluiceBin: sluiceBin(), maxProcs: 2 });
     return { ...s, dir };
 }

@@ -15,8 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SERVERS } from '../tests/integration/lib/webservers.mjs';
 import { sluiceBin } from '../tests/integration/lib/harness.mjs';
-import { toYAML } from '../tests/integration/lib/yaml.mjs';
-import { wrk } from './wrk.mjs';
+import { mockConfigDir, wrk } from './wrk.mjs';
 
 if (process.argv[2]) process.env.SLUICE_BIN = path.resolve(process.argv[2]);
 const SECONDS = Number(process.env.BENCH_SECONDS || 5);
@@ -40,16 +39,7 @@ console.log(`webservers: ${path.basename(sluiceBin())} ${execFileSync(sluiceBin(
 for (const name of WHICH) {
     const server = SERVERS[name];
     if (!server) throw new Error(`no server ${name}: ${Object.keys(SERVERS).join(', ')}`);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bws-'));
-    fs.chmodSync(dir, 0o755);
-    fs.mkdirSync(path.join(dir, 'spool'), { mode: 0o777 });
-    fs.chmodSync(path.join(dir, 'spool'), 0o777);
-    const config = path.join(dir, 'config.yaml');
-    fs.writeFileSync(config, toYAML({
-        model_list: [{ model_name: 'mock-gpt', litellm_params: { model: 'mock/echo', mock_delay_ms: 0 } }],
-        general_settings: { master_key: KEY },
-        sluice_settings: { log_level: 'warn', spend_spool_dir: path.join(dir, 'spool') },
-    }), { mode: 0o644 });
+    const { dir, config } = mockConfigDir('sluice-bws-', KEY);
     let stack;
     try {
         stack = await server.start({ dir, config, sluiceBin: sluiceBin(), maxProcs: name === 'apache-fcgid' ? CONNS * 2 : 2 });

@@ -36,6 +36,7 @@
 #include "log.h"
 #include "prices.h"
 #include "provider.h"
+#include "request.h"
 #include "router.h"
 #include "status.h"
 
@@ -2942,13 +2943,7 @@ static void *watch_main(void *arg)
 
     pthread_mutex_lock(&watch.lock);
     while (!watch.stop) {
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += watch.interval_ms / 1000;
-        deadline.tv_nsec += (watch.interval_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
+        deadline = sl_deadline(CLOCK_MONOTONIC, watch.interval_ms * 1000LL);
         /* A timed wait, not sleep(): stop wakes us at once. */
         while (!watch.stop &&
                pthread_cond_timedwait(&watch.wake, &watch.lock, &deadline) != ETIMEDOUT)

@@ -1038,15 +1038,8 @@ static void *run(void *arg)
                                                    : first_us + set->flush_ms * 1000LL - now;
 
             if (wait_us > 0) {
-                struct timespec ts;
+                struct timespec ts = sl_deadline(CLOCK_REALTIME, wait_us);
 
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += wait_us / 1000000;
-                ts.tv_nsec += (wait_us % 1000000) * 1000;
-                if (ts.tv_nsec >= 1000000000L) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000L;
-                }
                 pthread_mutex_lock(&s->lock);
                 __atomic_store_n(&s->sleeping, 1, __ATOMIC_RELEASE);
                 /* (an event put after this check wakes it, or waits wait_us at most) */
@@ -1093,13 +1086,7 @@ int sl_export_shutdown(long timeout_ms)
         pthread_cond_broadcast(&sinks[i].cond);
         pthread_mutex_unlock(&sinks[i].lock);
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    ts = sl_deadline(CLOCK_REALTIME, timeout_ms * 1000LL);
     for (int i = 0; i < n; i++) {
         if (!sinks[i].running)
             continue;

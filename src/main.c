@@ -221,16 +221,7 @@ static void set_timeouts(int fd)
 /* The wall-clock time ms from now, for pthread_cond_timedwait. */
 static struct timespec deadline_in(long ms)
 {
-    struct timespec t;
-
-    clock_gettime(CLOCK_REALTIME, &t);
-    t.tv_sec += ms / 1000;
-    t.tv_nsec += (ms % 1000) * 1000000L;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
-    return t;
+    return sl_deadline(CLOCK_REALTIME, ms * 1000LL);
 }
 
 /* Takes a serving slot; the worker over the ceiling waits for one. */

@@ -42,6 +42,20 @@ long long sl_now_us(void)
     return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
 }
 
+struct timespec sl_deadline(int clock, long long us)
+{
+    struct timespec t;
+
+    clock_gettime((clockid_t)clock, &t);
+    t.tv_sec += us / 1000000;
+    t.tv_nsec += (us % 1000000) * 1000;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
 /* Request ids need to be unique, not secret: a per-thread xorshift seeded
  * from the clock, the thread and a counter is enough and costs no syscall. */
 static void make_id(char out[40])

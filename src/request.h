@@ -6,6 +6,7 @@
 #define SL_REQUEST_H
 
 #include <stddef.h>
+#include <time.h>
 #include <jansson.h>
 #include "auth.h"
 #include "budget.h"
@@ -161,5 +162,10 @@ const char *sl_attempt_error_class(const struct sl_attempt *a);
 
 /* Microseconds on the monotonic clock. */
 long long sl_now_us(void);
+
+/* The time us microseconds from now on clock (CLOCK_REALTIME or
+ * CLOCK_MONOTONIC, as the condition variable waits), for
+ * pthread_cond_timedwait. */
+struct timespec sl_deadline(int clock, long long us);
 
 #endif

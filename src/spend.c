@@ -1034,16 +1034,7 @@ static int spool_exists(void)
 
 static struct timespec deadline_in(long ms)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
+    return sl_deadline(CLOCK_MONOTONIC, ms * 1000LL);
 }
 
 /* Takes everything queued (the lock held). */
