@@ -800,6 +800,8 @@ static void test_callbacks(void)
     const struct sl_sink *k;
     struct sl_buf msgs;
 
+    unsetenv("LANGFUSE_PUBLIC_KEY");
+    unsetenv("LANGFUSE_SECRET_KEY");
     unsetenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
     unsetenv("OTEL_ENDPOINT");
     unsetenv("OTEL_SERVICE_NAME");
@@ -854,6 +856,8 @@ static void test_callbacks(void)
     has_msg(&msgs, "metrics_allowed_ips: expected an IPv4 or IPv6 address", "a bad network");
     has_msg(&msgs, "$OTEL_TRACES_SAMPLER_ARG: expected a number from 0 to 1", "a sampler's bad argument");
     has_msg(&msgs, "$OTEL_TRACES_SAMPLER: expected always_on", "an unknown sampler");
+    has_msg(&msgs, "warning: callback langfuse: $LANGFUSE_PUBLIC_KEY and $LANGFUSE_SECRET_KEY are "
+            "needed; the callback is off", "langfuse without its keys: off, with a warning");
     is_int(count(text(&msgs), "metrics_allowed_ips"), 3, "every bad entry reported, a number too");
     ok(strstr(text(&msgs), "top-secret-value") == NULL, "a header's value is never quoted");
     sl_config_unref(c);
