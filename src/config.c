@@ -37,6 +37,7 @@
 #include "prices.h"
 #include "provider.h"
 #include "request.h"
+#include "respond.h"
 #include "router.h"
 #include "status.h"
 
@@ -2144,6 +2145,16 @@ static void finish_deployment(struct ctx *cx, struct sl_deployment *d, size_t id
              d->provider->api_base_env ? d->provider->api_base_env : "");
     if (d->id == NULL)
         d->id = make_id(cx, d, idx);
+    {
+        const char *b = d->api_base ? d->api_base : d->provider->default_api_base;
+        char *shown = b ? sl_arena_alloc(cx->arena, strlen(b) + 1) : NULL;
+
+        if (b != NULL && shown == NULL)
+            cx->nomem = 1;
+        else if (shown != NULL)
+            sl_safe_url(b, shown);
+        d->shown_api_base = shown;
+    }
     /* Once here, so the cost of a call needs no search (prices.h). */
     d->price = sl_price_resolve(cx->cfg->pub.price_map, d);
     d->price_resolved = 1;

@@ -39,6 +39,9 @@ struct sl_deployment {
     const struct sl_provider *provider; /* borrowed from the registry */
     const char *upstream_model;  /* model after the provider prefix: "gpt-4o" */
     const char *api_base;        /* NULL: the provider's default_api_base */
+    const char *shown_api_base;  /* api_base, else the provider's default, without what may
+                                  * carry a secret (user:password@, query): for logs, metrics,
+                                  * spend rows and events; NULL: none */
     const char *api_key;         /* resolved secret, or the provider's api_key_env, or NULL */
     const char *api_version;     /* NULL if not given */
     const char *id;              /* model_info.id, else a stable hex id of the entry */

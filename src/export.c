@@ -48,7 +48,6 @@ struct rec_attempt {
 struct rec {
     int refs;                            /* atomic: one per queue holding it */
     int success;                         /* the call succeeded */
-    int traced;                          /* spans are wanted (sampled) */
     struct sl_trace trace;               /* tracestate not kept */
     const char *request_id, *method, *route, *operation, *call_type;
     const char *error_class;             /* static; NULL: success */
@@ -103,22 +102,16 @@ static void fill(struct rec *r, struct packer *k, const struct sl_request *req)
     const struct sl_deployment *d = req->dep;
     const struct sl_key *key = req->principal.key;
     int n = req->n_attempts < SL_MAX_ATTEMPTS ? req->n_attempts : SL_MAX_ATTEMPTS;
-    char safe[TEXT_MAX + 1];
 
     r->request_id = keep(k, req->id);
     r->method = keep(k, req->method);
     r->model = keep(k, req->model);
     r->model_group = keep(k, req->route.first ? sl_router_group_name(req->route.first) : NULL);
     if (d != NULL) {
-        const char *b = d->api_base ? d->api_base : d->provider ? d->provider->default_api_base : NULL;
-
         r->upstream_model = keep(k, d->upstream_model);
         r->model_id = keep(k, d->id);
         r->provider = keep(k, d->provider ? d->provider->name : NULL);
-        if (b != NULL && strlen(b) <= TEXT_MAX) {
-            sl_safe_url(b, safe);
-            r->api_base = keep(k, safe);
-        }
+        r->api_base = keep(k, d->shown_api_base);
     }
     if (req->principal.role == SL_ROLE_KEY)
         r->key_hash = keep(k, req->principal.key_hash);
@@ -137,16 +130,10 @@ static void fill(struct rec *r, struct packer *k, const struct sl_request *req)
 
         o->group = keep(k, a->group);
         if (a->dep != NULL) {
-            const char *b = a->dep->api_base ? a->dep->api_base
-                            : a->dep->provider ? a->dep->provider->default_api_base : NULL;
-
             o->model_id = keep(k, a->dep->id);
             o->model = keep(k, a->dep->upstream_model);
             o->provider = keep(k, a->dep->provider ? a->dep->provider->name : NULL);
-            if (b != NULL && strlen(b) <= TEXT_MAX) {
-                sl_safe_url(b, safe);
-                o->api_base = keep(k, safe);
-            }
+            o->api_base = keep(k, a->dep->shown_api_base);
         }
     }
 }
@@ -156,7 +143,7 @@ static const char *operation_of(const struct sl_request *req)
     return req->endpoint == SL_EP_EMBEDDINGS ? "embeddings" : "chat";
 }
 
-static struct rec *make_rec(const struct sl_request *req, int traced)
+static struct rec *make_rec(const struct sl_request *req)
 {
     struct packer k = { NULL, 0 };
     struct rec probe, *r;
@@ -174,7 +161,6 @@ static struct rec *make_rec(const struct sl_request *req, int traced)
     clock_gettime(CLOCK_REALTIME, &rt);
     offset = (long long)rt.tv_sec * 1000000000LL + rt.tv_nsec - now_us * 1000;
     r->refs = 0;
-    r->traced = traced;
     r->trace = req->trace;
     r->trace.tracestate = NULL;
     r->route = req->route_label ? req->route_label : "other";   /* static */
@@ -309,37 +295,51 @@ static struct settings *settings_of(const struct sl_config *cfg, const struct sl
     return s;
 }
 
+/* The sink called name among the first n (published) ones, or NULL. A
+ * sink's name never changes once it is published: no lock. */
+static struct sink *find_sink(const char *name, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(sinks[i].name, name) == 0)
+            return &sinks[i];
+    return NULL;
+}
+
+/* Under the registry lock: the sink for k, made and published (n_sinks
+ * stored last) if there is none yet. NULL when they are all taken or on OOM. */
+static struct sink *make_sink(const struct sl_config *cfg, const struct sl_sink *k)
+{
+    struct sink *s = find_sink(k->name, n_sinks);
+
+    if (s != NULL || n_sinks >= MAX_SINKS)
+        return s;
+    s = &sinks[n_sinks];
+    memset(s, 0, sizeof(*s));
+    snprintf(s->name, sizeof(s->name), "%s", k->name);
+    s->cap = (size_t)cfg->callback_queue_size;
+    if ((s->ring = calloc(s->cap, sizeof(*s->ring))) == NULL)
+        return NULL;
+    for (size_t c = 0; c < s->cap; c++)
+        s->ring[c].seq = c;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    __atomic_store_n(&n_sinks, n_sinks + 1, __ATOMIC_RELEASE);
+    return s;
+}
+
 static void *run(void *arg);
 
 /* The sink for config sink k, made (and its thread started) on first use,
  * its settings renewed when k's differ. NULL when none can be had. */
 static struct sink *sink_for(const struct sl_config *cfg, const struct sl_sink *k)
 {
-    struct sink *s = NULL;
-    int i;
+    struct sink *s = find_sink(k->name, __atomic_load_n(&n_sinks, __ATOMIC_ACQUIRE));
 
-    pthread_mutex_lock(&registry);
-    for (i = 0; i < n_sinks; i++)
-        if (strcmp(sinks[i].name, k->name) == 0) {
-            s = &sinks[i];
-            break;
-        }
-    if (s == NULL && n_sinks < MAX_SINKS) {
-        s = &sinks[n_sinks];
-        memset(s, 0, sizeof(*s));
-        snprintf(s->name, sizeof(s->name), "%s", k->name);
-        pthread_mutex_init(&s->lock, NULL);
-        pthread_cond_init(&s->cond, NULL);
-        s->cap = (size_t)cfg->callback_queue_size;
-        if ((s->ring = calloc(s->cap, sizeof(*s->ring))) == NULL) {
-            pthread_mutex_unlock(&registry);
-            return NULL;
-        }
-        for (size_t c = 0; c < s->cap; c++)
-            s->ring[c].seq = c;
-        n_sinks++;
+    if (s == NULL) {
+        pthread_mutex_lock(&registry);
+        s = make_sink(cfg, k);
+        pthread_mutex_unlock(&registry);
     }
-    pthread_mutex_unlock(&registry);
     if (s == NULL || __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE))
         return NULL;
     if (__atomic_load_n(&s->digest, __ATOMIC_ACQUIRE) != k->digest) {
@@ -458,7 +458,7 @@ void sl_export_request(const struct sl_request *req)
     }
     if (n == 0)
         return;
-    if ((r = make_rec(req, traced)) == NULL) {
+    if ((r = make_rec(req)) == NULL) {
         for (int i = 0; i < n; i++)
             sl_metrics_callback(want[i]->name, SL_METRICS_CB_DROPPED, 1);
         return;

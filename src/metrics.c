@@ -371,19 +371,12 @@ static void principal_labels(const struct sl_request *req, struct labels *l)
 
 static void deployment_labels(const struct sl_deployment *d, struct labels *l)
 {
-    static __thread char base[4096];     /* pack() keeps LABEL_MAX bytes of it */
-    const char *b;
-
     if (d == NULL)
         return;
     l->v[L_MODEL] = d->upstream_model;
     l->v[L_MODEL_ID] = d->id;
     l->v[L_API_PROVIDER] = d->provider ? d->provider->name : NULL;
-    b = d->api_base ? d->api_base : d->provider ? d->provider->default_api_base : NULL;
-    if (b != NULL && strlen(b) < sizeof(base)) {
-        sl_safe_url(b, base);            /* no user:password@, no query string */
-        l->v[L_API_BASE] = base;
-    }
+    l->v[L_API_BASE] = d->shown_api_base;
 }
 
 static void status_text(int status, char out[8])
@@ -615,6 +608,9 @@ struct family {
     { L_TEAM, "team" }
 #define TOKEN_LABELS { KEY_LABELS, { L_MODEL, "model" }, { L_USER, "user" }, \
     { L_REQUESTED_MODEL, "requested_model" }, { L_MODEL_ID, "model_id" } }
+#define FALLBACK_LABELS { L_REQUESTED_MODEL, "requested_model" }, \
+    { L_FALLBACK, "fallback_model" }, KEY_LABELS, { L_STATUS, "exception_status" }, \
+    { L_EXC_CLASS, "exception_class" }, { L_MODEL_ID, "model_id" }
 #define DEPLOY_LABELS { L_REQUESTED_MODEL, "requested_model" }, \
     { L_MODEL, "litellm_model_name" }, { L_MODEL_ID, "model_id" }, { L_API_BASE, "api_base" }, \
     { L_API_PROVIDER, "api_provider" }, KEY_LABELS
@@ -690,15 +686,11 @@ static const struct family families[] = {
     { "litellm_deployment_successful_fallbacks_total",
       "Requests that fell back to another model group and succeeded there",
       T_COUNTER, K_FB, FB_OK, ROWS_ALL, 0,
-      { { L_REQUESTED_MODEL, "requested_model" }, { L_FALLBACK, "fallback_model" }, KEY_LABELS,
-        { L_STATUS, "exception_status" }, { L_EXC_CLASS, "exception_class" },
-        { L_MODEL_ID, "model_id" } } },
+      { FALLBACK_LABELS } },
     { "litellm_deployment_failed_fallbacks_total",
       "Requests that fell back to another model group and failed there too",
       T_COUNTER, K_FB, FB_FAIL, ROWS_ALL, 0,
-      { { L_REQUESTED_MODEL, "requested_model" }, { L_FALLBACK, "fallback_model" }, KEY_LABELS,
-        { L_STATUS, "exception_status" }, { L_EXC_CLASS, "exception_class" },
-        { L_MODEL_ID, "model_id" } } },
+      { FALLBACK_LABELS } },
     { "sluice_rejections_total",
       "Requests refused at admission by a rate limit or a budget, by reason and scope",
       T_COUNTER, K_REJ, 0, ROWS_ALL, 0,

@@ -554,14 +554,7 @@ static void record_spend(const struct sl_request *req)
     sl_spend_copy(r.model, sizeof(r.model), d->upstream_model, 0);
     sl_spend_copy(r.model_id, sizeof(r.model_id), d->id, 0);
     sl_spend_copy(r.provider, sizeof(r.provider), d->provider ? d->provider->name : NULL, 0);
-    {
-        const char *base = d->api_base ? d->api_base : d->provider ? d->provider->default_api_base : NULL;
-        char *safe = base ? sl_arena_alloc(req->arena, strlen(base) + 1) : NULL;
-
-        if (safe != NULL)
-            sl_safe_url(base, safe);   /* no user:password@, no query string */
-        sl_spend_copy(r.api_base, sizeof(r.api_base), safe, 1);
-    }
+    sl_spend_copy(r.api_base, sizeof(r.api_base), d->shown_api_base, 1);
     sl_spend_copy(r.call_type, sizeof(r.call_type),
                   req->endpoint == SL_EP_EMBEDDINGS ? "aembedding" : "acompletion", 0);
     r.http_status = req->http_status;

@@ -1165,15 +1165,8 @@ void sl_router_headers(struct sl_request *req)
     char n[24];
 
     sl_respond_header(req, "x-litellm-model-id", d->id);
-    if (d->api_base != NULL) {
-        /* Without user:password@ and the query string, which may carry secrets. */
-        char *base = sl_arena_alloc(req->arena, strlen(d->api_base) + 1);
-
-        if (base != NULL) {
-            sl_safe_url(d->api_base, base);
-            sl_respond_header(req, "x-litellm-model-api-base", base);
-        }
-    }
+    if (d->api_base != NULL && d->shown_api_base != NULL)   /* (without what may be secret) */
+        sl_respond_header(req, "x-litellm-model-api-base", d->shown_api_base);
     if (req->model_group != NULL)
         sl_respond_header(req, "x-litellm-model-group", req->model_group);
     snprintf(n, sizeof(n), "%d", req->route.retries);

@@ -9,15 +9,9 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHarness, FAKE_UPSTREAM_KEY } from './lib/harness.mjs';
 import { waitFor } from './lib/procs.mjs';
-import { parseMetrics, sum } from './lib/metrics.mjs';
+import { parseMetrics, scrape, sum } from './lib/metrics.mjs';
 
 const ask = (text) => [{ role: 'user', content: text }];
-
-async function scrape(h, headers = { authorization: `Bearer ${h.masterKey}` }) {
-    const r = await fetch(`${h.rootURL}/metrics`, { headers });
-    const text = await r.text();
-    return { status: r.status, type: r.headers.get('content-type'), text };
-}
 
 describe('/metrics: exact counts over two processes', () => {
     let h;

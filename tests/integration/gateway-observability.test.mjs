@@ -14,7 +14,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHarness } from './lib/harness.mjs';
 import { startSink } from './lib/sinks.mjs';
-import { parseMetrics, sum } from './lib/metrics.mjs';
+import { scrapeSamples, sum } from './lib/metrics.mjs';
 
 const ask = (text) => [{ role: 'user', content: text }];
 const hex = (n) => [...crypto.getRandomValues(new Uint8Array(n))].map((b) => b.toString(16).padStart(2, '0')).join('');
@@ -23,11 +23,6 @@ const attr = (span, key) => {
     return a ? (a.value.stringValue ?? a.value.intValue ?? a.value.doubleValue) : undefined;
 };
 const allSpans = (posts) => posts.flatMap((p) => p.body.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans)));
-
-async function metrics(h) {
-    const r = await fetch(`${h.rootURL}/metrics`, { headers: { authorization: `Bearer ${h.masterKey}` } });
-    return parseMetrics(await r.text());
-}
 
 async function chat(h, model, headers = {}, extra = {}) {
     const r = await fetch(`${h.baseURL}/chat/completions`, {
@@ -196,7 +191,7 @@ describe('callbacks: a webhook and Langfuse', () => {
         const lines = f.flatMap((p) => p.raw.trim().split('\n').map((l) => JSON.parse(l)));
         assert.deepEqual(lines.map((e) => e.id), [bad.id], 'failure_callback: failures only, as NDJSON');
         assert.match(f[0].headers['content-type'], /x-ndjson/);
-        const m = await metrics(h);
+        const m = await scrapeSamples(h);
         assert.equal(sum(m, 'sluice_callback_events_sent_total', { callback_name: 'my-hook' }), 7);
         assert.equal(sum(m, 'sluice_callback_events_dropped_total'), 0);
     });
@@ -274,14 +269,14 @@ describe('a sink that is down never slows a request', () => {
         times.sort((a, b) => a - b);
         // the hung sink holds each delivery 3 s: a request waiting on it would show
         assert.ok(times[times.length - 1] < 1000, `slowest call ${times[times.length - 1]} ms`);
-        const m = await metrics(h);
+        const m = await scrapeSamples(h);
         const dropped = sum(m, 'sluice_callback_events_dropped_total', { callback_name: 'stuck' });
         // at most one batch in delivery (2) and a full queue (4) are not dropped yet
         assert.ok(dropped >= 40 - 6, `stuck dropped ${dropped}`);
         assert.equal(sum(m, 'sluice_callback_events_sent_total', { callback_name: 'stuck' }), 0);
         assert.ok(hang.posts.length >= 1, 'the hung sink got its first batch');
         await new Promise((r) => setTimeout(r, 300));
-        const m2 = await metrics(h);
+        const m2 = await scrapeSamples(h);
         assert.equal(sum(m2, 'sluice_callback_events_dropped_total', { callback_name: 'refused' }), 40);
         assert.ok(sum(m2, 'litellm_callback_logging_failures_metric_total', { callback_name: 'refused' }) >= 1);
         assert.match(h.sluiceLog(), /callback refused: \d+ event\(s\) to 127\.0\.0\.1:\d+ not delivered/);

@@ -185,6 +185,30 @@ static void test_escaping(void)
     free(t);
 }
 
+/* Where the file cannot be made, a process counts alone (in memory), and
+ * /metrics still answers. Run in a child before this process maps the file. */
+static void test_no_file(void)
+{
+    pid_t pid = fork();
+    int st = -1;
+
+    if (pid == 0) {
+        char *t;
+        int good;
+
+        setenv("TMPDIR", "/dev/null", 1);   /* the spool directory cannot be made */
+        one_chat(200, 3, 2);
+        one_chat(200, 3, 2);
+        t = render();
+        good = t != NULL && total(t, "litellm_proxy_total_requests_metric_total") == 2 &&
+               value(t, "sluice_processes") == 1;
+        free(t);
+        _exit(good ? 0 : 1);
+    }
+    ok(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+       "no file: the process counts alone, in memory");
+}
+
 static void test_addresses(void)
 {
     struct sl_net nets[2];
@@ -213,6 +237,7 @@ int main(void)
 {
     tap_private_tmpdir();
     cfg.metrics = 1;
+    test_no_file();
     test_processes();
     test_escaping();
     test_overflow_and_escaping();

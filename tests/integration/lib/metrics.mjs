@@ -42,3 +42,16 @@ export function sum(samples, name, match = {}) {
         Object.entries(match).every(([k, v]) => s.labels[k] === v))
         .reduce((a, s) => a + s.value, 0);
 }
+
+/* GET /metrics of harness h (with the master key unless headers say
+ * otherwise): {status, type, text}. */
+export async function scrape(h, headers = { authorization: `Bearer ${h.masterKey}` }) {
+    const r = await fetch(`${h.rootURL}/metrics`, { headers });
+    const text = await r.text();
+    return { status: r.status, type: r.headers.get('content-type'), text };
+}
+
+/* The parsed samples of h's /metrics, read with the master key. */
+export async function scrapeSamples(h) {
+    return parseMetrics((await scrape(h)).text);
+}
