@@ -9,7 +9,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHarness, FAKE_UPSTREAM_KEY } from './lib/harness.mjs';
 import { waitFor } from './lib/procs.mjs';
-import { parseMetrics, scrape, sum } from './lib/metrics.mjs';
+import { scrape, scrapeSamples, scrapeSettled, sum } from './lib/metrics.mjs';
 
 const ask = (text) => [{ role: 'user', content: text }];
 
@@ -55,10 +55,9 @@ describe('/metrics: exact counts over two processes', () => {
 
     it('a known mix: requests by model group and status, tokens, failures, latency counts', async () => {
         await mix(4);
-        const { status, type, text } = await scrape(h);
+        const { status, type, text, samples: m } = await scrapeSettled(h);
         assert.equal(status, 200);
         assert.match(type, /^text\/plain; version=0\.0\.4/);
-        const m = parseMetrics(text);
         const total = 'litellm_proxy_total_requests_metric_total';
         assert.equal(sum(m, total, { requested_model: 'gpt-4o-mini', status_code: '200' }), 12);
         assert.equal(sum(m, total, { requested_model: 'slow-stream', status_code: '200' }), 4);
@@ -102,12 +101,12 @@ describe('/metrics: exact counts over two processes', () => {
 
     it('both responders counted, and a responder killed and respawned keeps the counts', async () => {
         assert.equal(h.respondersAlive().length, 2);
-        const before = parseMetrics((await scrape(h)).text);
+        const before = await scrapeSamples(h);
         const victim = h.respondersAlive()[0];
         process.kill(victim, 'SIGKILL');
         await waitFor(() => !h.respondersAlive().includes(victim), { timeoutMs: 5000, describe: () => 'the kill' });
         await mix(2);
-        const after = parseMetrics((await scrape(h)).text);
+        const after = await scrapeSamples(h);
         const total = 'litellm_proxy_total_requests_metric_total';
         assert.equal(sum(after, total, { requested_model: 'gpt-4o-mini', status_code: '200' }),
             sum(before, total, { requested_model: 'gpt-4o-mini', status_code: '200' }) + 6);
@@ -156,7 +155,7 @@ describe('/metrics: routing, admission, guardrails and access', () => {
         // two-429: both deployments answer 429 and cool down; the retry takes the other one
         await assert.rejects(client.chat.completions.create({ model: 'two-429', messages: ask('x') }),
             (e) => e.status === 429);
-        const m = parseMetrics((await scrape(h)).text);
+        const m = await scrapeSamples(h);
         assert.equal(sum(m, 'litellm_deployment_successful_fallbacks_total',
             { requested_model: 'fb-primary', fallback_model: 'gpt-4o-mini', exception_class: 'InternalServerError' }), 2);
         assert.equal(sum(m, 'litellm_deployment_failed_fallbacks_total'), 0);
@@ -176,7 +175,7 @@ describe('/metrics: routing, admission, guardrails and access', () => {
         await call('alice', 'write to bob@example.com');
         await call('alice', 'nothing to see');
         await assert.rejects(call('alice', 'x'), (e) => e.status === 429);
-        const m = parseMetrics((await scrape(h)).text);
+        const m = await scrapeSamples(h);
         assert.equal(sum(m, 'sluice_rejections_total', { reason: 'rpm', scope: 'end_user' }), 1);
         assert.ok(!(await scrape(h)).text.includes('alice'), 'the end user is not a label');
         assert.equal(sum(m, 'litellm_guardrail_requests_total',

@@ -9,7 +9,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { startHarness } from './lib/harness.mjs';
-import { parseMetrics, scrape } from './lib/metrics.mjs';
+import { scrapeSettled } from './lib/metrics.mjs';
 
 const dashboard = JSON.parse(fs.readFileSync(new URL('../../docs/grafana/sluice-dashboard.json', import.meta.url), 'utf8'));
 const metricsC = fs.readFileSync(new URL('../../src/metrics.c', import.meta.url), 'utf8');
@@ -177,9 +177,7 @@ describe('Grafana dashboard: docs/grafana/sluice-dashboard.json', () => {
             assert.equal(fb.choices[0].message.role, 'assistant');
             const s = await client.chat.completions.create({ model: 'slow-stream', messages: ask('stream'), stream: true });
             for await (const chunk of s) assert.equal(typeof chunk, 'object');
-            const { status, text } = await scrape(h);
-            assert.equal(status, 200, text);
-            const samples = parseMetrics(text);
+            const { text, samples } = await scrapeSettled(h);
             live = new Set([...text.matchAll(/^# TYPE (\S+) \S+$/gm)].map((m) => m[1]));
             liveLabels = new Map();
             for (const { name, labels } of samples) {

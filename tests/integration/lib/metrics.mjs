@@ -51,7 +51,27 @@ export async function scrape(h, headers = { authorization: `Bearer ${h.masterKey
     return { status: r.status, type: r.headers.get('content-type'), text };
 }
 
-/* The parsed samples of h's /metrics, read with the master key. */
+/* A scrape once the counts have settled. A request is counted after its
+ * response has gone out (the client does not wait for the accounting),
+ * so a scrape right after the last answer may race with the process
+ * still finishing it. Each process leaves the in-flight gauge last, so
+ * a scrape that sees only itself in flight sees every earlier request
+ * counted. Returns {status, type, text, samples}. */
+export async function scrapeSettled(h, timeoutMs = 10000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const r = await scrape(h);
+        assert.equal(r.status, 200, r.text);
+        const samples = parseMetrics(r.text);
+        const busy = sum(samples, 'litellm_in_flight_requests');
+        if (busy <= 1 || Date.now() > deadline)
+            return { ...r, samples };
+        await new Promise((res) => setTimeout(res, 25));
+    }
+}
+
+/* The parsed samples of h's /metrics, read with the master key, once
+ * settled. */
 export async function scrapeSamples(h) {
-    return parseMetrics((await scrape(h)).text);
+    return (await scrapeSettled(h)).samples;
 }
