@@ -6,6 +6,11 @@
  *   api_base https://NAME.openai.azure.com/openai/v1  (the v1 API)
  *     -> POST {api_base}/chat/completions, the deployment as "model"
  *
+ * The Responses API is passed through: POST {api_base}/openai/responses?
+ * api-version=V (V defaults to 2025-04-01-preview there, the first version
+ * that has it), or {api_base}/responses on the v1 API; the deployment is
+ * the body's "model" either way.
+ *
  * The deployment is the model after "azure/". api-version: litellm_params
  * api_version, else AZURE_API_VERSION, else 2024-10-21 (the current GA
  * version). Auth: litellm_params azure_ad_token (an Entra ID token) as a
@@ -26,6 +31,7 @@
 #include "upstream.h"
 
 #define AZURE_API_VERSION "2024-10-21"
+#define AZURE_RESPONSES_API_VERSION "2025-04-01-preview"
 
 static int ends_with(const char *s, size_t n, const char *suffix)
 {
@@ -44,6 +50,10 @@ static int azure_build_request(struct sl_request *req, const json_t *in, struct 
         path = "/chat/completions";
     else if (req->endpoint == SL_EP_EMBEDDINGS)
         path = "/embeddings";
+    else if (req->endpoint == SL_EP_RESPONSES)
+        path = "/responses";
+    else if (req->endpoint == SL_EP_COMPLETIONS)
+        path = "/completions";
     else
         return SL_ERR_UNSUPPORTED;
     if (base == NULL)
@@ -58,13 +68,16 @@ static int azure_build_request(struct sl_request *req, const json_t *in, struct 
             n -= 7;
         version = dep->api_version ? dep->api_version : getenv("AZURE_API_VERSION");
         if (version == NULL || *version == '\0')
-            version = AZURE_API_VERSION;
+            version = req->endpoint == SL_EP_RESPONSES ? AZURE_RESPONSES_API_VERSION : AZURE_API_VERSION;
         deployment = sl_upstream_escape(req->arena, dep->upstream_model);
         version = sl_upstream_escape(req->arena, version);
         if (deployment == NULL || version == NULL)
             return SL_ERR_NOMEM;
-        out->url = sl_arena_printf(req->arena, "%.*s/openai/deployments/%s%s?api-version=%s",
-                                   (int)n, base, deployment, path, version);
+        if (req->endpoint == SL_EP_RESPONSES)
+            out->url = sl_arena_printf(req->arena, "%.*s/openai/responses?api-version=%s", (int)n, base, version);
+        else
+            out->url = sl_arena_printf(req->arena, "%.*s/openai/deployments/%s%s?api-version=%s",
+                                       (int)n, base, deployment, path, version);
     }
     if (out->url == NULL)
         return SL_ERR_NOMEM;
@@ -106,7 +119,8 @@ const struct sl_provider sl_provider_azure = {
     .flags = SL_PROVIDER_OPENAI_WIRE | SL_PROVIDER_NEEDS_API_BASE,
     .api_key_env = "AZURE_API_KEY",
     .api_base_env = "AZURE_API_BASE",
-    .endpoints = SL_EP_BIT(SL_EP_CHAT) | SL_EP_BIT(SL_EP_EMBEDDINGS),
+    .endpoints = SL_EP_BIT(SL_EP_CHAT) | SL_EP_BIT(SL_EP_EMBEDDINGS) | SL_EP_BIT(SL_EP_RESPONSES) |
+                 SL_EP_BIT(SL_EP_COMPLETIONS),
     .build_request = azure_build_request,
     .parse_response = sl_openai_parse_response,
     .parse_stream_event = sl_openai_parse_stream_event,

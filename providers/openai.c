@@ -20,6 +20,8 @@ static const char *endpoint_path(int ep)
     switch (ep) {
     case SL_EP_CHAT:       return "/chat/completions";
     case SL_EP_EMBEDDINGS: return "/embeddings";
+    case SL_EP_RESPONSES:  return "/responses";
+    case SL_EP_COMPLETIONS: return "/completions";
     default:               return NULL;
     }
 }
@@ -132,8 +134,11 @@ static int body_member(void *ctx, const struct sl_jmember *m)
 static int splice_body(struct sl_request *req, const json_t *in, const char *model,
                        struct sl_upstream_req *out)
 {
-    struct splice sp = { .store = json_is_true(json_object_get(in, "store")),
-                         .stream = req->stream, .v = req->dep->provider->data };
+    /* The Responses API takes metadata without store, and no
+     * include_usage: its last event carries the usage. */
+    struct splice sp = { .store = json_is_true(json_object_get(in, "store")) || req->endpoint == SL_EP_RESPONSES,
+                         .stream = req->stream && req->endpoint != SL_EP_RESPONSES,
+                         .v = req->dep->provider->data };
     json_t *mj = json_string(model);
     size_t extra = 64;
     int rc;
@@ -216,11 +221,11 @@ static int openai_body(struct sl_request *req, const json_t *in, const char *mod
     for (size_t i = 0; sl_tr_gateway_fields[i] != NULL; i++)
         json_object_del(body, sl_tr_gateway_fields[i]);
     /* LiteLLM's "metadata" is its own; OpenAI accepts it only with store. */
-    if (!json_is_true(json_object_get(body, "store")))
+    if (!json_is_true(json_object_get(body, "store")) && req->endpoint != SL_EP_RESPONSES)
         json_object_del(body, "metadata");
     if (json_object_set_new(body, "model", json_string(model)) != 0)
         return SL_ERR_NOMEM;
-    if (req->stream) {
+    if (req->stream && req->endpoint != SL_EP_RESPONSES) {
         json_t *so = json_object_get(body, "stream_options");
         json_t *copy = json_is_object(so) ? json_copy(so) : json_object();
 
@@ -370,7 +375,8 @@ const struct sl_provider sl_provider_openai = {
     .flags = SL_PROVIDER_OPENAI_WIRE,
     .api_key_env = "OPENAI_API_KEY",
     .default_api_base = "https://api.openai.com/v1",
-    .endpoints = SL_EP_BIT(SL_EP_CHAT) | SL_EP_BIT(SL_EP_EMBEDDINGS),
+    .endpoints = SL_EP_BIT(SL_EP_CHAT) | SL_EP_BIT(SL_EP_EMBEDDINGS) | SL_EP_BIT(SL_EP_RESPONSES) |
+                 SL_EP_BIT(SL_EP_COMPLETIONS),
     .build_request = sl_openai_build_request,
     .parse_response = sl_openai_parse_response,
     .parse_stream_event = sl_openai_parse_stream_event,

@@ -13,6 +13,9 @@
 
 #define CHAT      SL_EP_BIT(SL_EP_CHAT)
 #define CHAT_EMB  (SL_EP_BIT(SL_EP_CHAT) | SL_EP_BIT(SL_EP_EMBEDDINGS))
+/* ... and legacy /completions, for the vendors that serve it (the others
+ * get legacy completions as chat, completions.c) */
+#define CHAT_EMB_TEXT (CHAT_EMB | SL_EP_BIT(SL_EP_COMPLETIONS))
 
 #define VENDOR(nm, env, base, eps, fl, vendor) {                               \
         .name = nm, .abi = SL_PROVIDER_ABI, .flags = SL_PROVIDER_OPENAI_WIRE | (fl), \
@@ -98,11 +101,11 @@ const struct sl_provider sl_provider_mistral =
 const struct sl_provider sl_provider_deepseek =
     VENDOR("deepseek", "DEEPSEEK_API_KEY", "https://api.deepseek.com/v1", CHAT, 0, &deepseek);
 const struct sl_provider sl_provider_openrouter =
-    VENDOR("openrouter", "OPENROUTER_API_KEY", "https://openrouter.ai/api/v1", CHAT_EMB, 0, &openrouter);
+    VENDOR("openrouter", "OPENROUTER_API_KEY", "https://openrouter.ai/api/v1", CHAT_EMB_TEXT, 0, &openrouter);
 const struct sl_provider sl_provider_together_ai =
-    VENDOR("together_ai", "TOGETHERAI_API_KEY", "https://api.together.xyz/v1", CHAT_EMB, 0, &together);
+    VENDOR("together_ai", "TOGETHERAI_API_KEY", "https://api.together.xyz/v1", CHAT_EMB_TEXT, 0, &together);
 const struct sl_provider sl_provider_fireworks_ai =
-    VENDOR("fireworks_ai", "FIREWORKS_AI_API_KEY", "https://api.fireworks.ai/inference/v1", CHAT_EMB, 0,
+    VENDOR("fireworks_ai", "FIREWORKS_AI_API_KEY", "https://api.fireworks.ai/inference/v1", CHAT_EMB_TEXT, 0,
            &fireworks);
 const struct sl_provider sl_provider_xai =
     VENDOR("xai", "XAI_API_KEY", "https://api.x.ai/v1", CHAT, 0, &xai);
@@ -112,7 +115,7 @@ const struct sl_provider sl_provider_hosted_vllm = {
     .name = "hosted_vllm", .abi = SL_PROVIDER_ABI,
     .flags = SL_PROVIDER_OPENAI_WIRE | SL_PROVIDER_NEEDS_API_BASE,
     .api_key_env = "HOSTED_VLLM_API_KEY", .api_base_env = "HOSTED_VLLM_API_BASE",
-    .endpoints = CHAT_EMB, .build_request = sl_openai_build_request,
+    .endpoints = CHAT_EMB_TEXT, .build_request = sl_openai_build_request,
     .parse_response = sl_openai_parse_response, .parse_stream_event = sl_openai_parse_stream_event,
     .map_error = sl_openai_map_error, .data = &vllm,
 };
@@ -120,7 +123,7 @@ const struct sl_provider sl_provider_lm_studio = {
     .name = "lm_studio", .abi = SL_PROVIDER_ABI, .flags = SL_PROVIDER_OPENAI_WIRE,
     .api_key_env = "LM_STUDIO_API_KEY", .api_base_env = "LM_STUDIO_API_BASE",
     .default_api_base = "http://localhost:1234/v1",
-    .endpoints = CHAT_EMB, .build_request = sl_openai_build_request,
+    .endpoints = CHAT_EMB_TEXT, .build_request = sl_openai_build_request,
     .parse_response = sl_openai_parse_response, .parse_stream_event = sl_openai_parse_stream_event,
     .map_error = sl_openai_map_error, .data = &vllm,
 };

@@ -26,11 +26,11 @@
 #include "keys.h"
 #include "log.h"
 #include "mcache.h"
-#include "messages.h"
 #include "request.h"
 #include "respond.h"
 #include "router.h"
 #include "status.h"
+#include "surface.h"
 
 #define MAX_CHOICES 8            /* "n" beyond this is not cached */
 #define MAX_TOOLS 16             /* tool calls per choice */
@@ -359,8 +359,8 @@ static int send_chunk(struct sl_request *req, json_t *chunk)
 
     if (chunk == NULL)
         return SL_ERR_NOMEM;
-    if (req->surface == SL_SURFACE_ANTHROPIC) {
-        rc = sl_messages_send_chunk(req, chunk);
+    if (req->surface != SL_SURFACE_OPENAI) {
+        rc = sl_surface_send_chunk(req, chunk);
     } else {
         text = sl_json_dump(req->arena, chunk, &len);
         rc = text != NULL ? sl_respond_sse_data(req, text, len) : SL_ERR_NOMEM;
@@ -428,7 +428,7 @@ static int replay(struct sl_request *req, const json_t *resp)
     json_array_foreach(choices, i, c)
         if ((rc = replay_choice(req, resp, c)) != SL_OK)
             return rc;
-    if ((req->include_usage || req->surface == SL_SURFACE_ANTHROPIC) &&
+    if ((req->include_usage || req->surface != SL_SURFACE_OPENAI) &&
         json_is_object(json_object_get(resp, "usage"))) {
         json_t *u = chunk_of(resp, req->model, json_array());
 
@@ -439,8 +439,8 @@ static int replay(struct sl_request *req, const json_t *resp)
         if ((rc = send_chunk(req, u)) != SL_OK)
             return rc;
     }
-    if (req->surface == SL_SURFACE_ANTHROPIC)
-        return sl_messages_finish(req);
+    if (req->surface != SL_SURFACE_OPENAI)
+        return sl_surface_finish(req);
     return sl_respond_sse_done(req);
 }
 
@@ -458,8 +458,8 @@ static int serve_hit(struct sl_request *req, json_t *resp)
     req->stage = "respond";
     if (req->stream)
         rc = replay(req, resp);
-    else if (req->surface == SL_SURFACE_ANTHROPIC)
-        rc = sl_messages_send_completion(req, resp);
+    else if (req->surface != SL_SURFACE_OPENAI)
+        rc = sl_surface_send_completion(req, resp);
     else
         rc = sl_respond_json(req, 200, resp);
     if (rc == SL_ERR_CLIENT_GONE)
@@ -494,6 +494,7 @@ int sl_cache_begin(struct sl_request *req, int *hit)
     struct controls c;
     struct sl_cache_req *s;
     const char *endpoint = req->surface == SL_SURFACE_ANTHROPIC ? "messages"
+                         : req->surface == SL_SURFACE_RESPONSES ? "responses"
                          : req->endpoint == SL_EP_EMBEDDINGS ? "embeddings" : "chat";
     json_t *resp;
     int rc;
@@ -502,7 +503,9 @@ int sl_cache_begin(struct sl_request *req, int *hit)
     if ((rc = read_controls(req, &c)) != SL_OK)
         return rc;
     json_object_del(req->in, "cache");     /* never sent upstream */
-    if (!cs->enabled || (cs->default_off && !c.use_cache) ||
+    /* Legacy completions are not kept: a native answer is not a chat
+     * completion the replay could rebuild. */
+    if (!cs->enabled || (cs->default_off && !c.use_cache) || req->endpoint == SL_EP_COMPLETIONS ||
         (req->endpoint == SL_EP_EMBEDDINGS ? !cs->embeddings : !cs->chat))
         return SL_OK;
     if ((s = sl_arena_calloc(req->arena, 1, sizeof(*s))) == NULL ||

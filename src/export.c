@@ -140,7 +140,7 @@ static void fill(struct rec *r, struct packer *k, const struct sl_request *req)
 
 static const char *operation_of(const struct sl_request *req)
 {
-    return req->endpoint == SL_EP_EMBEDDINGS ? "embeddings" : "chat";
+    return req->endpoint == SL_EP_EMBEDDINGS ? "embeddings" : "chat";   /* gen_ai.operation.name */
 }
 
 static struct rec *make_rec(const struct sl_request *req)
@@ -167,7 +167,9 @@ static struct rec *make_rec(const struct sl_request *req)
     r->operation = operation_of(req);
     r->call_type = req->endpoint == SL_EP_EMBEDDINGS ? "aembedding"
                    : req->endpoint == SL_EP_MESSAGES || req->surface == SL_SURFACE_ANTHROPIC
-                   ? "anthropic_messages" : "acompletion";
+                   ? "anthropic_messages"
+                   : req->surface == SL_SURFACE_RESPONSES ? "aresponses"
+                   : req->legacy ? "atext_completion" : "acompletion";
     r->error_class = sl_request_error_class(req);
     r->success = r->error_class == NULL;
     r->http_status = req->http_status;
@@ -432,7 +434,8 @@ static void enqueue(struct sink *s, struct rec *r)
 static int is_llm_route(const struct sl_request *req)
 {
     return req->endpoint == SL_EP_CHAT || req->endpoint == SL_EP_EMBEDDINGS ||
-           req->endpoint == SL_EP_MESSAGES;
+           req->endpoint == SL_EP_MESSAGES || req->endpoint == SL_EP_RESPONSES ||
+           req->endpoint == SL_EP_COMPLETIONS;
 }
 
 void sl_export_request(const struct sl_request *req)

@@ -23,6 +23,11 @@ enum sl_endpoint {
     SL_EP_MESSAGES,      /* POST /v1/messages (Anthropic's format; adapters see SL_EP_CHAT) */
     SL_EP_COUNT_TOKENS,  /* POST /v1/messages/count_tokens */
     SL_EP_METRICS,       /* GET  /metrics (metrics.c) */
+    SL_EP_RESPONSES,     /* POST /v1/responses (responses.c; passed through to the providers that
+                          * have it, as chat completions to the others) */
+    SL_EP_RESPONSE_ITEM, /* GET/DELETE /v1/responses/{id}: stored responses (none are kept) */
+    SL_EP_COMPLETIONS,   /* POST /v1/completions, legacy text completions (completions.c: passed
+                          * through to OpenAI-wire providers, as chat to the others) */
     SL_EP_MAX
 };
 #define SL_EP_BIT(ep) (1u << (ep))

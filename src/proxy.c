@@ -23,13 +23,14 @@
 #include "jscan.h"
 #include "jsonutil.h"
 #include "log.h"
-#include "messages.h"
 #include "prices.h"
 #include "proxy.h"
 #include "request.h"
 #include "respond.h"
+#include "responses.h"
 #include "router.h"
 #include "status.h"
+#include "surface.h"
 #include "timeouts.h"
 #include "upstream.h"
 
@@ -223,8 +224,8 @@ static int send_chunk(struct sl_request *req, json_t *chunk, struct stream_state
     json_array_foreach(choices, i, c)
         if (json_is_string(json_object_get(c, "finish_reason")))
             st->finished = 1;
-    if (req->surface == SL_SURFACE_ANTHROPIC)
-        return sl_messages_send_chunk(req, chunk);
+    if (req->surface != SL_SURFACE_OPENAI)
+        return sl_surface_send_chunk(req, chunk);
     if (!req->include_usage && json_is_array(choices) && json_array_size(choices) == 0 &&
         json_object_get(chunk, "usage") != NULL)
         return SL_OK;
@@ -276,6 +277,11 @@ static int on_event(struct sl_request *req, const struct sl_sse_event *ev, void 
 
     if (st->done)
         return SL_OK;     /* anything after the end is ignored */
+    if (sl_responses_native(req)) {
+        rc = sl_responses_native_event(req, ev, &done);
+        st->done = done;
+        return rc;
+    }
     /* The splice fast path writes OpenAI's format; Anthropic's clients get
      * every chunk converted (messages.c). */
     if ((req->dep->provider->flags & SL_PROVIDER_OPENAI_WIRE) && req->surface == SL_SURFACE_OPENAI &&
@@ -455,6 +461,14 @@ static int whole_reply(struct sl_request *req, struct sl_upstream_res *res)
     json_t *out = NULL;
     int rc;
 
+    if (sl_responses_native(req)) {
+        if ((rc = sl_responses_native_reply(req, body, res->body.len, &out)) != SL_OK)
+            return sl_respond_error(req, rc, NULL);
+        price(req);
+        rc = sl_respond_json(req, 200, out);
+        json_decref(out);
+        return rc;
+    }
     if ((req->dep->provider->flags & SL_PROVIDER_OPENAI_WIRE) && req->surface == SL_SURFACE_OPENAI &&
         !sl_guard_on_answer(req)) {
         struct wire_view v;
@@ -485,8 +499,8 @@ static int whole_reply(struct sl_request *req, struct sl_upstream_res *res)
         return sl_respond_error(req, rc, NULL);
     }
     sl_cache_keep_json(req, out);
-    if (req->surface == SL_SURFACE_ANTHROPIC) {
-        rc = sl_messages_send_completion(req, out);
+    if (req->surface != SL_SURFACE_OPENAI) {
+        rc = sl_surface_send_completion(req, out);
         json_decref(out);
         return rc == SL_OK ? SL_OK : sl_respond_error(req, rc, NULL);
     }
@@ -508,8 +522,8 @@ static int guard_tail(struct sl_request *req)
 
     if (c == NULL)
         return SL_OK;
-    if (req->surface == SL_SURFACE_ANTHROPIC)
-        rc = sl_messages_send_chunk(req, c);
+    if (req->surface != SL_SURFACE_OPENAI)
+        rc = sl_surface_send_chunk(req, c);
     else if ((text = sl_json_dump(req->arena, c, &len)) == NULL)
         rc = SL_ERR_NOMEM;
     else
@@ -527,8 +541,10 @@ static int end_stream(struct sl_request *req, const struct stream_state *st)
         return rc;
     /* A clean close after a finish_reason but without [DONE]: some
      * compatible servers do that; the client still gets a proper end. */
-    if ((st->done || st->finished) && req->surface == SL_SURFACE_ANTHROPIC)
-        return sl_messages_finish(req);
+    if (st->done && sl_responses_native(req))
+        return SL_OK;      /* the upstream's last event went out as it came */
+    if ((st->done || st->finished) && req->surface != SL_SURFACE_OPENAI && !sl_responses_native(req))
+        return sl_surface_finish(req);
     if (st->done || st->finished) {
         if (!req->headers_sent)
             sl_respond_sse_begin(req);
@@ -576,6 +592,10 @@ int sl_proxy_call(struct sl_request *req)
         int why;
 
         p = req->dep->provider;
+        if (req->surface == SL_SURFACE_RESPONSES)
+            sl_responses_prepare(req);      /* native or as chat, for this deployment */
+        else if (req->legacy && (rc = sl_completions_prepare(req)) != SL_OK)
+            return sl_respond_error(req, rc, NULL);
         if (!(p->endpoints & SL_EP_BIT(req->endpoint)) || p->build_request == NULL) {
             req->err_msg = sl_arena_printf(req->arena, "model=%.200s (provider %s) does not "
                                            "support this endpoint.", req->model, p->name);

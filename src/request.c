@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "cache.h"
+#include "completions.h"
 #include "config.h"
 #include "export.h"
 #include "guard.h"
@@ -28,6 +29,7 @@
 #include "ratelimit.h"
 #include "request.h"
 #include "respond.h"
+#include "responses.h"
 #include "router.h"
 #include "spend.h"
 #include "status.h"
@@ -169,6 +171,10 @@ static const struct route routes[] = {
     { "/models", SL_EP_MODELS, "GET" },
     { "/v1/messages", SL_EP_MESSAGES, "POST" },
     { "/messages", SL_EP_MESSAGES, "POST" },
+    { "/v1/responses", SL_EP_RESPONSES, "POST" },
+    { "/v1/completions", SL_EP_COMPLETIONS, "POST" },
+    { "/completions", SL_EP_COMPLETIONS, "POST" },
+    { "/responses", SL_EP_RESPONSES, "POST" },
     { "/v1/messages/count_tokens", SL_EP_COUNT_TOKENS, "POST" },
     { "/messages/count_tokens", SL_EP_COUNT_TOKENS, "POST" },
     { "/health/liveliness", SL_EP_HEALTH_LIVE, "GET" },
@@ -193,6 +199,8 @@ static const struct {
       "/openai/deployments/{model}/embeddings" },
     { "/engines/", "/embeddings", SL_EP_EMBEDDINGS, "POST", "/engines/{model}/embeddings" },
     { "/v1/models/", "", SL_EP_MODELS, "GET", "/v1/models/{model}" },
+    { "/v1/responses/", "", SL_EP_RESPONSE_ITEM, "GET", "/v1/responses/{id}" },
+    { "/responses/", "", SL_EP_RESPONSE_ITEM, "GET", "/responses/{id}" },
     { "/models/", "", SL_EP_MODELS, "GET", "/models/{model}" },
 };
 
@@ -236,6 +244,8 @@ static int find_model_route(struct sl_request *req, size_t len)
             req->err_msg = "The model name in the path is not valid.";
             return SL_ERR_BAD_REQUEST;
         }
+        if (req->endpoint == SL_EP_RESPONSE_ITEM && strcmp(req->method, "DELETE") == 0)
+            return SL_OK;
         return method_ok(req, model_routes[i].method) ? SL_OK : SL_ERR_METHOD;
     }
     req->err_msg = sl_arena_printf(req->arena, "No route for %.100s %.200s.", req->method, req->path);
@@ -259,6 +269,9 @@ static int find_route(struct sl_request *req)
         req->route_label = routes[i].path;
         if (req->endpoint == SL_EP_MESSAGES || req->endpoint == SL_EP_COUNT_TOKENS)
             req->surface = SL_SURFACE_ANTHROPIC;   /* errors in Anthropic's shape from here on */
+        else if (req->endpoint == SL_EP_RESPONSES)
+            req->surface = SL_SURFACE_RESPONSES;
+        req->legacy = req->endpoint == SL_EP_COMPLETIONS;
         return method_ok(req, routes[i].method) ? SL_OK : SL_ERR_METHOD;
     }
     if (sl_admin_is_route(req->path) || sl_cache_is_route(req->path)) {
@@ -370,6 +383,10 @@ static int parse_body(struct sl_request *req)
             return bad(req, "embeddings cannot be streamed.");
     } else if (req->surface == SL_SURFACE_ANTHROPIC) {
         return sl_messages_validate(req);
+    } else if (req->endpoint == SL_EP_RESPONSES) {
+        return sl_responses_validate(req);
+    } else if (req->endpoint == SL_EP_COMPLETIONS) {
+        return sl_completions_validate(req);
     }
     return SL_OK;
 }
@@ -482,6 +499,11 @@ static int dispatch(struct sl_request *req)
     }
     if (req->endpoint == SL_EP_MODELS)
         return req->path_model ? serve_one_model(req) : serve_models(req);
+    if (req->endpoint == SL_EP_RESPONSE_ITEM) {
+        req->err_msg = "Stored responses need a response store, and this gateway keeps none "
+                       "(no response store is configured).";
+        return SL_ERR_BAD_REQUEST;
+    }
     if ((rc = read_body(req)) != SL_OK || (rc = parse_body(req)) != SL_OK ||
         (rc = sl_timeouts_from_request(req)) != SL_OK || (rc = sl_router_pick(req)) != SL_OK || (rc = sl_budget_admit(req)) != SL_OK)
         return rc;
@@ -509,6 +531,10 @@ static int dispatch(struct sl_request *req)
             return rc;
         req->endpoint = SL_EP_CHAT;
     }
+    if (req->endpoint == SL_EP_RESPONSES && (rc = sl_responses_to_chat(req)) != SL_OK)
+        return rc;
+    if (req->legacy && (rc = sl_completions_prepare(req)) != SL_OK)
+        return rc;          /* the chat form too, if the guardrails are to read it */
     if ((rc = sl_guard_pre(req)) != SL_OK)
         return rc;
     sl_proxy_call(req);
@@ -533,7 +559,8 @@ static void record_spend(const struct sl_request *req)
     if (req->cfg == NULL || req->cfg->database_url == NULL || d == NULL ||
         (!req->llm_called && !sl_cache_was_hit(req)) || req->principal.role == SL_ROLE_NONE ||
         (req->endpoint != SL_EP_CHAT && req->endpoint != SL_EP_EMBEDDINGS &&
-         req->endpoint != SL_EP_MESSAGES))
+         req->endpoint != SL_EP_MESSAGES && req->endpoint != SL_EP_RESPONSES &&
+         req->endpoint != SL_EP_COMPLETIONS))
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
     real = (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
@@ -556,7 +583,9 @@ static void record_spend(const struct sl_request *req)
     sl_spend_copy(r.provider, sizeof(r.provider), d->provider ? d->provider->name : NULL, 0);
     sl_spend_copy(r.api_base, sizeof(r.api_base), d->shown_api_base, 1);
     sl_spend_copy(r.call_type, sizeof(r.call_type),
-                  req->endpoint == SL_EP_EMBEDDINGS ? "aembedding" : "acompletion", 0);
+                  req->endpoint == SL_EP_EMBEDDINGS ? "aembedding"
+                  : req->surface == SL_SURFACE_RESPONSES ? "aresponses"
+                  : req->legacy ? "atext_completion" : "acompletion", 0);
     r.http_status = req->http_status;
     sl_spend_copy(r.status, sizeof(r.status),
                   req->error == SL_OK && req->http_status < 400 ? "success" : "failure", 0);

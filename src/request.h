@@ -110,10 +110,14 @@ struct sl_request {
                                       * (arena); NULL: the cache is not used */
     void *pstate;                    /* adapter scratch (arena) */
 
-    /* the API the client speaks: OpenAI's, or Anthropic's Messages API
-     * (messages.c converts both ways) */
-    enum { SL_SURFACE_OPENAI = 0, SL_SURFACE_ANTHROPIC } surface;
-    void *surface_state;             /* messages.c's stream state (arena) */
+    /* the API the client speaks: OpenAI's chat completions, Anthropic's
+     * Messages API (messages.c) or OpenAI's Responses API (responses.c);
+     * surface.h sends chat answers in the last two's shapes */
+    enum { SL_SURFACE_OPENAI = 0, SL_SURFACE_ANTHROPIC, SL_SURFACE_RESPONSES,
+           SL_SURFACE_COMPLETIONS } surface;
+    void *surface_state;             /* messages.c's, responses.c's or completions.c's state (arena) */
+    int legacy;                      /* POST /v1/completions: completions.c picks native or chat
+                                      * per attempt (and sets surface) */
     const char *anthropic_beta;      /* the client's anthropic-beta header, for anthropic/ (borrowed) */
 
     /* response */

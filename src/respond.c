@@ -12,6 +12,7 @@
 #include "messages.h"
 #include "request.h"
 #include "respond.h"
+#include "responses.h"
 #include "status.h"
 
 static const struct {
@@ -254,6 +255,8 @@ static int send_error(struct sl_request *req, int http, const char *type,
     snprintf(codebuf, sizeof(codebuf), "%d", http);
     if (req->surface == SL_SURFACE_ANTHROPIC)
         return send_anthropic_error(req, http, type, msg);
+    if (req->surface == SL_SURFACE_RESPONSES && req->headers_sent)
+        return sl_responses_stream_error(req, http, type, msg, code);
     err = json_pack("{s:{s:s, s:s, s:s?, s:s}}", "error", "message", msg,
                     "type", type ? type : "None", "param", param,
                     "code", code ? code : codebuf);

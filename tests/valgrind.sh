@@ -68,4 +68,10 @@ pii='{"model":"%s","messages":[{"role":"user","content":"mail bob@example.com"}]
 run /v1/chat/completions "$(printf "$pii" mock-gpt '')" '"Echo: mail bob@example.com"'
 run /v1/chat/completions "$(printf "$pii" fake ',"stream":true')" 'data: \[DONE\]'
 run /v1/chat/completions "$(printf "$pii" mock-gpt ',"stream":true')" 'data: \[DONE\]'
+resp='{"model":"%s","input":[{"role":"user","content":"call tool please"},{"type":"function_call","call_id":"c1","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c1","output":"ok"}],"instructions":"be brief","tools":[{"type":"function","name":"f","parameters":{"type":"object"}}]%s}'
+run /v1/responses "$(printf "$resp" mock-gpt '')" '"object":"response"'
+run /v1/responses "$(printf "$resp" mock-gpt ',"stream":true')" 'event: response.completed'
+run /v1/responses '{"model":"mock-gpt","input":"x","previous_response_id":"resp_1"}' 'Status: 400'
+run /v1/completions '{"model":"mock-gpt","prompt":"hello valgrind"}' '"object":"text_completion"'
+run /v1/completions '{"model":"mock-gpt","prompt":["hello"],"stream":true}' 'data: \[DONE\]'
 echo "valgrind: $n requests, no memory errors, no leaks"

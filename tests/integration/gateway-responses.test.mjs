@@ -1,0 +1,230 @@
+// POST /v1/responses through sluice, driven by the official openai SDK's
+// responses client (create, stream and its helpers): against backends
+// without the Responses API (an OpenAI-compatible vendor, Anthropic,
+// Gemini, Bedrock), where sluice translates to chat and rebuilds the
+// Response and its event sequence, and against openai/, where it passes
+// the API through. Then the errors a client can cause.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHarness, FAKE_UPSTREAM_KEY } from './lib/harness.mjs';
+import { ACCESS_KEY_ID, SECRET_ACCESS_KEY } from '../fakes/providers/bedrock.mjs';
+
+let h;
+let client;
+
+const TRANSLATED = ['vllm', 'claude', 'gem', 'bedrock'];
+
+before(async () => {
+    h = await startHarness({
+        configure(cfg, ctx) {
+            const root = `http://127.0.0.1:${ctx.fakePort}`;
+            const dep = (name, params) => ({ model_name: name, litellm_params: { timeout: 10, ...params } });
+            cfg.model_list.push(
+                dep('vllm', { model: 'hosted_vllm/gpt-4o-mini', api_base: ctx.fakeBase, api_key: FAKE_UPSTREAM_KEY }),
+                dep('vllm-drop', { model: 'hosted_vllm/drop-mid-stream', api_base: ctx.fakeBase, api_key: FAKE_UPSTREAM_KEY }),
+                dep('vllm-400', { model: 'hosted_vllm/fault-400', api_base: ctx.fakeBase, api_key: FAKE_UPSTREAM_KEY }),
+                dep('claude', { model: 'anthropic/claude-test', api_base: root, api_key: FAKE_UPSTREAM_KEY }),
+                dep('gem', { model: 'gemini/gemini-2.0-flash', api_base: root, api_key: FAKE_UPSTREAM_KEY }),
+                dep('bedrock', { model: 'bedrock/anthropic.claude-3-haiku-20240307-v1:0', api_base: root,
+                    aws_access_key_id: ACCESS_KEY_ID, aws_secret_access_key: SECRET_ACCESS_KEY,
+                    aws_region_name: 'us-east-1' }),
+            );
+        },
+    });
+    client = h.client();
+});
+
+after(async () => {
+    if (h) await h.stop();
+});
+
+/* The text of a Response's messages (the SDK adds output_text to
+ * responses.create's answers only). */
+const textOf = (r) => r.output.filter((o) => o.type === 'message')
+    .flatMap((o) => o.content).filter((c) => c.type === 'output_text').map((c) => c.text).join('');
+
+const weather = {
+    type: 'function', name: 'get_weather', description: 'Weather for a city',
+    parameters: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] },
+};
+
+for (const model of TRANSLATED) {
+    describe(`responses on ${model} (translated to chat)`, () => {
+        it('a string input: a message with output_text, usage, the settings echoed', async () => {
+            const r = await client.responses.create({ model, input: 'hello there', instructions: 'be brief',
+                temperature: 0.5, metadata: { case: 'one' } });
+            assert.equal(r.object, 'response');
+            assert.match(r.id, /^resp_/);
+            assert.equal(r.status, 'completed');
+            assert.equal(r.model, model);
+            assert.equal(r.output_text, 'Echo: hello there');
+            assert.equal(r.output.length, 1);
+            const [m] = r.output;
+            assert.equal(m.type, 'message');
+            assert.equal(m.role, 'assistant');
+            assert.equal(m.status, 'completed');
+            assert.deepEqual(m.content[0], { type: 'output_text', text: 'Echo: hello there', annotations: [], logprobs: [] });
+            assert.ok(r.usage.input_tokens > 0);
+            assert.equal(r.usage.output_tokens, 3);
+            assert.equal(r.usage.total_tokens, r.usage.input_tokens + r.usage.output_tokens);
+            assert.equal(r.instructions, 'be brief');
+            assert.equal(r.temperature, 0.5);
+            assert.deepEqual(r.metadata, { case: 'one' });
+            assert.equal(r.error, null);
+        });
+
+        it('streamed: the event sequence the SDK accumulates, and the final response', async () => {
+            const stream = client.responses.stream({ model, input: [{ role: 'user', content: 'one two three' }] });
+            const types = [];
+            const deltas = [];
+            stream.on('response.output_text.delta', (e) => deltas.push(e.delta));
+            for await (const e of stream) types.push(e.type);
+            const final = await stream.finalResponse();
+            assert.equal(textOf(final), 'Echo: one two three');
+            assert.equal(deltas.join(''), 'Echo: one two three');
+            assert.ok(deltas.length >= 1);
+            assert.deepEqual(types.slice(0, 4), ['response.created', 'response.in_progress',
+                'response.output_item.added', 'response.content_part.added']);
+            assert.deepEqual(types.slice(-4), ['response.output_text.done', 'response.content_part.done',
+                'response.output_item.done', 'response.completed']);
+            assert.equal(final.status, 'completed');
+            assert.ok(final.usage.output_tokens > 0);
+        });
+
+        it('a tool call round trip: function_call out, function_call_output back in', async () => {
+            const input = [{ role: 'user', content: 'call tool for Paris' }];
+            const r1 = await client.responses.create({ model, input, tools: [weather] });
+            const call = r1.output.find((o) => o.type === 'function_call');
+            assert.ok(call, JSON.stringify(r1.output));
+            assert.equal(call.name, 'get_weather');
+            assert.equal(JSON.parse(call.arguments).text, 'call tool for Paris');
+            assert.equal(typeof call.call_id, 'string');
+            const r2 = await client.responses.create({
+                model, tools: [weather],
+                input: [...input, call, { type: 'function_call_output', call_id: call.call_id, output: 'sunny' }],
+            });
+            assert.equal(r2.status, 'completed');
+            if (model === 'vllm') {
+                // what the chat upstream was sent: the call and its result as chat messages
+                const up = (await h.fake.log()).filter((e) => e.path === '/v1/chat/completions').at(-1);
+                assert.deepEqual(up.body.messages.slice(1), [
+                    { role: 'assistant', content: null, tool_calls: [{ id: call.call_id, type: 'function',
+                        function: { name: 'get_weather', arguments: call.arguments } }] },
+                    { role: 'tool', tool_call_id: call.call_id, content: 'sunny' },
+                ]);
+                assert.deepEqual(up.body.messages[0].role, 'user');
+            } else {
+                assert.equal(r2.output_text, 'Echo: tool result: sunny');
+            }
+        });
+
+        it('a streamed tool call: output_item.added, argument deltas, .done', async () => {
+            const stream = client.responses.stream({ model, input: 'call tool now', tools: [weather] });
+            const types = new Set();
+            for await (const e of stream) types.add(e.type);
+            const final = await stream.finalResponse();
+            const call = final.output.find((o) => o.type === 'function_call');
+            assert.ok(call);
+            assert.equal(JSON.parse(call.arguments).text, 'call tool now');
+            assert.ok(types.has('response.function_call_arguments.done'));
+            assert.ok(types.has('response.completed'));
+        });
+    });
+}
+
+describe('responses: structured output and limits', () => {
+    it('text.format json_schema reaches Anthropic as structured output', async () => {
+        const r = await client.responses.create({
+            model: 'claude', input: 'give json',
+            text: { format: { type: 'json_schema', name: 'echo', schema: { type: 'object', properties: { echo: { type: 'string' } } } } },
+        });
+        // the anthropic adapter asks for the schema as a forced tool, as LiteLLM does
+        assert.deepEqual(Object.values(JSON.parse(r.output_text)), ['give json']);
+        const up = (await h.fake.log()).filter((e) => e.path === '/v1/messages').at(-1);
+        assert.ok(JSON.stringify(up.body).includes('{"type":"object","properties":{"echo":{"type":"string"}}}'),
+            'the schema reached Anthropic');
+    });
+
+    it('max_output_tokens cuts the answer: status incomplete, reason max_output_tokens', async () => {
+        const r = await client.responses.create({ model: 'vllm', input: 'a b c d e f g', max_output_tokens: 2 });
+        assert.equal(r.status, 'incomplete');
+        assert.deepEqual(r.incomplete_details, { reason: 'max_output_tokens' });
+        const s = client.responses.stream({ model: 'vllm', input: 'a b c d e f g', max_output_tokens: 2 });
+        const types = [];
+        for await (const e of s) types.push(e.type);
+        assert.equal(types.at(-1), 'response.incomplete');
+    });
+});
+
+describe('responses: errors', () => {
+    const bad = async (body, re) => {
+        await assert.rejects(client.responses.create({ model: 'vllm', ...body }), (e) => {
+            assert.equal(e.status, 400);
+            assert.match(e.message, re);
+            return true;
+        });
+    };
+
+    it('no input, a wrong input type, an unknown item type', async () => {
+        await bad({}, /input is a required field/);
+        await bad({ input: 42 }, /input must be a string or an array/);
+        await bad({ input: [{ type: 'computer_call_output', call_id: 'x' }] }, /computer_call_output are not supported/);
+        await bad({ input: [{ role: 'robot', content: 'x' }] }, /input\.0\.role/);
+    });
+
+    it('previous_response_id without a store: a 400 that names the missing store', async () => {
+        await bad({ input: 'x', previous_response_id: 'resp_123' }, /no response store is configured/);
+    });
+
+    it('GET and DELETE /v1/responses/{id}: 400 naming the missing store; 401 without a key', async () => {
+        await assert.rejects(client.responses.retrieve('resp_abc'), (e) => e.status === 400 &&
+            /no response store is configured/.test(e.message));
+        await assert.rejects(client.responses.delete('resp_abc'), (e) => e.status === 400);
+        const res = await fetch(`${h.baseURL}/responses/resp_abc`);
+        assert.equal(res.status, 401);
+        assert.equal(typeof (await res.json()).error.message, 'string');
+        const put = await fetch(`${h.baseURL}/responses/resp_abc`, { method: 'PUT',
+            headers: { authorization: `Bearer ${h.masterKey}` } });
+        assert.equal(put.status, 405);
+    });
+
+    it('a built-in tool on a backend without the Responses API', async () => {
+        await bad({ input: 'x', tools: [{ type: 'web_search' }] }, /tools of type web_search run at OpenAI only/);
+    });
+
+    it('an upstream error before the stream: the status and OpenAI error shape', async () => {
+        await assert.rejects(client.responses.create({ model: 'vllm-400', input: 'x' }), (e) => e.status === 400);
+        await assert.rejects(client.responses.create({ model: 'vllm-400', input: 'x', stream: true }), (e) => e.status === 400);
+    });
+
+    it('a stream cut by the upstream: an error event and response.failed', async () => {
+        const res = await fetch(`${h.baseURL}/responses`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${h.masterKey}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ model: 'vllm-drop', input: 'one two three four five six', stream: true }),
+        });
+        assert.equal(res.status, 200);
+        const text = await res.text();
+        const events = text.split('\n\n').filter(Boolean).map((b) => {
+            const ev = /^event: (.*)$/m.exec(b)?.[1];
+            const data = JSON.parse(/^data: (.*)$/m.exec(b)[1]);
+            assert.equal(ev, data.type, 'every event is named as its type');
+            return data;
+        });
+        assert.equal(events[0].type, 'response.created');
+        const seq = events.map((e) => e.sequence_number);
+        assert.deepEqual(seq, seq.map((_, i) => i), 'sequence numbers count up from 0');
+        assert.equal(events.at(-2).type, 'error');
+        assert.equal(events.at(-1).type, 'response.failed');
+        assert.equal(events.at(-1).response.status, 'failed');
+        assert.equal(typeof events.at(-1).response.error.message, 'string');
+        assert.equal(events.at(-2).message, events.at(-1).response.error.message);
+        assert.ok(!text.includes('[DONE]'));
+    });
+
+    it('the SDK raises the in-band error', async () => {
+        const s = client.responses.stream({ model: 'vllm-drop', input: 'one two three four five six' });
+        await assert.rejects(s.finalResponse());
+    });
+});
