@@ -88,7 +88,9 @@ int sl_completions_prepare(struct sl_request *req)
     struct cmpl_state *st = req->surface_state;
     int rc;
 
-    if (req->dep->provider->endpoints & SL_EP_BIT(SL_EP_COMPLETIONS)) {
+    /* With guardrails on the request it goes as chat: they read chat
+     * messages, and a prompt they cannot read must not pass unmasked. */
+    if ((req->dep->provider->endpoints & SL_EP_BIT(SL_EP_COMPLETIONS)) && req->guard == NULL) {
         req->in = st->in;
         req->body = st->body;
         req->body_len = st->body_len;

@@ -3,8 +3,8 @@
  * came, with "model" rewritten, and their answer goes back through the
  * same splice as chat's. Every other provider gets it as chat completions
  * (the prompt as one user message), and the chat answer is rebuilt as
- * text_completion objects. The choice is made per attempt, as for the
- * Responses API. */
+ * text_completion objects (so are requests that guardrails inspect). The
+ * choice is made per attempt, as for the Responses API. */
 #ifndef SL_COMPLETIONS_H
 #define SL_COMPLETIONS_H
 

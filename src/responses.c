@@ -25,6 +25,7 @@
  * gateway does not keep: such requests are refused with a 400 that says
  * so. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -873,12 +874,14 @@ int sl_responses_stream_error(struct sl_request *req, int http_status, const cha
     json_t *r;
     int rc;
 
+    if (st == NULL)
+        return SL_ERR_INTERNAL;   /* no stream without the state validate made */
     snprintf(codebuf, sizeof(codebuf), "%d", http_status);
     if (code == NULL)
         code = type != NULL ? type : codebuf;
     rc = event(req, "error", json_pack("{s:s, s:s, s:s, s:n}", "type", "error", "code", code,
                                        "message", message, "param"));
-    if (rc != SL_OK || st == NULL)
+    if (rc != SL_OK)
         return rc;
     if ((r = response_obj(req, "failed", NULL, json_array(), NULL)) == NULL ||
         json_object_set_new(r, "error", json_pack("{s:s, s:s}", "code", code, "message", message)) != 0) {
@@ -938,6 +941,8 @@ static int is_last(const char *type)
 int sl_responses_native_event(struct sl_request *req, const struct sl_sse_event *ev, int *done)
 {
     static const char *const type_path[] = { "type", NULL };
+    static const char *const seq_path[] = { "sequence_number", NULL };
+    struct resp_state *st = state(req);
     char type[96];
     const char *t, *why;
     size_t tl;
@@ -956,6 +961,9 @@ int sl_responses_native_event(struct sl_request *req, const struct sl_sse_event 
     type[tl - 2] = '\0';
     if (strchr(type, '\\') != NULL)
         return SL_ERR_UPSTREAM_BAD;
+    /* An error of ours after this event continues the upstream's count. */
+    if ((t = sl_tr_scan(ev->data, ev->data_len, seq_path, &tl)) != NULL && *t >= '0' && *t <= '9')
+        st->seq = strtol(t, NULL, 10) + 1;
     if (strcmp(type, "error") == 0)
         req->error = SL_ERR_UPSTREAM_STATUS;
     /* Passed on as it came, unless its data spans lines (one SSE data
