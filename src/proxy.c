@@ -592,9 +592,10 @@ int sl_proxy_call(struct sl_request *req)
         int why;
 
         p = req->dep->provider;
-        if (req->surface == SL_SURFACE_RESPONSES)
-            sl_responses_prepare(req);      /* native or as chat, for this deployment */
-        else if (req->legacy && (rc = sl_completions_prepare(req)) != SL_OK)
+        /* native or as chat, for this deployment */
+        rc = req->surface == SL_SURFACE_RESPONSES ? sl_responses_prepare(req)
+           : req->legacy ? sl_completions_prepare(req) : SL_OK;
+        if (rc != SL_OK)
             return sl_respond_error(req, rc, NULL);
         if (!(p->endpoints & SL_EP_BIT(req->endpoint)) || p->build_request == NULL) {
             req->err_msg = sl_arena_printf(req->arena, "model=%.200s (provider %s) does not "

@@ -531,8 +531,8 @@ static int dispatch(struct sl_request *req)
             return rc;
         req->endpoint = SL_EP_CHAT;
     }
-    if (req->endpoint == SL_EP_RESPONSES && (rc = sl_responses_to_chat(req)) != SL_OK)
-        return rc;
+    if (req->endpoint == SL_EP_RESPONSES && (rc = sl_responses_prepare(req)) != SL_OK)
+        return rc;          /* the chat form too, if the guardrails are to read it */
     if (req->legacy && (rc = sl_completions_prepare(req)) != SL_OK)
         return rc;          /* the chat form too, if the guardrails are to read it */
     if ((rc = sl_guard_pre(req)) != SL_OK)

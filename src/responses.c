@@ -421,7 +421,8 @@ static int convert_rest(struct sl_request *req, const json_t *in, json_t *out)
     return fail ? SL_ERR_NOMEM : SL_OK;
 }
 
-int sl_responses_to_chat(struct sl_request *req)
+/* The chat completions form, made once: req->in, SL_EP_CHAT. */
+static int to_chat(struct sl_request *req)
 {
     struct resp_state *st = state(req);
     const json_t *in = st->in, *input = json_object_get(in, "input"), *it;
@@ -476,27 +477,30 @@ int sl_responses_native(const struct sl_request *req)
     return req->surface == SL_SURFACE_RESPONSES && st != NULL && st->native;
 }
 
-void sl_responses_prepare(struct sl_request *req)
+int sl_responses_prepare(struct sl_request *req)
 {
     struct resp_state *st = state(req);
     int native = (req->dep->provider->endpoints & SL_EP_BIT(SL_EP_RESPONSES)) && req->guard == NULL;
+    int rc;
 
+    st->native = native;
     if (native) {
-        if (req->endpoint == SL_EP_CHAT)
-            st->chat = req->in;     /* as the guardrails may have left it */
         req->in = st->in;
         req->body = st->body;
         req->body_len = st->body_len;
         req->endpoint = SL_EP_RESPONSES;
         req->include_usage = 0;
-    } else if (req->endpoint == SL_EP_RESPONSES) {
-        req->in = st->chat;
+    } else if (st->chat == NULL) {
+        if ((rc = to_chat(req)) != SL_OK)
+            return rc;
+    } else if (req->endpoint != SL_EP_CHAT) {
+        req->in = st->chat;     /* after a native attempt */
         req->body = NULL;
         req->body_len = 0;
         req->endpoint = SL_EP_CHAT;
         req->include_usage = 1;
     }
-    st->native = native;
+    return SL_OK;
 }
 
 /* ---- the Response object ---- */

@@ -20,15 +20,13 @@ struct sl_sse_event;
  * req->err_msg. */
 int sl_responses_validate(struct sl_request *req);
 
-/* Before each attempt: sets req->in, req->body and req->endpoint for the
- * routed deployment (req->dep): the client's Responses body for a native
- * one (unless guardrails run on this request: they read chat messages),
- * the chat completions form for the others. */
-void sl_responses_prepare(struct sl_request *req);
-
-/* The chat completions form of the request, made once (for guardrails,
- * which read chat messages). SL_OK, SL_ERR_BAD_REQUEST or SL_ERR_NOMEM. */
-int sl_responses_to_chat(struct sl_request *req);
+/* Before the guardrails and before each attempt: sets req->in, req->body
+ * and req->endpoint for the routed deployment (req->dep): the client's
+ * Responses body for a native one (unless guardrails run on this request:
+ * they read chat messages), the chat completions form (made once) for the
+ * others. SL_OK, or SL_ERR_BAD_REQUEST when the request cannot be said in
+ * chat completions (a built-in tool, ...), or SL_ERR_NOMEM. */
+int sl_responses_prepare(struct sl_request *req);
 
 /* Whether the current attempt passes the Responses API through. */
 int sl_responses_native(const struct sl_request *req);

@@ -24,10 +24,21 @@
 //       already checked}}
 // and is checked before the OpenAI routes.
 //
+// Other OpenAI routes (Responses, legacy completions, rerank, moderations,
+// images, audio) live in providers/openai-extra.mjs.
+//
 // Replies: the assistant text is "Echo: " + the last user message's text,
 // streamed one word per event (with its trailing spaces, so the deltas join
-// back to exactly the same text). With tools and "call tool" in the last user
-// message the answer is a tool call instead.
+// back to exactly the same text). When the conversation ends with tool
+// messages (a tool round trip) the text is "Echo: tool result: " + the first
+// of those messages' text, and no tool is called. Otherwise, with tools,
+// tool_choice not "none" and "call tool" in the last user message, the answer
+// is a tool call instead (tool_choice's named function, else the first tool)
+// with the arguments toolArguments() gives: {"text": <last user text>}, or
+// the "run `CMD`" command convention described there.
+//
+// Exports for the provider modules and tests: start(), fakeEmbedding(),
+// toolArguments(), rerankOrder().
 //
 // Faults, by model name (an optional "-<number>" suffix tunes the timing):
 //   fault-500, fault-429 (retry-after: 7), fault-400     error replies
@@ -148,6 +159,40 @@ function float32Base64(values) {
     return buf.toString('base64');
 }
 
+/* The tool-call convention every fake shares. The arguments are normally
+ * {"text": <last user text>}. When the chosen tool's parameter schema has a
+ * property named "command" and the user text holds a command in backticks
+ * after the word "run" (e.g. "call tool: run `echo hi > out.txt`"), they are
+ * {"command": CMD} instead, or {"command": ["bash", "-lc", CMD]} when that
+ * property's type is "array": a real tool call a coding agent (such as
+ * OpenAI's Codex CLI, whose shell tool also has "workdir", left out here)
+ * will execute. */
+export function toolArguments(schema, userText) {
+    const props = schema && typeof schema === 'object' && schema.properties && typeof schema.properties === 'object'
+        ? schema.properties : null;
+    const m = /\brun\b:?\s*`([^`]+)`/i.exec(userText);
+    if (props && Object.hasOwn(props, 'command') && m) {
+        const t = props.command && props.command.type;
+        const isArray = t === 'array' || (Array.isArray(t) && t.includes('array'));
+        return { command: isArray ? ['bash', '-lc', m[1]] : m[1] };
+    }
+    return { text: userText };
+}
+
+/* The rerank relevance every fake shares: the share of the query's distinct
+ * words (lowercased letter/digit runs) that occur in the document text.
+ * Returns [{index, score}] for texts, best first, ties by index. */
+export function rerankOrder(query, texts) {
+    const words = (s) => new Set(String(s).toLowerCase().match(/[\p{L}\p{N}_]+/gu) || []);
+    const q = words(query);
+    return texts.map((t, index) => {
+        const d = words(t);
+        let hits = 0;
+        for (const w of q) if (d.has(w)) hits++;
+        return { index, score: q.size > 0 ? hits / q.size : 0 };
+    }).sort((a, b) => b.score - a.score || a.index - b.index);
+}
+
 /* Picks the tool to call: tool_choice naming a function, else the first one. */
 function chooseTool(body) {
     const tc = body.tool_choice;
@@ -156,6 +201,19 @@ function chooseTool(body) {
     }
     const t = body.tools.find((x) => x && x.function && typeof x.function.name === 'string');
     return t ? t.function.name : 'unknown_tool';
+}
+
+/* The parameter schema of the tool named name, or null. */
+function toolSchema(body, name) {
+    const t = body.tools.find((x) => x && x.function && x.function.name === name);
+    return t ? t.function.parameters : null;
+}
+
+/* The first of the tool messages that end the conversation, or null. */
+function trailingToolMessage(messages) {
+    let first = null;
+    for (let i = messages.length - 1; i >= 0 && messages[i] && messages[i].role === 'tool'; i--) first = messages[i];
+    return first;
 }
 
 function wantsToolCall(body, userText) {
@@ -441,7 +499,10 @@ export async function start({ port = 0, host = '127.0.0.1', apiKey = null } = {}
         const limit = Number.isInteger(body.max_completion_tokens) ? body.max_completion_tokens
             : Number.isInteger(body.max_tokens) ? body.max_tokens : null;
 
-        let text = fault.name === 'echo-body' ? raw : `Echo: ${userText}`;
+        // A tool round trip answers the (first) tool result and calls nothing.
+        const toolResult = trailingToolMessage(messages);
+        let text = fault.name === 'echo-body' ? raw
+            : toolResult ? `Echo: tool result: ${contentText(toolResult.content)}` : `Echo: ${userText}`;
         let finish = 'stop';
         let pieces = fault.name === 'echo-body' ? (text.match(/[\s\S]{1,40}/g) || []) : splitWords(text);
         if (limit !== null && limit >= 0 && pieces.length > limit) {
@@ -450,11 +511,12 @@ export async function start({ port = 0, host = '127.0.0.1', apiKey = null } = {}
             finish = 'length';
         }
         let toolCall = null;
-        if (fault.name !== 'echo-body' && wantsToolCall(body, userText)) {
+        if (fault.name !== 'echo-body' && !toolResult && wantsToolCall(body, userText)) {
+            const name = chooseTool(body);
             toolCall = {
                 id: `call_fake${respCounter}`,
                 type: 'function',
-                function: { name: chooseTool(body), arguments: JSON.stringify({ text: userText }) },
+                function: { name, arguments: JSON.stringify(toolArguments(toolSchema(body, name), userText)) },
             };
             finish = 'tool_calls';
         }

@@ -1,7 +1,8 @@
 // POST /v1/completions (legacy text completions) through sluice with the
-// official openai SDK, answered through chat completions by a deployment
-// without the legacy API (Anthropic), whole and streamed; what only the
-// legacy API can do is refused there with a 400 that says why.
+// official openai SDK: passed through to an OpenAI-wire deployment, and
+// answered through chat completions by one without the legacy API
+// (Anthropic), whole and streamed; what only the legacy API can do is
+// refused there with a 400 that says why.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,6 +31,42 @@ after(async () => {
 });
 
 const upstream = async (path) => (await h.fake.log()).filter((e) => e.path === path).at(-1);
+
+describe('legacy completions on an OpenAI-wire deployment: passed through', () => {
+    it('whole: the text_completion with the client\'s model name, the body as sent', async () => {
+        const r = await client.completions.create({ model: 'instruct', prompt: 'say this', max_tokens: 7, echo: false });
+        assert.equal(r.object, 'text_completion');
+        assert.equal(r.model, 'instruct');
+        assert.equal(r.choices[0].text, 'Echo: say this');
+        assert.ok(r.usage.prompt_tokens > 0);
+        const up = await upstream('/v1/completions');
+        assert.equal(up.body.model, 'gpt-3.5-turbo-instruct');
+        assert.equal(up.body.prompt, 'say this');
+        assert.equal(up.body.max_tokens, 7);
+        assert.equal(up.body.echo, false);
+        const echoed = await client.completions.create({ model: 'instruct', prompt: 'say', echo: true, max_tokens: 5 });
+        assert.equal(echoed.choices[0].text, 'sayEcho: say', 'echo is the legacy API\'s own');
+    });
+
+    it('streamed: chunks and [DONE]; usage only when asked', async () => {
+        let text = '';
+        let usage = null;
+        for await (const c of await client.completions.create({ model: 'instruct', prompt: 'one two', max_tokens: 16,
+            stream: true, stream_options: { include_usage: true } })) {
+            assert.equal(c.object, 'text_completion');
+            assert.equal(c.model, 'instruct');
+            if (c.choices[0]) text += c.choices[0].text;
+            if (c.usage) usage = c.usage;
+        }
+        assert.equal(text, 'Echo: one two');
+        assert.ok(usage && usage.completion_tokens > 0);
+        let sawUsage = false;
+        for await (const c of await client.completions.create({ model: 'instruct', prompt: 'x', stream: true })) {
+            if (c.usage) sawUsage = true;
+        }
+        assert.equal(sawUsage, false, 'usage was asked for on the client\'s behalf and kept back');
+    });
+});
 
 describe('legacy completions on a chat-only deployment: through chat', () => {
     it('whole: the prompt as one user message, the answer as a text_completion', async () => {

@@ -21,6 +21,9 @@ before(async () => {
             const root = `http://127.0.0.1:${ctx.fakePort}`;
             const dep = (name, params) => ({ model_name: name, litellm_params: { timeout: 10, ...params } });
             cfg.model_list.push(
+                dep('gpt', { model: 'openai/gpt-4o-mini', api_base: ctx.fakeBase, api_key: FAKE_UPSTREAM_KEY }),
+                dep('gpt-drop', { model: 'openai/drop-mid-stream', api_base: ctx.fakeBase, api_key: FAKE_UPSTREAM_KEY }),
+                dep('native-then-claude', { model: 'openai/fault-500', api_base: ctx.fakeBase, api_key: FAKE_UPSTREAM_KEY }),
                 dep('vllm', { model: 'hosted_vllm/gpt-4o-mini', api_base: ctx.fakeBase, api_key: FAKE_UPSTREAM_KEY }),
                 dep('vllm-drop', { model: 'hosted_vllm/drop-mid-stream', api_base: ctx.fakeBase, api_key: FAKE_UPSTREAM_KEY }),
                 dep('vllm-400', { model: 'hosted_vllm/fault-400', api_base: ctx.fakeBase, api_key: FAKE_UPSTREAM_KEY }),
@@ -30,6 +33,9 @@ before(async () => {
                     aws_access_key_id: ACCESS_KEY_ID, aws_secret_access_key: SECRET_ACCESS_KEY,
                     aws_region_name: 'us-east-1' }),
             );
+            cfg.router_settings = { ...(cfg.router_settings || {}), fallbacks: [{ 'native-then-claude': ['claude'] }] };
+            cfg.guardrails = [{ guardrail_name: 'mask-email',
+                litellm_params: { guardrail: 'sluice_pii', mode: 'pre_call', detectors: ['EMAIL'] } }];
         },
     });
     client = h.client();
@@ -105,6 +111,7 @@ for (const model of TRANSLATED) {
                 input: [...input, call, { type: 'function_call_output', call_id: call.call_id, output: 'sunny' }],
             });
             assert.equal(r2.status, 'completed');
+            assert.equal(r2.output_text, 'Echo: tool result: sunny');
             if (model === 'vllm') {
                 // what the chat upstream was sent: the call and its result as chat messages
                 const up = (await h.fake.log()).filter((e) => e.path === '/v1/chat/completions').at(-1);
@@ -114,8 +121,6 @@ for (const model of TRANSLATED) {
                     { role: 'tool', tool_call_id: call.call_id, content: 'sunny' },
                 ]);
                 assert.deepEqual(up.body.messages[0].role, 'user');
-            } else {
-                assert.equal(r2.output_text, 'Echo: tool result: sunny');
             }
         });
 
@@ -132,6 +137,90 @@ for (const model of TRANSLATED) {
         });
     });
 }
+
+describe('responses on openai/ (passed through)', () => {
+    const upstream = async () => (await h.fake.log()).filter((e) => e.path === '/v1/responses').at(-1);
+
+    it('the body goes as the client sent it, with the upstream model; the answer comes back with the client\'s', async () => {
+        const input = [{ role: 'user', content: [{ type: 'input_text', text: 'hello native' }] }];
+        const r = await client.responses.create({ model: 'gpt', input, instructions: 'be brief',
+            metadata: { a: 'b' }, store: false, reasoning: { effort: 'low' }, include: ['reasoning.encrypted_content'] });
+        assert.equal(r.model, 'gpt');
+        assert.equal(r.output_text, 'Echo: hello native');
+        assert.equal(r.output[0].type, 'reasoning', 'the native reasoning item, kept');
+        assert.ok(r.usage.output_tokens_details.reasoning_tokens > 0);
+        const up = await upstream();
+        assert.equal(up.body.model, 'gpt-4o-mini');
+        assert.deepEqual(up.body.input, input);
+        assert.deepEqual(up.body.metadata, { a: 'b' });
+        assert.deepEqual(up.body.include, ['reasoning.encrypted_content']);
+        assert.equal(up.body.stream_options, undefined);
+        assert.equal((await h.fake.log()).filter((e) => e.path === '/v1/chat/completions' &&
+            e.body?.messages?.[0]?.content === 'hello native').length, 0);
+    });
+
+    it('built-in tools reach a native deployment', async () => {
+        const r = await client.responses.create({ model: 'gpt', input: 'search', tools: [{ type: 'web_search' }] });
+        assert.equal(r.output_text, 'Echo: search');
+        assert.deepEqual((await upstream()).body.tools, [{ type: 'web_search' }]);
+    });
+
+    it('streamed: the upstream\'s events as they came, the model put in, usage counted', async () => {
+        const stream = client.responses.stream({ model: 'gpt', input: 'a b c', tools: [weather] });
+        const events = [];
+        for await (const e of stream) events.push(e);
+        const final = await stream.finalResponse();
+        assert.equal(textOf(final), 'Echo: a b c');
+        assert.equal(final.model, 'gpt');
+        assert.equal(events[0].response.model, 'gpt');
+        assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i));
+        assert.equal(events.at(-1).type, 'response.completed');
+        const up = await upstream();
+        assert.equal(up.body.stream, true);
+        assert.equal(up.body.stream_options, undefined);
+    });
+
+    it('a tool call round trip on the native API', async () => {
+        const r1 = await client.responses.create({ model: 'gpt', input: 'call tool for Rome', tools: [weather] });
+        const call = r1.output.find((o) => o.type === 'function_call');
+        assert.ok(call);
+        const r2 = await client.responses.create({ model: 'gpt', tools: [weather],
+            input: ['call tool for Rome', call, { type: 'function_call_output', call_id: call.call_id, output: 'rain' }]
+                .map((x) => (typeof x === 'string' ? { role: 'user', content: x } : x)) });
+        assert.equal(r2.output_text, 'Echo: tool result: rain');
+    });
+
+    it('a native stream cut short: error and response.failed after the upstream\'s events', async () => {
+        const res = await fetch(`${h.baseURL}/responses`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${h.masterKey}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ model: 'gpt-drop', input: 'one two three four five six', stream: true }),
+        });
+        const events = (await res.text()).split('\n\n').filter(Boolean).map((b) => JSON.parse(/^data: (.*)$/m.exec(b)[1]));
+        assert.equal(events[0].type, 'response.created');
+        assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i));
+        assert.deepEqual(events.slice(-2).map((e) => e.type), ['error', 'response.failed']);
+    });
+
+    it('with a guardrail on the call it goes as chat, masked', async () => {
+        const r = await client.responses.create({ model: 'gpt', input: 'mail bob@example.com now',
+            guardrails: ['mask-email'] });
+        assert.doesNotMatch(r.output_text, /bob@example\.com/);
+        const chat = (await h.fake.log()).filter((e) => e.path === '/v1/chat/completions').at(-1);
+        assert.doesNotMatch(JSON.stringify(chat.body.messages), /bob@example\.com/);
+        assert.match(JSON.stringify(chat.body.messages), /mail .* now/);
+        assert.equal(chat.body.guardrails, undefined, 'a gateway field, never sent upstream');
+    });
+
+    it('a native deployment that fails falls back to a translated one', async () => {
+        const r = await client.responses.create({ model: 'native-then-claude', input: 'fall back' });
+        assert.equal(r.output_text, 'Echo: fall back');
+        assert.equal(r.object, 'response');
+        const s = client.responses.stream({ model: 'native-then-claude', input: 'fall back streamed' });
+        for await (const e of s) assert.equal(typeof e.type, 'string');
+        assert.equal(textOf(await s.finalResponse()), 'Echo: fall back streamed');
+    });
+});
 
 describe('responses: structured output and limits', () => {
     it('text.format json_schema reaches Anthropic as structured output', async () => {

@@ -36,8 +36,11 @@
 // system prompt containing "respond in JSON", or output_config.format of
 // type json_schema) answers JSON.stringify({echo: <last user text>}). With
 // tools, tool_choice not "none" and "call tool" in the last user text (or a
-// forced tool_choice: "tool" or "any"), the answer is one tool_use block instead (the tool_choice's named tool, else the
-// first tool; input {"text": <last user text>}), stop_reason "tool_use".
+// forced tool_choice: "tool" or "any"), the answer is one tool_use block
+// instead (the tool_choice's named tool, else the first tool; input
+// {"text": <last user text>}, or, when that tool's input_schema has a
+// "command" property and the text says run `CMD`, {"command": CMD} - see
+// toolArguments() in ../openai.mjs), stop_reason "tool_use".
 // Thinking (thinking.type "enabled" or "adaptive") puts a thinking block
 // "Thinking about: <last user text>" with a signature before the answer.
 // stop_sequences: a word equal to one ends the text before it (stop_reason
@@ -82,6 +85,7 @@
 // The error faults (and hang, empty, slow-first-byte) apply to count_tokens too.
 
 import crypto from 'node:crypto';
+import { toolArguments } from '../openai.mjs';
 
 const KNOWN_VERSIONS = new Set(['2023-01-01', '2023-06-01', '2026-10-21']);
 const CONTEXT_LIMIT = 200000;
@@ -502,7 +506,8 @@ function planReply(body, raw, fault) {
     if (tools.length > 0 && choice.type !== 'none' && (forced || /call tool/i.test(userText))) {
         const name = choice.type === 'tool' ? choice.name
             : (tools.find((t) => typeof t.name === 'string') || { name: 'unknown_tool' }).name;
-        const input = { text: userText };
+        const chosen = tools.find((t) => t.name === name);
+        const input = toolArguments(chosen ? chosen.input_schema : null, userText);
         plan.tool = { id: newId('toolu_01'), name, input, json: JSON.stringify(input) };
         plan.stopReason = 'tool_use';
         plan.outputTokens = countWords(plan.tool.json) + 1;

@@ -11,11 +11,19 @@
 //       contentBlockDelta, contentBlockStop, messageStop, metadata; every
 //       payload carries Bedrock's "p" padding field. In-band errors are frames
 //       with :message-type exception and :exception-type.
-//   POST /model/{modelId}/invoke            embeddings only: Titan
+//   POST /model/{modelId}/invoke            embeddings and rerank only: Titan
 //       ({inputText} -> {embedding, inputTextTokenCount}) and Cohere embed
 //       ({texts, input_type} -> {embeddings, id, response_type, texts}).
 //       Vectors are fakeEmbedding(text, dims) from ../openai.mjs, dims 8 unless
 //       the body asks (Titan v2 "dimensions", Cohere "output_dimension").
+//       A model id containing "rerank" (cohere.rerank-v3-5:0,
+//       amazon.rerank-v1:0) reranks: {query, documents (strings or JSON
+//       objects, ranked by their string values), top_n, max_tokens_per_doc,
+//       api_version (an integer >= 2, required for Cohere's)} -> Cohere's
+//       {id, results: [{index, relevance_score}]} (Amazon's: {results}), best
+//       first by rerankOrder() of ../openai.mjs, top_n of them; a missing
+//       query or documents, an empty documents list or a bad top_n is a 400
+//       ValidationException "Malformed input request: ...".
 //
 // Auth: AWS Signature Version 4, verified for real (node:crypto, written from
 // the SigV4 spec): the canonical request is rebuilt from the raw request
@@ -74,7 +82,7 @@
 
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
-import { fakeEmbedding } from '../openai.mjs';
+import { fakeEmbedding, rerankOrder } from '../openai.mjs';
 
 export const ACCESS_KEY_ID = 'AKIDSLUICEFAKE0001';
 export const SECRET_ACCESS_KEY = 'sluice/fake/secret/key/0001';
@@ -737,6 +745,44 @@ function invokeEmbeddings(ctx, body, modelId, fault, started) {
     }
 }
 
+/* ---------- rerank through InvokeModel ---------- */
+
+function invokeRerank(ctx, body, modelId, fault, started) {
+    const { res } = ctx;
+    const malformed = (detail) => sendAwsError(res, 400, 'ValidationException',
+        `Malformed input request: ${detail}, please reformat your input and try again.`);
+    const cohere = /cohere/.test(modelId);
+    if (!isObject(body)) return malformed('expected type: JSONObject, found: JSONArray');
+    if (typeof body.query !== 'string') return malformed('#: required key [query] not found');
+    if (!Array.isArray(body.documents)) return malformed('#: required key [documents] not found');
+    if (body.documents.length === 0) return malformed('#/documents: expected minimum item count: 1, found: 0');
+    if (!body.documents.every((d) => typeof d === 'string' || isObject(d))) {
+        return malformed('#/documents: expected type: String or JSONObject');
+    }
+    if (cohere) {
+        if (body.api_version === undefined) return malformed('#: required key [api_version] not found');
+        if (!Number.isInteger(body.api_version) || body.api_version < 2) {
+            return malformed(`#/api_version: ${JSON.stringify(body.api_version)} is not greater or equal to 2`);
+        }
+    }
+    const topN = body.top_n ?? body.documents.length;
+    if (!Number.isInteger(topN) || topN < 1) return malformed(`#/top_n: ${JSON.stringify(topN)} is not greater or equal to 1`);
+    const texts = body.documents.map((d) => (typeof d === 'string' ? d
+        : Object.values(d).filter((v) => typeof v === 'string').join(' ')));
+    const results = rerankOrder(body.query, texts).slice(0, topN)
+        .map(({ index, score }) => ({ index, relevance_score: score }));
+    const reply = cohere ? { id: crypto.randomUUID(), results } : { results };
+    const send = () => sendAws(res, 200, reply, {
+        'X-Amzn-Bedrock-Invocation-Latency': String(Date.now() - started),
+    });
+    if (fault.name === 'slow-first-byte') {
+        const t = setTimeout(send, fault.arg ?? 1500);
+        res.on('close', () => clearTimeout(t));
+    } else {
+        send();
+    }
+}
+
 /* ---------- entry points ---------- */
 
 export function matches(method, pathname) {
@@ -795,6 +841,7 @@ export function handle(ctx) {
         default:
             break;
     }
+    if (op === 'invoke' && /rerank/.test(modelId)) return invokeRerank(ctx, body, modelId, fault, started);
     if (op === 'invoke') return invokeEmbeddings(ctx, body, modelId, fault, started);
     if (!isObject(body)) {
         return sendAwsError(res, 400, 'SerializationException', 'Start of structure or map found where not expected.');

@@ -1,6 +1,9 @@
 // Fake Cohere v2 upstream (loaded by tests/fakes/openai.mjs).
 //
-// Routes: POST /v2/chat (JSON, or SSE when "stream": true), POST /v2/embed.
+// Routes: POST /v2/chat (JSON, or SSE when "stream": true), POST /v2/embed,
+// POST /v2/rerank. (Cohere's v1 rerank, POST /v1/rerank, is the same path
+// vLLM and other OpenAI-compatible servers use: openai-extra.mjs serves it,
+// with an answer that is Cohere's v1 shape too - OpenAI-style errors, though.)
 // Auth: "Authorization: Bearer <key>". No header: 401 {"message":"no api key
 // supplied"}; a wrong key (when the fake has --api-key): 401 {"message":
 // "invalid api token"}. Errors are always {"message": "..."}, as Cohere sends.
@@ -31,7 +34,14 @@
 // response_type: "embeddings_by_type"}; the float values are fakeEmbedding()
 // of each text (output_dimension values, default 8), as the OpenAI fake's.
 //
-// Faults, by the body's "model" (chat and embed):
+// Rerank: {model, query, documents (strings), top_n, max_tokens_per_doc} ->
+// {id, results: [{index, relevance_score}], meta: {api_version: {version:
+// "2"}, billed_units: {search_units: 1 per 100 documents}}}, best first by
+// rerankOrder() of ../openai.mjs (the share of the query's words found in the
+// document, ties by index), top_n of them. A missing query or documents, a
+// document that is not a string, or a top_n below 1 is a 400.
+//
+// Faults, by the body's "model" (chat, embed and rerank):
 //   fault-500         500 internal server error
 //   fault-429         429 with retry-after: 7
 //   fault-400         400 "invalid request: ..."
@@ -51,7 +61,7 @@
 //                     and delta.error (Cohere's in-band error; non-stream: 500)
 
 import crypto from 'node:crypto';
-import { fakeEmbedding } from '../openai.mjs';
+import { fakeEmbedding, rerankOrder } from '../openai.mjs';
 
 const EVENT_GAP_MS = 5;
 const SLOW_GAP_MS = 300;
@@ -62,7 +72,7 @@ const FAULTS = new Set(['fault-500', 'fault-429', 'fault-400', 'overloaded', 'co
 let counter = 0;
 
 export function matches(method, pathname) {
-    return method === 'POST' && (pathname === '/v2/chat' || pathname === '/v2/embed');
+    return method === 'POST' && (pathname === '/v2/chat' || pathname === '/v2/embed' || pathname === '/v2/rerank');
 }
 
 function sendJSON(res, status, obj, headers = {}) {
@@ -274,7 +284,36 @@ export function handle(ctx) {
     if (fault === 'hang') return; // the 'close' handler in openai.mjs records when the client gives up
     if (sendFaultError(res, fault)) return;
     if (url.pathname === '/v2/embed') embed(res, body, fault);
+    else if (url.pathname === '/v2/rerank') rerank(res, body, fault);
     else chat(res, body, fault);
+}
+
+function rerank(res, body, fault) {
+    if (typeof body.query !== 'string' || body.query === '') {
+        sendError(res, 400, 'invalid request: query must be a non-empty string.');
+        return;
+    }
+    const docs = body.documents;
+    if (!Array.isArray(docs) || docs.length === 0) {
+        sendError(res, 400, 'invalid request: documents must be a non-empty list.');
+        return;
+    }
+    if (!docs.every((d) => typeof d === 'string')) {
+        sendError(res, 400, 'invalid request: documents must be a list of strings.');
+        return;
+    }
+    const topN = body.top_n ?? docs.length;
+    if (!Number.isInteger(topN) || topN < 1) {
+        sendError(res, 400, `invalid request: top_n must be a positive integer - received ${JSON.stringify(topN)}.`);
+        return;
+    }
+    const results = rerankOrder(body.query, docs).slice(0, topN)
+        .map(({ index, score }) => ({ index, relevance_score: score }));
+    sendReply(res, fault, {
+        id: crypto.randomUUID(),
+        results,
+        meta: { api_version: { version: '2' }, billed_units: { search_units: Math.ceil(docs.length / 100) } },
+    }, {});
 }
 
 function embed(res, body, fault) {
