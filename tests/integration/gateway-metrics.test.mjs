@@ -105,6 +105,10 @@ describe('/metrics: exact counts over two processes', () => {
         const victim = h.respondersAlive()[0];
         process.kill(victim, 'SIGKILL');
         await waitFor(() => !h.respondersAlive().includes(victim), { timeoutMs: 5000, describe: () => 'the kill' });
+        // lighttpd replaces a dead responder on its once-a-second check; a
+        // request it hands out before then may get its 500 (not sluice's)
+        await waitFor(() => h.respondersNow().filter((p) => !h.responders.includes(p)).length > 0,
+            { timeoutMs: 10000, describe: () => 'the responder lighttpd starts in its place' });
         await mix(2);
         const after = await scrapeSamples(h);
         const total = 'litellm_proxy_total_requests_metric_total';

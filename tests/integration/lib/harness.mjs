@@ -301,6 +301,8 @@ export async function startHarness(opts = {}) {
     });
     /* Responder pids (seen at start-up) that still run. */
     h.respondersAlive = () => h.responders.filter(isAlive);
+    /* The responders lighttpd runs now (respawned ones included). */
+    h.respondersNow = () => childPids(h.lighttpd.pid).filter(isAlive);
     h.readLog = () => readIfExists(files.stderr);
     h.sluiceLog = () => {
         try {
