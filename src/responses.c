@@ -694,7 +694,9 @@ static int begin(struct sl_request *req, struct resp_state *st)
     return rc;
 }
 
-static int close_item(struct sl_request *req, struct resp_state *st)
+/* Closes the open item with its .done events; status: "completed", or
+ * "incomplete" for a message the answer's limit cut. */
+static int close_item(struct sl_request *req, struct resp_state *st, const char *status)
 {
     struct item *it;
     int idx = st->open, rc = SL_OK;
@@ -728,7 +730,7 @@ static int close_item(struct sl_request *req, struct resp_state *st)
     }
     if (rc == SL_OK)
         rc = event(req, "response.output_item.done", json_pack("{s:s, s:i, s:o}", "type", "response.output_item.done",
-            "output_index", idx, "item", item_json(it, "completed")));
+            "output_index", idx, "item", item_json(it, status)));
     return rc;
 }
 
@@ -738,7 +740,7 @@ static int open_item(struct sl_request *req, struct resp_state *st, int kind, in
     struct item *it;
     int idx, rc;
 
-    if ((rc = close_item(req, st)) != SL_OK)
+    if ((rc = close_item(req, st, "completed")) != SL_OK)
         return rc;
     if (st->n_items == MAX_ITEMS) {
         req->err_msg = "The answer has more output items than this gateway relays.";
@@ -805,8 +807,11 @@ static int tool_delta(struct sl_request *req, struct resp_state *st, const json_
     struct item *it;
 
     if (sl_tr_str(tc, "id") != NULL || sl_tr_str(fn, "name") != NULL) {
-        if (st->open < 0 || st->items[st->open].kind != IT_CALL || st->items[st->open].tool != idx ||
-            sl_tr_str(tc, "id") != NULL)
+        /* A new call, unless it is the open one again (some compatible
+         * servers repeat the id on every fragment). */
+        it = st->open >= 0 ? &st->items[st->open] : NULL;
+        if (it == NULL || it->kind != IT_CALL || it->tool != idx ||
+            (sl_tr_str(tc, "id") != NULL && strcmp(sl_tr_str(tc, "id"), it->call_id) != 0))
             if ((rc = open_item(req, st, IT_CALL, idx, sl_tr_str(tc, "id"), sl_tr_str(fn, "name"))) != SL_OK)
                 return rc;
     } else if (st->open < 0 || st->items[st->open].kind != IT_CALL || st->items[st->open].tool != idx) {
@@ -852,16 +857,18 @@ int sl_responses_finish(struct sl_request *req)
 {
     struct resp_state *st = state(req);
     const char *why = incomplete_reason(st->finish);
+    int cut = why != NULL && st->n_items > 0 && st->items[st->n_items - 1].kind == IT_MESSAGE;
     json_t *output;
     int rc;
 
-    if ((rc = begin(req, st)) != SL_OK || (rc = close_item(req, st)) != SL_OK)
+    if ((rc = begin(req, st)) != SL_OK ||
+        (rc = close_item(req, st, cut && st->open == (int)st->n_items - 1 ? "incomplete" : "completed")) != SL_OK)
         return rc;
     if ((output = json_array()) == NULL)
         return SL_ERR_NOMEM;
     for (size_t i = 0; i < st->n_items; i++)
         json_array_append_new(output, item_json(&st->items[i], "completed"));
-    if (why != NULL && st->n_items > 0 && st->items[st->n_items - 1].kind == IT_MESSAGE)
+    if (cut)
         json_object_set_new(json_array_get(output, st->n_items - 1), "status", json_string("incomplete"));
     rc = event(req, why ? "response.incomplete" : "response.completed",
                json_pack("{s:s, s:o}", "type", why ? "response.incomplete" : "response.completed", "response",
@@ -880,6 +887,10 @@ int sl_responses_stream_error(struct sl_request *req, int http_status, const cha
 
     if (st == NULL)
         return SL_ERR_INTERNAL;   /* no stream without the state validate made */
+    /* Heartbeats may have opened the stream before any event: every
+     * Responses stream begins with response.created all the same. */
+    if (!st->started && (rc = begin(req, st)) != SL_OK)
+        return rc;
     snprintf(codebuf, sizeof(codebuf), "%d", http_status);
     if (code == NULL)
         code = type != NULL ? type : codebuf;
@@ -968,6 +979,7 @@ int sl_responses_native_event(struct sl_request *req, const struct sl_sse_event 
     /* An error of ours after this event continues the upstream's count. */
     if ((t = sl_tr_scan(ev->data, ev->data_len, seq_path, &tl)) != NULL && *t >= '0' && *t <= '9')
         st->seq = strtol(t, NULL, 10) + 1;
+    st->started = 1;
     if (strcmp(type, "error") == 0)
         req->error = SL_ERR_UPSTREAM_STATUS;
     /* Passed on as it came, unless its data spans lines (one SSE data
@@ -979,6 +991,11 @@ int sl_responses_native_event(struct sl_request *req, const struct sl_sse_event 
     r = json_object_get(v, "response");
     if (carries_response(type) && json_is_object(r) && json_object_get(r, "model") != NULL)
         json_object_set_new(r, "model", json_string(req->model));
+    /* ... and names the response as the upstream did. */
+    if (carries_response(type) && sl_tr_str(r, "id") != NULL && strlen(sl_tr_str(r, "id")) < sizeof(st->id))
+        strcpy(st->id, sl_tr_str(r, "id"));
+    if (carries_response(type) && json_is_integer(json_object_get(r, "created_at")))
+        st->created_at = json_integer_value(json_object_get(r, "created_at"));
     if (carries_response(type) && is_last(type)) {
         take_usage(req, json_object_get(r, "usage"));
         *done = 1;
