@@ -632,6 +632,25 @@ static int chat_body(struct sl_request *req, const json_t *in, json_t *body, str
     return extra_fields(req, in, body, budget);
 }
 
+/* ---- rerank ---- */
+
+/* Rerank models (cohere.rerank-*, amazon.rerank-*) through InvokeModel:
+ * {query, documents, top_n, api_version: 2} -> {results: [{index,
+ * relevance_score}]}. */
+static int rerank_body(struct sl_request *req, const json_t *in, json_t *body)
+{
+    json_t *docs = sl_tr_rerank_documents(req, in);
+
+    if (docs == NULL || json_object_set_new(body, "documents", docs) != 0 ||
+        json_object_set(body, "query", json_object_get(in, "query")) != 0 ||
+        json_object_set_new(body, "api_version", json_integer(2)) != 0)
+        return SL_ERR_NOMEM;
+    if (json_is_integer(json_object_get(in, "top_n")) &&
+        json_object_set(body, "top_n", json_object_get(in, "top_n")) != 0)
+        return SL_ERR_NOMEM;
+    return SL_OK;
+}
+
 /* ---- request: embeddings ---- */
 
 static int embed_body(struct sl_request *req, const json_t *in, json_t *body, struct bedrock *st)
@@ -840,6 +859,9 @@ static int bedrock_build_request(struct sl_request *req, const json_t *in,
         op = req->stream ? "converse-stream" : "converse";
     } else if (req->endpoint == SL_EP_EMBEDDINGS) {
         rc = embed_body(req, in, body, st);
+        op = "invoke";
+    } else if (req->endpoint == SL_EP_RERANK) {
+        rc = rerank_body(req, in, body);
         op = "invoke";
     } else {
         return SL_ERR_UNSUPPORTED;
@@ -1073,6 +1095,8 @@ static int bedrock_parse_response(struct sl_request *req, const char *text, size
         rc = SL_ERR_UPSTREAM_BAD;
     else if (req->endpoint == SL_EP_EMBEDDINGS)
         rc = embed_response(req, st, v, out);
+    else if (req->endpoint == SL_EP_RERANK)
+        rc = sl_tr_rerank_reply(req, sl_tr_str(v, "id"), json_object_get(v, "results"), 1, out);
     else
         rc = chat_response(req, st, v, out);
     json_decref(v);
@@ -1289,7 +1313,7 @@ const struct sl_provider sl_provider_bedrock = {
     .flags = 0,
     .api_key_env = "AWS_BEARER_TOKEN_BEDROCK",
     .default_api_base = NULL,   /* https://bedrock-runtime.{region}.amazonaws.com, region per request */
-    .endpoints = SL_EP_BIT(SL_EP_CHAT) | SL_EP_BIT(SL_EP_EMBEDDINGS),
+    .endpoints = SL_EP_BIT(SL_EP_CHAT) | SL_EP_BIT(SL_EP_EMBEDDINGS) | SL_EP_BIT(SL_EP_RERANK),
     .build_request = bedrock_build_request,
     .parse_response = bedrock_parse_response,
     .parse_stream_event = bedrock_parse_stream_event,

@@ -312,7 +312,8 @@ static int convert_format(struct sl_request *req, const json_t *in, json_t *body
  * endpoint or version suffix is cut first. */
 static const char *url_for(struct sl_request *req, const char *path)
 {
-    static const char *const suffixes[] = { "/v2/chat", "/v2/embed", "/v1/chat", "/v1/embed", "/v2", "/v1", NULL };
+    static const char *const suffixes[] = { "/v2/chat", "/v2/embed", "/v2/rerank", "/v1/chat", "/v1/embed",
+                                            "/v1/rerank", "/v2", "/v1", NULL };
     const char *base = req->dep->api_base ? req->dep->api_base : getenv("COHERE_API_BASE");
     size_t n;
 
@@ -416,6 +417,22 @@ static int build_embed(struct sl_request *req, const json_t *in, json_t *body)
     return SL_OK;
 }
 
+/* Cohere's v2 rerank: documents are strings; it returns no documents,
+ * so sl_tr_rerank_reply adds them back when the client asked. */
+static int build_rerank(struct sl_request *req, const json_t *in, json_t *body)
+{
+    static const char *const own[] = { "top_n", "max_tokens_per_doc", NULL };
+    json_t *docs = sl_tr_rerank_documents(req, in), *v;
+
+    if (docs == NULL || json_object_set_new(body, "documents", docs) != 0 ||
+        json_object_set(body, "query", json_object_get(in, "query")) != 0)
+        return SL_ERR_NOMEM;
+    for (size_t i = 0; own[i] != NULL; i++)
+        if ((v = json_object_get(in, own[i])) != NULL && json_object_set(body, own[i], v) != 0)
+            return SL_ERR_NOMEM;
+    return SL_OK;
+}
+
 static int cohere_build_request(struct sl_request *req, const json_t *in, struct sl_upstream_req *out)
 {
     struct cohere *st = state(req);
@@ -424,17 +441,19 @@ static int cohere_build_request(struct sl_request *req, const json_t *in, struct
 
     if (st == NULL)
         return SL_ERR_NOMEM;
-    if (req->endpoint != SL_EP_CHAT && req->endpoint != SL_EP_EMBEDDINGS)
+    if (req->endpoint != SL_EP_CHAT && req->endpoint != SL_EP_EMBEDDINGS && req->endpoint != SL_EP_RERANK)
         return SL_ERR_UNSUPPORTED;
     if ((body = json_pack("{s:s}", "model", req->dep->upstream_model)) == NULL ||
         sl_arena_defer(req->arena, sl_json_decref_cb, body) != SL_OK) {
         json_decref(body);
         return SL_ERR_NOMEM;
     }
-    rc = req->endpoint == SL_EP_CHAT ? build_chat(req, in, body) : build_embed(req, in, body);
+    rc = req->endpoint == SL_EP_CHAT ? build_chat(req, in, body)
+       : req->endpoint == SL_EP_RERANK ? build_rerank(req, in, body) : build_embed(req, in, body);
     if (rc != SL_OK || (rc = add_headers(req, out)) != SL_OK)
         return rc;
-    out->url = url_for(req, req->endpoint == SL_EP_CHAT ? "/v2/chat" : "/v2/embed");
+    out->url = url_for(req, req->endpoint == SL_EP_CHAT ? "/v2/chat"
+                            : req->endpoint == SL_EP_RERANK ? "/v2/rerank" : "/v2/embed");
     out->framing = SL_FRAMING_SSE;
     out->body = sl_json_dump(req->arena, body, &out->body_len);
     return out->url != NULL && out->body != NULL ? SL_OK : SL_ERR_NOMEM;
@@ -590,6 +609,9 @@ static int cohere_parse_response(struct sl_request *req, const char *body, size_
         rc = sl_tr_embeddings_reply(req, json_object_get(json_object_get(v, "embeddings"), "float"),
                                     num(json_object_get(json_object_get(v, "meta"), "billed_units"),
                                         "input_tokens"), out);
+    else if (req->endpoint == SL_EP_RERANK)
+        rc = sl_tr_rerank_reply(req, sl_tr_str(v, "id"), json_object_get(v, "results"),
+                                num(json_object_get(json_object_get(v, "meta"), "billed_units"), "search_units"), out);
     else
         rc = chat_reply(req, st, v, out);
     json_decref(v);
@@ -784,7 +806,7 @@ const struct sl_provider sl_provider_cohere_chat = {
     .flags = 0,
     .api_key_env = "COHERE_API_KEY",
     .default_api_base = COHERE_BASE,
-    .endpoints = SL_EP_BIT(SL_EP_CHAT) | SL_EP_BIT(SL_EP_EMBEDDINGS),
+    .endpoints = SL_EP_BIT(SL_EP_CHAT) | SL_EP_BIT(SL_EP_EMBEDDINGS) | SL_EP_BIT(SL_EP_RERANK),
     .build_request = cohere_build_request,
     .parse_response = cohere_parse_response,
     .parse_stream_event = cohere_parse_stream_event,

@@ -22,6 +22,7 @@ static const char *endpoint_path(int ep)
     case SL_EP_EMBEDDINGS: return "/embeddings";
     case SL_EP_RESPONSES:  return "/responses";
     case SL_EP_COMPLETIONS: return "/completions";
+    case SL_EP_RERANK:     return "/rerank";
     default:               return NULL;
     }
 }

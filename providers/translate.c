@@ -9,6 +9,7 @@
 #include "arena.h"
 #include "config.h"
 #include "jscan.h"
+#include "jsonutil.h"
 #include "request.h"
 #include "status.h"
 #include "translate.h"
@@ -320,6 +321,67 @@ json_t *sl_tr_embedding_inputs(struct sl_request *req, const json_t *in, int *rc
     if ((out = json_copy((json_t *)input)) == NULL)
         *rc = SL_ERR_NOMEM;
     return out;
+}
+
+json_t *sl_tr_rerank_documents(struct sl_request *req, const json_t *in)
+{
+    const json_t *docs = json_object_get(in, "documents"), *d;
+    json_t *out = json_array();
+    size_t i, n;
+
+    json_array_foreach(docs, i, d) {
+        const char *t = json_is_string(d) ? json_string_value(d) : sl_tr_str(d, "text");
+
+        if (t == NULL)
+            t = sl_json_dump(req->arena, d, &n);
+        if (t == NULL || json_array_append_new(out, json_string(t)) != 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+int sl_tr_rerank_reply(struct sl_request *req, const char *id, const json_t *results,
+                       long search_units, json_t **out)
+{
+    json_t *docs = NULL, *list, *r;
+    const json_t *x;
+    int with_docs = json_is_true(json_object_get(req->in, "return_documents"));
+    size_t i, n = json_array_size(json_object_get(req->in, "documents"));
+
+    *out = NULL;
+    if (!json_is_array(results))
+        return SL_ERR_UPSTREAM_BAD;
+    if (with_docs && (docs = sl_tr_rerank_documents(req, req->in)) == NULL)
+        return SL_ERR_NOMEM;
+    if ((list = json_array()) == NULL) {
+        json_decref(docs);
+        return SL_ERR_NOMEM;
+    }
+    json_array_foreach(results, i, x) {
+        const json_t *ix = json_object_get(x, "index"), *score = json_object_get(x, "relevance_score");
+
+        if (!json_is_integer(ix) || json_integer_value(ix) < 0 || (size_t)json_integer_value(ix) >= n ||
+            !json_is_number(score)) {
+            json_decref(list);
+            json_decref(docs);
+            return SL_ERR_UPSTREAM_BAD;
+        }
+        r = json_pack("{s:O, s:O}", "index", ix, "relevance_score", score);
+        if (r != NULL && with_docs)
+            json_object_set_new(r, "document", json_pack("{s:O}", "text",
+                                                         json_array_get(docs, (size_t)json_integer_value(ix))));
+        if (r == NULL || json_array_append_new(list, r) != 0) {
+            json_decref(list);
+            json_decref(docs);
+            return SL_ERR_NOMEM;
+        }
+    }
+    json_decref(docs);
+    *out = json_pack("{s:s, s:o, s:{s:{s:I}}}", "id", id ? id : req->id, "results", list,
+                     "meta", "billed_units", "search_units", (json_int_t)search_units);
+    return *out != NULL ? SL_OK : SL_ERR_NOMEM;
 }
 
 int sl_tr_embeddings_reply(struct sl_request *req, const json_t *vectors, long prompt_tokens,

@@ -127,6 +127,18 @@ json_t *sl_tr_embedding_inputs(struct sl_request *req, const json_t *in, int *rc
 int sl_tr_embeddings_reply(struct sl_request *req, const json_t *vectors, long prompt_tokens,
                            json_t **out);
 
+/* Rerank (POST /v1/rerank, Cohere's shape as LiteLLM answers it). The
+ * client's documents as plain strings (a {"text": ...} object gives its
+ * text, another object its JSON), a new reference. */
+json_t *sl_tr_rerank_documents(struct sl_request *req, const json_t *in);
+
+/* The answer from the provider's results ([{index, relevance_score}],
+ * borrowed): {id, results: [{index, relevance_score[, document: {text}]}],
+ * meta}, documents only when the client asked (return_documents); indexes
+ * out of range are an upstream fault. *out a new reference. */
+int sl_tr_rerank_reply(struct sl_request *req, const char *id, const json_t *results,
+                       long search_units, json_t **out);
+
 /* Adds items (stolen) to turns as a turn {"role": role, items_key: items},
  * merged into the last turn when it has the same role (providers that want
  * user and assistant turns to alternate); a turn without items is left out.

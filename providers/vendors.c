@@ -16,6 +16,8 @@
 /* ... and legacy /completions, for the vendors that serve it (the others
  * get legacy completions as chat, completions.c) */
 #define CHAT_EMB_TEXT (CHAT_EMB | SL_EP_BIT(SL_EP_COMPLETIONS))
+/* ... and /rerank (vLLM's, Together's: Cohere's shape) */
+#define CHAT_EMB_TEXT_RERANK (CHAT_EMB_TEXT | SL_EP_BIT(SL_EP_RERANK))
 
 #define VENDOR(nm, env, base, eps, fl, vendor) {                               \
         .name = nm, .abi = SL_PROVIDER_ABI, .flags = SL_PROVIDER_OPENAI_WIRE | (fl), \
@@ -103,7 +105,7 @@ const struct sl_provider sl_provider_deepseek =
 const struct sl_provider sl_provider_openrouter =
     VENDOR("openrouter", "OPENROUTER_API_KEY", "https://openrouter.ai/api/v1", CHAT_EMB_TEXT, 0, &openrouter);
 const struct sl_provider sl_provider_together_ai =
-    VENDOR("together_ai", "TOGETHERAI_API_KEY", "https://api.together.xyz/v1", CHAT_EMB_TEXT, 0, &together);
+    VENDOR("together_ai", "TOGETHERAI_API_KEY", "https://api.together.xyz/v1", CHAT_EMB_TEXT_RERANK, 0, &together);
 const struct sl_provider sl_provider_fireworks_ai =
     VENDOR("fireworks_ai", "FIREWORKS_AI_API_KEY", "https://api.fireworks.ai/inference/v1", CHAT_EMB_TEXT, 0,
            &fireworks);
@@ -115,7 +117,7 @@ const struct sl_provider sl_provider_hosted_vllm = {
     .name = "hosted_vllm", .abi = SL_PROVIDER_ABI,
     .flags = SL_PROVIDER_OPENAI_WIRE | SL_PROVIDER_NEEDS_API_BASE,
     .api_key_env = "HOSTED_VLLM_API_KEY", .api_base_env = "HOSTED_VLLM_API_BASE",
-    .endpoints = CHAT_EMB_TEXT, .build_request = sl_openai_build_request,
+    .endpoints = CHAT_EMB_TEXT_RERANK, .build_request = sl_openai_build_request,
     .parse_response = sl_openai_parse_response, .parse_stream_event = sl_openai_parse_stream_event,
     .map_error = sl_openai_map_error, .data = &vllm,
 };

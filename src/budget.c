@@ -167,7 +167,8 @@ static long long max_tokens_asked(const json_t *in)
 void sl_budget_tokens_estimate(const struct sl_request *req, long *prompt, long *completion)
 {
     *prompt = (long)(req->body_len / 4 + 1);
-    *completion = req->endpoint == SL_EP_EMBEDDINGS ? 0 : (long)max_tokens_asked(req->in);
+    *completion = req->endpoint == SL_EP_EMBEDDINGS || req->endpoint == SL_EP_RERANK
+                  ? 0 : (long)max_tokens_asked(req->in);
 }
 
 /* What the call may cost, in 1e-10 USD: the body's size as prompt tokens

@@ -166,6 +166,7 @@ static struct rec *make_rec(const struct sl_request *req)
     r->route = req->route_label ? req->route_label : "other";   /* static */
     r->operation = operation_of(req);
     r->call_type = req->endpoint == SL_EP_EMBEDDINGS ? "aembedding"
+                   : req->endpoint == SL_EP_RERANK ? "arerank"
                    : req->endpoint == SL_EP_MESSAGES || req->surface == SL_SURFACE_ANTHROPIC
                    ? "anthropic_messages"
                    : req->surface == SL_SURFACE_RESPONSES ? "aresponses"
@@ -435,7 +436,7 @@ static int is_llm_route(const struct sl_request *req)
 {
     return req->endpoint == SL_EP_CHAT || req->endpoint == SL_EP_EMBEDDINGS ||
            req->endpoint == SL_EP_MESSAGES || req->endpoint == SL_EP_RESPONSES ||
-           req->endpoint == SL_EP_COMPLETIONS;
+           req->endpoint == SL_EP_COMPLETIONS || req->endpoint == SL_EP_RERANK;
 }
 
 void sl_export_request(const struct sl_request *req)

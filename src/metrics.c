@@ -414,7 +414,8 @@ static int is_llm_route(const struct sl_request *req)
 {
     return req->endpoint == SL_EP_CHAT || req->endpoint == SL_EP_EMBEDDINGS ||
            req->endpoint == SL_EP_MESSAGES || req->endpoint == SL_EP_COUNT_TOKENS ||
-           req->endpoint == SL_EP_RESPONSES || req->endpoint == SL_EP_COMPLETIONS;
+           req->endpoint == SL_EP_RESPONSES || req->endpoint == SL_EP_COMPLETIONS ||
+           req->endpoint == SL_EP_RERANK;
 }
 
 static void count_attempts(const struct sl_request *req, const struct labels *who)

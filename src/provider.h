@@ -28,6 +28,7 @@ enum sl_endpoint {
     SL_EP_RESPONSE_ITEM, /* GET/DELETE /v1/responses/{id}: stored responses (none are kept) */
     SL_EP_COMPLETIONS,   /* POST /v1/completions, legacy text completions (completions.c: passed
                           * through to OpenAI-wire providers, as chat to the others) */
+    SL_EP_RERANK,        /* POST /v1/rerank (Cohere's shape, as LiteLLM serves it) */
     SL_EP_MAX
 };
 #define SL_EP_BIT(ep) (1u << (ep))

@@ -173,6 +173,9 @@ static const struct route routes[] = {
     { "/messages", SL_EP_MESSAGES, "POST" },
     { "/v1/responses", SL_EP_RESPONSES, "POST" },
     { "/v1/completions", SL_EP_COMPLETIONS, "POST" },
+    { "/v1/rerank", SL_EP_RERANK, "POST" },
+    { "/v2/rerank", SL_EP_RERANK, "POST" },
+    { "/rerank", SL_EP_RERANK, "POST" },
     { "/completions", SL_EP_COMPLETIONS, "POST" },
     { "/responses", SL_EP_RESPONSES, "POST" },
     { "/v1/messages/count_tokens", SL_EP_COUNT_TOKENS, "POST" },
@@ -325,6 +328,27 @@ static int bad(struct sl_request *req, const char *msg)
     return SL_ERR_BAD_REQUEST;
 }
 
+/* POST /v1/rerank: a query, documents (strings or objects), top_n. */
+static int check_rerank(struct sl_request *req)
+{
+    const json_t *q = json_object_get(req->in, "query"), *d = json_object_get(req->in, "documents");
+    const json_t *n = json_object_get(req->in, "top_n"), *x;
+    size_t i;
+
+    if (!json_is_string(q) || json_string_length(q) == 0)
+        return bad(req, "query is a required field (a non-empty string).");
+    if (!json_is_array(d) || json_array_size(d) == 0)
+        return bad(req, "documents is a required field (a non-empty array).");
+    json_array_foreach(d, i, x)
+        if (!json_is_string(x) && !json_is_object(x))
+            return bad(req, "documents must be strings or objects.");
+    if (n != NULL && !json_is_null(n) && (!json_is_integer(n) || json_integer_value(n) < 1))
+        return bad(req, "top_n must be a positive integer.");
+    if (req->stream)
+        return bad(req, "rerank cannot be streamed.");
+    return SL_OK;
+}
+
 /* Parses the body and checks the fields the gateway itself interprets. */
 static int parse_body(struct sl_request *req)
 {
@@ -387,6 +411,8 @@ static int parse_body(struct sl_request *req)
         return sl_responses_validate(req);
     } else if (req->endpoint == SL_EP_COMPLETIONS) {
         return sl_completions_validate(req);
+    } else if (req->endpoint == SL_EP_RERANK) {
+        return check_rerank(req);
     }
     return SL_OK;
 }
@@ -560,7 +586,7 @@ static void record_spend(const struct sl_request *req)
         (!req->llm_called && !sl_cache_was_hit(req)) || req->principal.role == SL_ROLE_NONE ||
         (req->endpoint != SL_EP_CHAT && req->endpoint != SL_EP_EMBEDDINGS &&
          req->endpoint != SL_EP_MESSAGES && req->endpoint != SL_EP_RESPONSES &&
-         req->endpoint != SL_EP_COMPLETIONS))
+         req->endpoint != SL_EP_COMPLETIONS && req->endpoint != SL_EP_RERANK))
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
     real = (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
@@ -584,6 +610,7 @@ static void record_spend(const struct sl_request *req)
     sl_spend_copy(r.api_base, sizeof(r.api_base), d->shown_api_base, 1);
     sl_spend_copy(r.call_type, sizeof(r.call_type),
                   req->endpoint == SL_EP_EMBEDDINGS ? "aembedding"
+                  : req->endpoint == SL_EP_RERANK ? "arerank"
                   : req->surface == SL_SURFACE_RESPONSES ? "aresponses"
                   : req->legacy ? "atext_completion" : "acompletion", 0);
     r.http_status = req->http_status;
