@@ -23,6 +23,10 @@ static const char *endpoint_path(int ep)
     case SL_EP_RESPONSES:  return "/responses";
     case SL_EP_COMPLETIONS: return "/completions";
     case SL_EP_RERANK:     return "/rerank";
+    case SL_EP_MODERATIONS: return "/moderations";
+    case SL_EP_IMAGES:     return "/images/generations";
+    case SL_EP_SPEECH:     return "/audio/speech";
+    case SL_EP_TRANSCRIPTIONS: return "/audio/transcriptions";
     default:               return NULL;
     }
 }
@@ -138,7 +142,7 @@ static int splice_body(struct sl_request *req, const json_t *in, const char *mod
     /* The Responses API takes metadata without store, and no
      * include_usage: its last event carries the usage. */
     struct splice sp = { .store = json_is_true(json_object_get(in, "store")) || req->endpoint == SL_EP_RESPONSES,
-                         .stream = req->stream && req->endpoint != SL_EP_RESPONSES,
+                         .stream = req->stream && (req->endpoint == SL_EP_CHAT || req->endpoint == SL_EP_COMPLETIONS),
                          .v = req->dep->provider->data };
     json_t *mj = json_string(model);
     size_t extra = 64;
@@ -226,7 +230,7 @@ static int openai_body(struct sl_request *req, const json_t *in, const char *mod
         json_object_del(body, "metadata");
     if (json_object_set_new(body, "model", json_string(model)) != 0)
         return SL_ERR_NOMEM;
-    if (req->stream && req->endpoint != SL_EP_RESPONSES) {
+    if (req->stream && (req->endpoint == SL_EP_CHAT || req->endpoint == SL_EP_COMPLETIONS)) {
         json_t *so = json_object_get(body, "stream_options");
         json_t *copy = json_is_object(so) ? json_copy(so) : json_object();
 
@@ -252,6 +256,30 @@ int sl_openai_build_body(struct sl_request *req, const json_t *in, const char *m
         (rc = splice_body(req, in, model, out)) != SPLICE_FALLBACK)
         return rc;
     return openai_body(req, in, model, out);
+}
+
+/* An audio upload (multipart/form-data) goes as it came, with its content
+ * type, only the "model" value replaced (request.c found where it is). */
+static int upload_request(struct sl_request *req, const char *model, struct sl_upstream_req *out)
+{
+    const struct sl_deployment *dep = req->dep;
+    size_t ml = strlen(model), tail = req->body_len - req->form_model_at - req->form_model_len;
+    char *b = sl_arena_alloc(req->arena, req->body_len - req->form_model_len + ml + 1);
+    const char *ct = sl_arena_printf(req->arena, "Content-Type: %s", req->content_type);
+
+    if (b == NULL || ct == NULL)
+        return SL_ERR_NOMEM;
+    memcpy(b, req->body, req->form_model_at);
+    memcpy(b + req->form_model_at, model, ml);
+    memcpy(b + req->form_model_at + ml, req->body + req->form_model_at + req->form_model_len, tail);
+    out->body = b;
+    out->body_len = req->form_model_at + ml + tail;
+    out->headers[out->n_headers++] = ct;
+    if (dep->api_key != NULL &&
+        (out->headers[out->n_headers++] = sl_arena_printf(req->arena, "Authorization: Bearer %s", dep->api_key)) == NULL)
+        return SL_ERR_NOMEM;
+    out->framing = SL_FRAMING_SSE;
+    return SL_OK;
 }
 
 /* The model name the vendor expects (fireworks_ai wants its account path). */
@@ -283,6 +311,8 @@ int sl_openai_build_request(struct sl_request *req, const json_t *in,
     out->url = sl_arena_printf(req->arena, "%.*s%s", (int)blen, base, path);
     if (out->url == NULL)
         return SL_ERR_NOMEM;
+    if (req->endpoint == SL_EP_TRANSCRIPTIONS)
+        return upload_request(req, model, out);
     out->headers[out->n_headers++] = "Content-Type: application/json";
     if (dep->api_key != NULL) {
         const char *h = sl_arena_printf(req->arena, "Authorization: Bearer %s", dep->api_key);
@@ -291,7 +321,7 @@ int sl_openai_build_request(struct sl_request *req, const json_t *in,
             return SL_ERR_NOMEM;
         out->headers[out->n_headers++] = h;
     }
-    out->framing = SL_FRAMING_SSE;
+    out->framing = req->endpoint == SL_EP_SPEECH ? SL_FRAMING_RAW : SL_FRAMING_SSE;
     return sl_openai_build_body(req, in, model, out);
 }
 
@@ -377,7 +407,8 @@ const struct sl_provider sl_provider_openai = {
     .api_key_env = "OPENAI_API_KEY",
     .default_api_base = "https://api.openai.com/v1",
     .endpoints = SL_EP_BIT(SL_EP_CHAT) | SL_EP_BIT(SL_EP_EMBEDDINGS) | SL_EP_BIT(SL_EP_RESPONSES) |
-                 SL_EP_BIT(SL_EP_COMPLETIONS),
+                 SL_EP_BIT(SL_EP_COMPLETIONS) | SL_EP_BIT(SL_EP_MODERATIONS) | SL_EP_BIT(SL_EP_IMAGES) |
+                 SL_EP_BIT(SL_EP_SPEECH) | SL_EP_BIT(SL_EP_TRANSCRIPTIONS),
     .build_request = sl_openai_build_request,
     .parse_response = sl_openai_parse_response,
     .parse_stream_event = sl_openai_parse_stream_event,

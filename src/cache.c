@@ -503,9 +503,12 @@ int sl_cache_begin(struct sl_request *req, int *hit)
     if ((rc = read_controls(req, &c)) != SL_OK)
         return rc;
     json_object_del(req->in, "cache");     /* never sent upstream */
-    /* Legacy completions are not kept: a native answer is not a chat
-     * completion the replay could rebuild. */
-    if (!cs->enabled || (cs->default_off && !c.use_cache) || req->endpoint == SL_EP_COMPLETIONS ||
+    /* Chat (in any of its surfaces) and embeddings only: the answers of the
+     * other routes (legacy completions, rerank, ...) are not chat
+     * completions the replay could rebuild. */
+    if (!cs->enabled || (cs->default_off && !c.use_cache) ||
+        (req->endpoint != SL_EP_CHAT && req->endpoint != SL_EP_EMBEDDINGS && req->endpoint != SL_EP_MESSAGES &&
+         req->endpoint != SL_EP_RESPONSES) ||
         (req->endpoint == SL_EP_EMBEDDINGS ? !cs->embeddings : !cs->chat))
         return SL_OK;
     if ((s = sl_arena_calloc(req->arena, 1, sizeof(*s))) == NULL ||

@@ -165,12 +165,7 @@ static struct rec *make_rec(const struct sl_request *req)
     r->trace.tracestate = NULL;
     r->route = req->route_label ? req->route_label : "other";   /* static */
     r->operation = operation_of(req);
-    r->call_type = req->endpoint == SL_EP_EMBEDDINGS ? "aembedding"
-                   : req->endpoint == SL_EP_RERANK ? "arerank"
-                   : req->endpoint == SL_EP_MESSAGES || req->surface == SL_SURFACE_ANTHROPIC
-                   ? "anthropic_messages"
-                   : req->surface == SL_SURFACE_RESPONSES ? "aresponses"
-                   : req->legacy ? "atext_completion" : "acompletion";
+    r->call_type = sl_request_call_type(req);
     r->error_class = sl_request_error_class(req);
     r->success = r->error_class == NULL;
     r->http_status = req->http_status;
@@ -432,13 +427,6 @@ static void enqueue(struct sink *s, struct rec *r)
     }
 }
 
-static int is_llm_route(const struct sl_request *req)
-{
-    return req->endpoint == SL_EP_CHAT || req->endpoint == SL_EP_EMBEDDINGS ||
-           req->endpoint == SL_EP_MESSAGES || req->endpoint == SL_EP_RESPONSES ||
-           req->endpoint == SL_EP_COMPLETIONS || req->endpoint == SL_EP_RERANK;
-}
-
 void sl_export_request(const struct sl_request *req)
 {
     const struct sl_config *cfg = req->cfg;
@@ -446,7 +434,7 @@ void sl_export_request(const struct sl_request *req)
     struct rec *r;
     int n = 0, success, traced;
 
-    if (cfg == NULL || cfg->n_sinks == 0 || !is_llm_route(req))
+    if (cfg == NULL || cfg->n_sinks == 0 || !sl_request_is_llm_call(req))
         return;
     success = req->http_status < 400 && req->error == SL_OK;
     traced = (req->trace.flags & 1) != 0;

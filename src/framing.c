@@ -362,6 +362,12 @@ int sl_framer_feed(struct sl_framer *f, const char *p, size_t n,
 {
     if (f->failed != SL_OK)
         return f->failed;
+    if (f->kind == SL_FRAMING_RAW) {
+        struct sl_sse_event ev = { NULL, p, n, NULL };
+
+        f->failed = n > 0 ? fn(ctx, &ev) : SL_OK;
+        return f->failed;
+    }
     f->failed = f->kind == SL_FRAMING_EVENTSTREAM ? es_feed(f, (const unsigned char *)p, n, fn, ctx)
                                                   : text_feed(f, p, n, fn, ctx);
     return f->failed;
@@ -373,7 +379,9 @@ int sl_framer_finish(struct sl_framer *f, sl_event_fn fn, void *ctx)
 
     if (f->failed != SL_OK)
         return f->failed;
-    if (f->kind == SL_FRAMING_EVENTSTREAM) {
+    if (f->kind == SL_FRAMING_RAW) {
+        rc = SL_OK;     /* nothing is ever held back */
+    } else if (f->kind == SL_FRAMING_EVENTSTREAM) {
         rc = f->line.len > 0 ? SL_ERR_UPSTREAM_BAD : SL_OK;
     } else {
         if (f->line.len > 0) {

@@ -412,10 +412,7 @@ void sl_metrics_begin(const struct sl_request *req)
 
 static int is_llm_route(const struct sl_request *req)
 {
-    return req->endpoint == SL_EP_CHAT || req->endpoint == SL_EP_EMBEDDINGS ||
-           req->endpoint == SL_EP_MESSAGES || req->endpoint == SL_EP_COUNT_TOKENS ||
-           req->endpoint == SL_EP_RESPONSES || req->endpoint == SL_EP_COMPLETIONS ||
-           req->endpoint == SL_EP_RERANK;
+    return sl_request_is_llm_call(req) || req->endpoint == SL_EP_COUNT_TOKENS;
 }
 
 static void count_attempts(const struct sl_request *req, const struct labels *who)

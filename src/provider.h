@@ -29,13 +29,19 @@ enum sl_endpoint {
     SL_EP_COMPLETIONS,   /* POST /v1/completions, legacy text completions (completions.c: passed
                           * through to OpenAI-wire providers, as chat to the others) */
     SL_EP_RERANK,        /* POST /v1/rerank (Cohere's shape, as LiteLLM serves it) */
+    SL_EP_MODERATIONS,   /* POST /v1/moderations       } passed through to */
+    SL_EP_IMAGES,        /* POST /v1/images/generations } the providers that */
+    SL_EP_SPEECH,        /* POST /v1/audio/speech: audio bytes streamed back } have them */
+    SL_EP_TRANSCRIPTIONS,/* POST /v1/audio/transcriptions: a multipart upload } (openai/) */
     SL_EP_MAX
 };
 #define SL_EP_BIT(ep) (1u << (ep))
 
 /* How a streamed upstream reply is cut into events. SL_FRAMING_EVENTSTREAM
- * is AWS's binary application/vnd.amazon.eventstream (Bedrock). */
-enum sl_framing { SL_FRAMING_SSE = 0, SL_FRAMING_NDJSON, SL_FRAMING_EVENTSTREAM };
+ * is AWS's binary application/vnd.amazon.eventstream (Bedrock);
+ * SL_FRAMING_RAW passes bytes on as they come (audio): each read is one
+ * event whose data is those bytes, not NUL-terminated and NULs allowed. */
+enum sl_framing { SL_FRAMING_SSE = 0, SL_FRAMING_NDJSON, SL_FRAMING_EVENTSTREAM, SL_FRAMING_RAW };
 
 /* One complete upstream stream event. Strings are NUL-terminated and live
  * until the callback returns. An event-stream message fills the same fields:

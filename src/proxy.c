@@ -277,6 +277,9 @@ static int on_event(struct sl_request *req, const struct sl_sse_event *ev, void 
 
     if (st->done)
         return SL_OK;     /* anything after the end is ignored */
+    if (req->endpoint == SL_EP_SPEECH)    /* audio, as it comes */
+        return sl_respond_bytes(req, req->upstream_ctype ? req->upstream_ctype : "application/octet-stream",
+                                ev->data, ev->data_len);
     if (sl_responses_native(req)) {
         rc = sl_responses_native_event(req, ev, &done);
         st->done = done;
@@ -325,6 +328,8 @@ static int on_flush(struct sl_request *req, void *ctx)
 static int on_idle(struct sl_request *req, void *ctx)
 {
     (void)ctx;
+    if (req->endpoint == SL_EP_SPEECH)
+        return SL_OK;       /* a comment line would corrupt the audio */
     return sl_respond_sse_ping(req);
 }
 
@@ -461,6 +466,9 @@ static int whole_reply(struct sl_request *req, struct sl_upstream_res *res)
     json_t *out = NULL;
     int rc;
 
+    if (req->endpoint == SL_EP_TRANSCRIPTIONS)   /* JSON or text (srt, vtt, ...): as it came */
+        return sl_respond_raw(req, 200, req->upstream_ctype ? req->upstream_ctype : "application/json",
+                              body, res->body.len);
     if (sl_responses_native(req)) {
         if ((rc = sl_responses_native_reply(req, body, res->body.len, &out)) != SL_OK)
             return sl_respond_error(req, rc, NULL);
@@ -536,6 +544,12 @@ static int end_stream(struct sl_request *req, const struct stream_state *st)
 {
     int rc;
 
+    if (req->endpoint == SL_EP_SPEECH) {  /* the audio ended: all of it went out */
+        if (!req->headers_sent)
+            return sl_respond_raw(req, 200, req->upstream_ctype ? req->upstream_ctype : "application/octet-stream",
+                                  "", 0);
+        return sl_respond_flush(req);
+    }
     price(req);   /* for the log: the headers went out long ago */
     if ((st->done || st->finished) && sl_guard_on_answer(req) && (rc = guard_tail(req)) != SL_OK)
         return rc;
@@ -569,6 +583,7 @@ static void fresh_attempt(struct sl_request *req, size_t headers, struct stream_
     memset(&req->upstream_err, 0, sizeof(req->upstream_err));
     memset(&req->usage, 0, sizeof(req->usage));
     req->t_first_byte_us = 0;
+    req->upstream_ctype = NULL;
     memset(st, 0, sizeof(*st));
     add_model_headers(req);
 }

@@ -17,6 +17,7 @@
 #include "cache.h"
 #include "completions.h"
 #include "config.h"
+#include "form.h"
 #include "export.h"
 #include "guard.h"
 #include "jsonutil.h"
@@ -174,6 +175,14 @@ static const struct route routes[] = {
     { "/v1/responses", SL_EP_RESPONSES, "POST" },
     { "/v1/completions", SL_EP_COMPLETIONS, "POST" },
     { "/v1/rerank", SL_EP_RERANK, "POST" },
+    { "/v1/moderations", SL_EP_MODERATIONS, "POST" },
+    { "/moderations", SL_EP_MODERATIONS, "POST" },
+    { "/v1/images/generations", SL_EP_IMAGES, "POST" },
+    { "/images/generations", SL_EP_IMAGES, "POST" },
+    { "/v1/audio/speech", SL_EP_SPEECH, "POST" },
+    { "/audio/speech", SL_EP_SPEECH, "POST" },
+    { "/v1/audio/transcriptions", SL_EP_TRANSCRIPTIONS, "POST" },
+    { "/audio/transcriptions", SL_EP_TRANSCRIPTIONS, "POST" },
     { "/v2/rerank", SL_EP_RERANK, "POST" },
     { "/rerank", SL_EP_RERANK, "POST" },
     { "/completions", SL_EP_COMPLETIONS, "POST" },
@@ -328,6 +337,43 @@ static int bad(struct sl_request *req, const char *msg)
     return SL_ERR_BAD_REQUEST;
 }
 
+/* POST /v1/audio/transcriptions: a multipart upload, passed on as it came.
+ * Only its "model" is read (and replaced by the adapter); the body stands
+ * in as an empty JSON object for the code that reads req->in. */
+static int parse_upload(struct sl_request *req)
+{
+    char boundary[71];
+    size_t at, n, sat, sn;
+    int found;
+
+    req->stage = "parse";
+    if (sl_form_boundary(req->content_type, boundary) != 0)
+        return bad(req, "Send the audio as multipart/form-data (with a boundary).");
+    if ((req->in = json_object()) == NULL)
+        return SL_ERR_NOMEM;
+    if (sl_arena_defer(req->arena, sl_json_decref_cb, req->in) != SL_OK) {
+        req->in = NULL;
+        return SL_ERR_NOMEM;
+    }
+    found = sl_form_find(req->body, req->body_len, boundary, "model", &at, &n);
+    if (found < 0)
+        return bad(req, "The multipart/form-data body is not well-formed.");
+    if (found == 0 || n == 0 || n > 256)
+        return bad(req, "model is a required field.");
+    if (sl_form_find(req->body, req->body_len, boundary, "file", &sat, &sn) != 1)
+        return bad(req, "file is a required field.");
+    if (sl_form_find(req->body, req->body_len, boundary, "stream", &sat, &sn) == 1 &&
+        sn == 4 && memcmp(req->body + sat, "true", 4) == 0)
+        return bad(req, "Streamed transcriptions are not supported by this gateway: leave stream unset.");
+    if ((req->model = sl_arena_strndup(req->arena, req->body + at, n)) == NULL)
+        return SL_ERR_NOMEM;
+    if (strlen(req->model) != n || strpbrk(req->model, "\r\n") != NULL)
+        return bad(req, "model must be a plain name.");
+    req->form_model_at = at;
+    req->form_model_len = n;
+    return SL_OK;
+}
+
 /* POST /v1/rerank: a query, documents (strings or objects), top_n. */
 static int check_rerank(struct sl_request *req)
 {
@@ -355,6 +401,8 @@ static int parse_body(struct sl_request *req)
     const char *why = NULL;
     const json_t *v, *so;
 
+    if (req->endpoint == SL_EP_TRANSCRIPTIONS)
+        return parse_upload(req);
     req->stage = "parse";
     if (req->body_len == 0) {
         req->err_msg = "Request body is empty; expected a JSON object.";
@@ -374,6 +422,8 @@ static int parse_body(struct sl_request *req)
     v = json_object_get(req->in, "model");
     if ((v == NULL || json_is_null(v)) && req->path_model != NULL) {
         req->model = req->path_model;      /* Azure-style route: the path names it */
+    } else if ((v == NULL || json_is_null(v)) && req->endpoint == SL_EP_MODERATIONS) {
+        req->model = "omni-moderation-latest";   /* OpenAI's default */
     } else if (v == NULL || json_is_null(v)) {
         return bad(req, "model is a required field.");
     } else if (!json_is_string(v) || json_string_length(v) == 0) {
@@ -413,6 +463,21 @@ static int parse_body(struct sl_request *req)
         return sl_completions_validate(req);
     } else if (req->endpoint == SL_EP_RERANK) {
         return check_rerank(req);
+    } else if (req->endpoint == SL_EP_MODERATIONS) {
+        v = json_object_get(req->in, "input");
+        if (!json_is_string(v) && !json_is_array(v))
+            return bad(req, "input must be a string or an array.");
+    } else if (req->endpoint == SL_EP_IMAGES) {
+        if (!json_is_string(json_object_get(req->in, "prompt")))
+            return bad(req, "prompt is a required field (a string).");
+        if (req->stream)
+            return bad(req, "Streamed image generation is not supported by this gateway.");
+    } else if (req->endpoint == SL_EP_SPEECH) {
+        if (!json_is_string(json_object_get(req->in, "input")))
+            return bad(req, "input is a required field (the text to speak).");
+        if (req->stream)
+            return bad(req, "stream is not a speech parameter: the audio is always streamed back.");
+        req->stream = 1;                   /* the audio is passed on as it comes */
     }
     return SL_OK;
 }
@@ -568,6 +633,34 @@ static int dispatch(struct sl_request *req)
     return SL_OK;
 }
 
+int sl_request_is_llm_call(const struct sl_request *req)
+{
+    switch (req->endpoint) {
+    case SL_EP_CHAT: case SL_EP_EMBEDDINGS: case SL_EP_MESSAGES: case SL_EP_RESPONSES:
+    case SL_EP_COMPLETIONS: case SL_EP_RERANK: case SL_EP_MODERATIONS: case SL_EP_IMAGES:
+    case SL_EP_SPEECH: case SL_EP_TRANSCRIPTIONS:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+const char *sl_request_call_type(const struct sl_request *req)
+{
+    switch (req->endpoint) {
+    case SL_EP_EMBEDDINGS: return "aembedding";
+    case SL_EP_RERANK: return "arerank";
+    case SL_EP_MODERATIONS: return "amoderation";
+    case SL_EP_IMAGES: return "aimage_generation";
+    case SL_EP_SPEECH: return "aspeech";
+    case SL_EP_TRANSCRIPTIONS: return "atranscription";
+    default: break;
+    }
+    return req->surface == SL_SURFACE_ANTHROPIC || req->endpoint == SL_EP_MESSAGES ? "anthropic_messages"
+         : req->surface == SL_SURFACE_RESPONSES ? "aresponses"
+         : req->legacy ? "atext_completion" : "acompletion";
+}
+
 /* Hands an LLM call (routed to a deployment; chat, messages, embeddings,
  * streamed or not, success or failure) to the spend writer. A request
  * refused before the call (a budget, a bad body) is no call. */
@@ -584,9 +677,7 @@ static void record_spend(const struct sl_request *req)
      * at no cost: tokens as stored, spend 0. */
     if (req->cfg == NULL || req->cfg->database_url == NULL || d == NULL ||
         (!req->llm_called && !sl_cache_was_hit(req)) || req->principal.role == SL_ROLE_NONE ||
-        (req->endpoint != SL_EP_CHAT && req->endpoint != SL_EP_EMBEDDINGS &&
-         req->endpoint != SL_EP_MESSAGES && req->endpoint != SL_EP_RESPONSES &&
-         req->endpoint != SL_EP_COMPLETIONS && req->endpoint != SL_EP_RERANK))
+        !sl_request_is_llm_call(req))
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
     real = (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
@@ -609,10 +700,7 @@ static void record_spend(const struct sl_request *req)
     sl_spend_copy(r.provider, sizeof(r.provider), d->provider ? d->provider->name : NULL, 0);
     sl_spend_copy(r.api_base, sizeof(r.api_base), d->shown_api_base, 1);
     sl_spend_copy(r.call_type, sizeof(r.call_type),
-                  req->endpoint == SL_EP_EMBEDDINGS ? "aembedding"
-                  : req->endpoint == SL_EP_RERANK ? "arerank"
-                  : req->surface == SL_SURFACE_RESPONSES ? "aresponses"
-                  : req->legacy ? "atext_completion" : "acompletion", 0);
+                  sl_request_call_type(req), 0);
     r.http_status = req->http_status;
     sl_spend_copy(r.status, sizeof(r.status),
                   req->error == SL_OK && req->http_status < 400 ? "success" : "failure", 0);

@@ -63,6 +63,8 @@ struct sl_request {
     const char *route_label;         /* the route as a label: a static template
                                       * ("/v1/chat/completions", "/key/..."), "other" */
     const char *content_type;
+    size_t form_model_at;            /* a multipart upload: where its "model" value is in */
+    size_t form_model_len;           /* the body, for the adapter to replace */
 
     /* body */
     char  *body;                     /* arena, NUL-terminated */
@@ -123,10 +125,13 @@ struct sl_request {
     /* response */
     int  http_status;                /* status sent, or about to be */
     int  headers_sent;
+    int  raw_body;                   /* the reply is bytes passed on (sl_respond_bytes) */
     int  client_gone;
     const char *resp_headers[SL_MAX_RESP_HEADERS]; /* "Name: value", arena */
     size_t n_resp_headers;
     long long t_first_byte_us;       /* first byte from the upstream */
+    const char *upstream_ctype;      /* the upstream's Content-Type (arena), for replies
+                                      * passed on as they came (audio, transcripts) */
     long long t_last_write_us;       /* last write to the client (heartbeats) */
     long n_events;                   /* stream events sent */
     int llm_called;                  /* sl_proxy_call went ahead: spend is recorded */
@@ -156,6 +161,15 @@ void sl_request_reject(struct sl_conn conn, struct sl_arena *arena, int status);
 /* The place of the next upstream attempt of req (proxy.c fills it), and
  * the last one made (a zeroed one before the first). */
 struct sl_attempt *sl_request_new_attempt(struct sl_request *req);
+
+/* Whether the request is an LLM call (chat in any surface, embeddings,
+ * rerank, the media routes): spend, callbacks and metrics follow it. */
+int sl_request_is_llm_call(const struct sl_request *req);
+
+/* LiteLLM's call type of the request ("acompletion", "aembedding",
+ * "anthropic_messages", "aresponses", "atext_completion", "arerank", ...),
+ * static. */
+const char *sl_request_call_type(const struct sl_request *req);
 const struct sl_attempt *sl_request_last_attempt(const struct sl_request *req);
 
 /* LiteLLM's exception class (the exception_class label, error.type of a

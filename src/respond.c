@@ -257,6 +257,8 @@ static int send_error(struct sl_request *req, int http, const char *type,
         return send_anthropic_error(req, http, type, msg);
     if (req->surface == SL_SURFACE_RESPONSES && req->headers_sent)
         return sl_responses_stream_error(req, http, type, msg, code);
+    if (req->raw_body)
+        return SL_OK;       /* audio under way: nothing can be said in it */
     err = json_pack("{s:{s:s, s:s, s:s?, s:s}}", "error", "message", msg,
                     "type", type ? type : "None", "param", param,
                     "code", code ? code : codebuf);
@@ -344,6 +346,16 @@ int sl_respond_sse_event(struct sl_request *req, const char *name, const char *p
         (rc = put(req, "\n", 1)) != SL_OK)
         return rc;
     return sl_respond_sse_data3(req, p, n, NULL, 0, NULL, 0);
+}
+
+int sl_respond_bytes(struct sl_request *req, const char *ctype, const char *p, size_t n)
+{
+    int rc;
+
+    if (!req->headers_sent && (rc = begin(req, 200, ctype, -1)) != SL_OK)
+        return rc;
+    req->raw_body = 1;
+    return n > 0 ? put(req, p, n) : SL_OK;
 }
 
 int sl_respond_sse_data(struct sl_request *req, const char *p, size_t n)

@@ -57,6 +57,11 @@ int sl_respond_sse_done(struct sl_request *req);
  * have them; not flushed, like data. */
 int sl_respond_sse_event(struct sl_request *req, const char *name, const char *p, size_t n);
 
+/* Bytes of a reply passed on as they come (audio): the first call sends a
+ * 200 header block with ctype and no length; not flushed, like data. Once
+ * such a reply has begun, an error can no longer be told: it ends short. */
+int sl_respond_bytes(struct sl_request *req, const char *ctype, const char *p, size_t n);
+
 /* HTTP status and OpenAI error type for an sl_status. */
 int sl_respond_http_status(int status);
 const char *sl_respond_error_type(int status);

@@ -9,7 +9,8 @@
  * Function tools, tool_choice, text.format (json_schema, json_object),
  * reasoning.effort, max_output_tokens, temperature, top_p, user and
  * parallel_tool_calls map to their chat names; built-in tools (web search,
- * file search, computer use, ...) exist only at OpenAI and are refused.
+ * file search, computer use, ...) exist only at OpenAI and are left out
+ * (a tool_choice that names one is refused).
  *
  * Out: the chat answer becomes output items: a reasoning item (its text as
  * a summary), a message with one output_text part, a function_call per tool
@@ -341,11 +342,12 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *out)
         json_array_foreach(tools, i, t) {
             const char *type = sl_tr_str(t, "type");
 
-            if (strcmp(type, "function") != 0) {
-                req->err_msg = sl_arena_printf(req->arena, "tools.%zu: tools of type %.60s run at OpenAI only; "
-                    "model=%.200s takes function tools.", i, type, req->model);
-                return SL_ERR_BAD_REQUEST;
-            }
+            /* Built-in tools (web search, file search, ...) and namespaces
+             * exist at OpenAI only: left out, the model does not see them.
+             * Clients that always offer them (Codex offers web_search)
+             * work all the same. */
+            if (strcmp(type, "function") != 0)
+                continue;
             if (sl_tr_str(t, "name") == NULL)
                 return sl_tr_bad(req, "tools.%zu.name: Field required.", i);
             fn = json_pack("{s:O}", "name", json_object_get(t, "name"));
@@ -360,7 +362,17 @@ static int convert_tools(struct sl_request *req, const json_t *in, json_t *out)
             if (json_array_append_new(list, json_pack("{s:s, s:o}", "type", "function", "function", fn)) != 0)
                 return SL_ERR_NOMEM;
         }
+        if (json_array_size(list) == 0)
+            json_object_del(out, "tools");
     }
+    if (json_is_object(tc) && sl_tr_str(tc, "type") != NULL && strcmp(sl_tr_str(tc, "type"), "function") != 0 &&
+        strcmp(sl_tr_str(tc, "type"), "allowed_tools") != 0) {
+        req->err_msg = sl_arena_printf(req->arena, "tool_choice: tools of type %.60s exist at OpenAI only; "
+                                       "model=%.200s takes function tools.", sl_tr_str(tc, "type"), req->model);
+        return SL_ERR_BAD_REQUEST;
+    }
+    if (json_object_get(out, "tools") == NULL && json_is_string(tc))
+        tc = NULL;          /* no tools left to choose among */
     if (json_is_string(tc))
         choice = json_incref((json_t *)tc);
     else if (json_is_object(tc) && is_str(json_object_get(tc, "type"), "function") && sl_tr_str(tc, "name"))
@@ -388,7 +400,7 @@ static int convert_rest(struct sl_request *req, const json_t *in, json_t *out)
         fail |= json_object_set(out, "temperature", v);
     if (json_is_number(v = json_object_get(in, "top_p")))
         fail |= json_object_set(out, "top_p", v);
-    if (json_is_boolean(v = json_object_get(in, "parallel_tool_calls")) && json_object_get(out, "tools"))
+    if (json_is_boolean(v = json_object_get(in, "parallel_tool_calls")) && json_object_get(out, "tools") != NULL)
         fail |= json_object_set(out, "parallel_tool_calls", v);
     if (json_is_string(v = json_object_get(in, "user")) || json_is_string(v = json_object_get(in, "safety_identifier")))
         fail |= json_object_set(out, "user", v);

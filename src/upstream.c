@@ -190,6 +190,19 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
             vlen--;
         if (vlen > 0 && vlen < 64)
             x->res->retry_after = sl_arena_strndup(x->req->arena, v, vlen);
+    } else if (len > 13 && strncasecmp(p, "content-type:", 13) == 0) {
+        const char *v = p + 13;
+        size_t vlen = len - 13, i;
+
+        while (vlen > 0 && (*v == ' ' || *v == '\t'))
+            v++, vlen--;
+        while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+            vlen--;
+        for (i = 0; i < vlen && (unsigned char)v[i] >= 0x20 && (unsigned char)v[i] < 0x7f; i++)
+            ;
+        /* printable and short, since it may become our own header */
+        if (vlen > 0 && vlen < 128 && i == vlen)
+            x->req->upstream_ctype = sl_arena_strndup(x->req->arena, v, vlen);
     }
     return len;
 }

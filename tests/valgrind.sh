@@ -45,11 +45,11 @@ guardrails:
 YAML
 
 n=0
-run() {   # run URI BODY EXPECTED-SUBSTRING
+run() {   # run URI BODY EXPECTED-SUBSTRING [CONTENT-TYPE]
     n=$((n + 1))
     local out="$tmp/out.$n"
     printf '%s' "$2" | env -i PATH="$PATH" REQUEST_METHOD=POST REQUEST_URI="$1" \
-        HTTP_AUTHORIZATION="Bearer sk-vg" CONTENT_LENGTH=${#2} \
+        HTTP_AUTHORIZATION="Bearer sk-vg" CONTENT_LENGTH=${#2} CONTENT_TYPE="${4:-application/json}" \
         valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
         --show-leak-kinds=definite,indirect "$bin" --config "$tmp/config.yaml" >"$out" 2>"$tmp/vg.$n" || {
             echo "request $n ($1): valgrind reported errors:"; cat "$tmp/vg.$n"; exit 1; }
@@ -74,4 +74,8 @@ run /v1/responses "$(printf "$resp" mock-gpt ',"stream":true')" 'event: response
 run /v1/responses '{"model":"mock-gpt","input":"x","previous_response_id":"resp_1"}' 'Status: 400'
 run /v1/completions '{"model":"mock-gpt","prompt":"hello valgrind"}' '"object":"text_completion"'
 run /v1/completions '{"model":"mock-gpt","prompt":["hello"],"stream":true}' 'data: \[DONE\]'
+run /v1/moderations '{"model":"fake","input":"hello"}' '"flagged":false'
+run /v1/audio/speech '{"model":"fake","input":"hi","voice":"alloy"}' 'Content-Type: audio/mpeg'
+form=$(printf -- '--vgb\r\nContent-Disposition: form-data; name="model"\r\n\r\nfake\r\n--vgb\r\nContent-Disposition: form-data; name="file"; filename="a.mp3"\r\nContent-Type: audio/mpeg\r\n\r\nabc\r\n--vgb--\r\n')
+run /v1/audio/transcriptions "$form" 'Transcribed 3 bytes of a.mp3' 'multipart/form-data; boundary=vgb'
 echo "valgrind: $n requests, no memory errors, no leaks"

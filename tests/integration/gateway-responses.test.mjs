@@ -278,8 +278,14 @@ describe('responses: errors', () => {
         assert.equal(put.status, 405);
     });
 
-    it('a built-in tool on a backend without the Responses API', async () => {
-        await bad({ input: 'x', tools: [{ type: 'web_search' }] }, /tools of type web_search run at OpenAI only/);
+    it('built-in tools on a backend without the Responses API: left out; a tool_choice naming one: 400', async () => {
+        const r = await client.responses.create({ model: 'vllm', input: 'plain words',
+            tools: [{ type: 'web_search' }, weather] });
+        assert.equal(r.output_text, 'Echo: plain words');
+        const up = (await h.fake.log()).filter((e) => e.path === '/v1/chat/completions').at(-1);
+        assert.deepEqual(up.body.tools.map((t) => t.function.name), ['get_weather'], 'only the function tool went');
+        await bad({ input: 'x', tools: [{ type: 'web_search' }], tool_choice: { type: 'web_search' } },
+            /tool_choice: tools of type web_search exist at OpenAI only/);
     });
 
     it('an upstream error before the stream: the status and OpenAI error shape', async () => {
