@@ -161,20 +161,22 @@ function float32Base64(values) {
 
 /* The tool-call convention every fake shares. The arguments are normally
  * {"text": <last user text>}. When the chosen tool's parameter schema has a
- * property named "command" and the user text holds a command in backticks
- * after the word "run" (e.g. "call tool: run `echo hi > out.txt`"), they are
- * {"command": CMD} instead, or {"command": ["bash", "-lc", CMD]} when that
- * property's type is "array": a real tool call a coding agent (such as
- * OpenAI's Codex CLI, whose shell tool also has "workdir", left out here)
- * will execute. */
+ * property named "command" (or "cmd") and the user text holds a command in
+ * backticks after the word "run" (e.g. "call tool: run `echo hi > out.txt`"),
+ * they are {"command": CMD} instead, or {"command": ["bash", "-lc", CMD]}
+ * when that property's type is "array": a real tool call a coding agent
+ * will execute (OpenAI's Codex CLI: exec_command with "cmd", its older shell
+ * tool with "command"; their other properties are left out). */
 export function toolArguments(schema, userText) {
     const props = schema && typeof schema === 'object' && schema.properties && typeof schema.properties === 'object'
         ? schema.properties : null;
     const m = /\brun\b:?\s*`([^`]+)`/i.exec(userText);
-    if (props && Object.hasOwn(props, 'command') && m) {
-        const t = props.command && props.command.type;
+    // "command" (Codex's older shell tool, many agents) or "cmd" (Codex's exec_command)
+    const key = props && m ? ['command', 'cmd'].find((k) => Object.hasOwn(props, k)) : undefined;
+    if (key) {
+        const t = props[key] && props[key].type;
         const isArray = t === 'array' || (Array.isArray(t) && t.includes('array'));
-        return { command: isArray ? ['bash', '-lc', m[1]] : m[1] };
+        return { [key]: isArray ? ['bash', '-lc', m[1]] : m[1] };
     }
     return { text: userText };
 }
