@@ -33,6 +33,7 @@
 #include <zlib.h>
 
 #include "proxy.c"              /* wire_event, on_event, whole_reply, end_stream */
+#include "responses.h"
 #include "framing.h"
 #include "unit/memconn.h"
 
@@ -717,6 +718,36 @@ static const struct adapter adapters[] = {
 
 /* ------------------------------------------------------------------ one adapter's bench state */
 
+/* TRANSLATE_SURFACE=responses: the client speaks the Responses API (the
+ * same conversation as input items), so every figure includes responses.c:
+ * the request turned into chat before build_request, the answer rebuilt as
+ * a Response and its events. */
+static int surface_responses;
+
+/* The chat fixture as a Responses request: the system message becomes
+ * instructions, the others input messages, max_tokens max_output_tokens. */
+static json_t *responses_body(const json_t *chat)
+{
+    json_t *r = json_object(), *input = json_array(), *m;
+    size_t i;
+
+    json_array_foreach(json_object_get(chat, "messages"), i, m) {
+        const char *role = json_string_value(json_object_get(m, "role"));
+
+        if (i == 0 && role != NULL && strcmp(role, "system") == 0)
+            json_object_set(r, "instructions", json_object_get(m, "content"));
+        else
+            json_array_append_new(input, json_pack("{s:O, s:O}", "role", json_object_get(m, "role"),
+                                                   "content", json_object_get(m, "content")));
+    }
+    json_object_set_new(r, "input", input);
+    if (json_object_get(chat, "max_tokens") != NULL)
+        json_object_set(r, "max_output_tokens", json_object_get(chat, "max_tokens"));
+    json_object_set(r, "temperature", json_object_get(chat, "temperature"));
+    json_object_set(r, "top_p", json_object_get(chat, "top_p"));
+    return r;
+}
+
 struct bench {
     const struct adapter *ad;
     struct sl_arena *arena;
@@ -762,6 +793,12 @@ static void fresh_request(struct bench *b, struct sl_request *req, int stream)
     req->stream = stream;
     req->include_usage = stream;
     req->dep = &b->dep;
+    if (surface_responses) {
+        req->uri = req->path = "/v1/responses";
+        req->endpoint = SL_EP_RESPONSES;
+        req->surface = SL_SURFACE_RESPONSES;
+        req->include_usage = 0;
+    }
 }
 
 static void bench_init(struct bench *b, const struct adapter *ad, const char *client_text,
@@ -804,7 +841,14 @@ static void bench_init(struct bench *b, const struct adapter *ad, const char *cl
 
         if (v == NULL)
             die("request fixture: %s", jerr.text);
-        if (s) {
+        if (surface_responses) {
+            json_t *r = responses_body(v);
+
+            json_decref(v);
+            v = r;
+            if (s)
+                json_object_set_new(v, "stream", json_true());
+        } else if (s) {
             json_object_set_new(v, "stream", json_true());
             json_object_set_new(v, "stream_options", json_pack("{s:b}", "include_usage", 1));
         }
@@ -969,7 +1013,11 @@ static void one(struct bench *b, int stream, enum path path, unsigned segs, stru
     t0 = now_ns();
     fresh_request(b, &req, stream);
     memset(&up, 0, sizeof(up));
-    rc = p->build_request(&req, req.in, &up);
+    rc = SL_OK;
+    if (surface_responses && (rc = sl_responses_validate(&req)) == SL_OK)
+        rc = sl_responses_prepare(&req);       /* the chat form, as request.c makes it */
+    if (rc == SL_OK)
+        rc = p->build_request(&req, req.in, &up);
     t1 = now_ns();
     collect(b, (segs & SEG_REPLY) != 0);
     if (rc != SL_OK) {
@@ -1109,10 +1157,14 @@ static int check_adapter(struct bench *b, const struct answer *ans, struct sizes
     if (t.rc != SL_OK) {
         warn_check(b, "stream (server path)", "failed with %s: %s", sl_status_name(t.rc), t.why);
         ok = 0;
-    } else if (b->mc.out.len < 14 || memcmp(b->mc.out.data + b->mc.out.len - 14, "data: [DONE]\n\n", 14) != 0 ||
-               count(b->mc.out.data, b->mc.out.len, "\"usage\"") < 1 ||
-               count(b->mc.out.data, b->mc.out.len, "data: {\"error\"") != 0) {
-        warn_check(b, "stream (server path)", "the client stream lacks usage or [DONE], or has an error");
+    } else if (surface_responses
+               ? count(b->mc.out.data, b->mc.out.len, "event: response.completed\n") != 1 ||
+                 count(b->mc.out.data, b->mc.out.len, "\"output_tokens\":0") != 0 ||
+                 count(b->mc.out.data, b->mc.out.len, "event: error") != 0
+               : b->mc.out.len < 14 || memcmp(b->mc.out.data + b->mc.out.len - 14, "data: [DONE]\n\n", 14) != 0 ||
+                 count(b->mc.out.data, b->mc.out.len, "\"usage\"") < 1 ||
+                 count(b->mc.out.data, b->mc.out.len, "data: {\"error\"") != 0) {
+        warn_check(b, "stream (server path)", "the client stream lacks usage or its end, or has an error");
     }
     sz->out_stream = b->mc.out.len;
     sz->client_events = ck.n_events;
@@ -1283,7 +1335,9 @@ int main(int argc, char **argv)
         .cg_streams = env_long("TRANSLATE_CG_STREAMS", 5, 1),
     };
     long events = env_long("TRANSLATE_EVENTS", 200, 1);
+    const char *surface = getenv("TRANSLATE_SURFACE");
     int cg = RUNNING_ON_VALGRIND ? 1 : 0, printed_head = 0, misses = 0;
+    char passed[256] = "";         /* adapters that pass the Responses API through */
     char *client = slurp(fixture);
     struct answer ans;
 
@@ -1297,6 +1351,11 @@ int main(int argc, char **argv)
     }
     if (events > MAX_EVENTS - 10)
         die("TRANSLATE_EVENTS is at most %d", MAX_EVENTS - 10);
+    if (surface != NULL && *surface != '\0' && strcmp(surface, "chat") != 0) {
+        if (strcmp(surface, "responses") != 0)
+            die("TRANSLATE_SURFACE is chat or responses");
+        surface_responses = 1;
+    }
     answer_init(&ans, (size_t)events);
     if (cg) {
         CALLGRIND_ZERO_STATS;
@@ -1311,6 +1370,19 @@ int main(int argc, char **argv)
 
         if (!wanted(adapters[a].label, argc, argv))
             continue;
+        if (surface_responses && strchr(adapters[a].model, '/') != NULL) {
+            char prov[32];
+            const struct sl_provider *pv;
+
+            snprintf(prov, sizeof(prov), "%.*s", (int)(strchr(adapters[a].model, '/') - adapters[a].model),
+                     adapters[a].model);
+            if ((pv = sl_provider_find(prov)) != NULL && (pv->endpoints & SL_EP_BIT(SL_EP_RESPONSES))) {
+                size_t used = strlen(passed);
+
+                snprintf(passed + used, sizeof(passed) - used, " %s", adapters[a].label);
+                continue;
+            }
+        }
         bench_init(&b, &adapters[a], client, &ans);
         memset(&sz, 0, sizeof(sz));
         ok = check_adapter(&b, &ans, &sz);
@@ -1318,7 +1390,8 @@ int main(int argc, char **argv)
         if (!printed_head) {
             double parse_ns, clock_ns;
 
-            printf("Translation cost per adapter (bench/translate.c, real adapter code, one core)\n");
+            printf("Translation cost per adapter (bench/translate.c, real adapter code, one core)%s\n",
+                   surface_responses ? ", the client speaking the Responses API (TRANSLATE_SURFACE=responses)" : "");
             printf("  client request: %zu bytes of JSON (%s), answer: %zu bytes in %zu stream deltas\n",
                    b.body_len[0], fixture, ans.len, ans.n);
             if (!cg) {
@@ -1400,6 +1473,8 @@ int main(int argc, char **argv)
                "                 + the SSE write and flush + end of stream, against the 2 µs target\n"
                "  cpu share:     the lowest CPU time / wall time of any run of the row: below ~95 %% the\n"
                "                 process was preempted (a busy machine) and the row reads high\n");
+        if (passed[0] != '\0')
+            printf("  not translated:%s (the Responses API passed through: see the chat figures)\n", passed);
         printf("\n  %d figure(s) over target\n", misses);
     }
     free(client);

@@ -20,6 +20,9 @@
 #   TRANSLATE_WARMUP_MS   warm-up per figure, ms (default 30)
 #   TRANSLATE_EVENTS      text deltas in each native stream (default 200)
 #   TRANSLATE_REQUEST     the client request (default bench/fixtures/chat-request.json)
+#   TRANSLATE_SURFACE     chat (default) or responses: the same conversation sent
+#                         to /v1/responses, so the figures include responses.c
+#                         (request to chat, answer and events back)
 #   BENCH_CALLGRIND       1: also count instructions under callgrind (valgrind)
 #   TRANSLATE_CG_REQUESTS requests per figure under callgrind (default 50)
 #   TRANSLATE_CG_STREAMS  streams per figure under callgrind (default 5)

@@ -26,80 +26,93 @@
 
 static const struct sl_price table[] = {
     /* OpenAI (also through Azure, OpenRouter and the like) */
-    { "*", "gpt-5", 1.25, 10.00, 0.125, 0 },
-    { "*", "gpt-5-mini", 0.25, 2.00, 0.025, 0 },
-    { "*", "gpt-5-nano", 0.05, 0.40, 0.005, 0 },
-    { "*", "gpt-4.1", 2.00, 8.00, 0.50, 0 },
-    { "*", "gpt-4.1-mini", 0.40, 1.60, 0.10, 0 },
-    { "*", "gpt-4.1-nano", 0.10, 0.40, 0.025, 0 },
-    { "*", "gpt-4o", 2.50, 10.00, 1.25, 0 },
-    { "*", "gpt-4o-mini", 0.15, 0.60, 0.075, 0 },
-    { "*", "o3", 2.00, 8.00, 0.50, 0 },
-    { "*", "o3-mini", 1.10, 4.40, 0.55, 0 },
-    { "*", "o4-mini", 1.10, 4.40, 0.275, 0 },
-    { "*", "text-embedding-3-small", 0.02, 0, 0, 0 },
-    { "*", "text-embedding-3-large", 0.13, 0, 0, 0 },
+    { "*", "gpt-5", 1.25, 10.00, 0.125, 0, 0, SL_UNIT_NONE },
+    { "*", "gpt-5-mini", 0.25, 2.00, 0.025, 0, 0, SL_UNIT_NONE },
+    { "*", "gpt-5-nano", 0.05, 0.40, 0.005, 0, 0, SL_UNIT_NONE },
+    { "*", "gpt-4.1", 2.00, 8.00, 0.50, 0, 0, SL_UNIT_NONE },
+    { "*", "gpt-4.1-mini", 0.40, 1.60, 0.10, 0, 0, SL_UNIT_NONE },
+    { "*", "gpt-4.1-nano", 0.10, 0.40, 0.025, 0, 0, SL_UNIT_NONE },
+    { "*", "gpt-4o", 2.50, 10.00, 1.25, 0, 0, SL_UNIT_NONE },
+    { "*", "gpt-4o-mini", 0.15, 0.60, 0.075, 0, 0, SL_UNIT_NONE },
+    { "*", "o3", 2.00, 8.00, 0.50, 0, 0, SL_UNIT_NONE },
+    { "*", "o3-mini", 1.10, 4.40, 0.55, 0, 0, SL_UNIT_NONE },
+    { "*", "o4-mini", 1.10, 4.40, 0.275, 0, 0, SL_UNIT_NONE },
+    { "*", "text-embedding-3-small", 0.02, 0, 0, 0, 0, SL_UNIT_NONE },
+    { "*", "text-embedding-3-large", 0.13, 0, 0, 0, 0, SL_UNIT_NONE },
     /* Anthropic (also on Bedrock and Vertex) */
-    { "*", "claude-opus-4-1", 15.00, 75.00, 1.50, 18.75 },
-    { "*", "claude-opus-4", 15.00, 75.00, 1.50, 18.75 },
-    { "*", "claude-sonnet-4-5", 3.00, 15.00, 0.30, 3.75 },
-    { "*", "claude-sonnet-4", 3.00, 15.00, 0.30, 3.75 },
-    { "*", "claude-3-7-sonnet", 3.00, 15.00, 0.30, 3.75 },
-    { "*", "claude-haiku-4-5", 1.00, 5.00, 0.10, 1.25 },
-    { "*", "claude-3-5-haiku", 0.80, 4.00, 0.08, 1.00 },
-    { "*", "claude-3-haiku", 0.25, 1.25, 0.03, 0.30 },
+    { "*", "claude-opus-4-1", 15.00, 75.00, 1.50, 18.75, 0, SL_UNIT_NONE },
+    { "*", "claude-opus-4", 15.00, 75.00, 1.50, 18.75, 0, SL_UNIT_NONE },
+    { "*", "claude-sonnet-4-5", 3.00, 15.00, 0.30, 3.75, 0, SL_UNIT_NONE },
+    { "*", "claude-sonnet-4", 3.00, 15.00, 0.30, 3.75, 0, SL_UNIT_NONE },
+    { "*", "claude-3-7-sonnet", 3.00, 15.00, 0.30, 3.75, 0, SL_UNIT_NONE },
+    { "*", "claude-haiku-4-5", 1.00, 5.00, 0.10, 1.25, 0, SL_UNIT_NONE },
+    { "*", "claude-3-5-haiku", 0.80, 4.00, 0.08, 1.00, 0, SL_UNIT_NONE },
+    { "*", "claude-3-haiku", 0.25, 1.25, 0.03, 0.30, 0, SL_UNIT_NONE },
     /* Google */
-    { "*", "gemini-2.5-pro", 1.25, 10.00, 0.31, 0 },
-    { "*", "gemini-2.5-flash", 0.30, 2.50, 0.075, 0 },
-    { "*", "gemini-2.5-flash-lite", 0.10, 0.40, 0.025, 0 },
-    { "*", "gemini-2.0-flash", 0.10, 0.40, 0.025, 0 },
+    { "*", "gemini-2.5-pro", 1.25, 10.00, 0.31, 0, 0, SL_UNIT_NONE },
+    { "*", "gemini-2.5-flash", 0.30, 2.50, 0.075, 0, 0, SL_UNIT_NONE },
+    { "*", "gemini-2.5-flash-lite", 0.10, 0.40, 0.025, 0, 0, SL_UNIT_NONE },
+    { "*", "gemini-2.0-flash", 0.10, 0.40, 0.025, 0, 0, SL_UNIT_NONE },
     /* Amazon (Bedrock) */
-    { "bedrock", "nova-pro", 0.80, 3.20, 0.20, 0 },
-    { "bedrock", "nova-lite", 0.06, 0.24, 0.015, 0 },
-    { "bedrock", "nova-micro", 0.035, 0.14, 0.00875, 0 },
-    { "bedrock", "titan-embed-text-v2", 0.02, 0, 0, 0 },
+    { "bedrock", "nova-pro", 0.80, 3.20, 0.20, 0, 0, SL_UNIT_NONE },
+    { "bedrock", "nova-lite", 0.06, 0.24, 0.015, 0, 0, SL_UNIT_NONE },
+    { "bedrock", "nova-micro", 0.035, 0.14, 0.00875, 0, 0, SL_UNIT_NONE },
+    { "bedrock", "titan-embed-text-v2", 0.02, 0, 0, 0, 0, SL_UNIT_NONE },
+    /* Images, speech, transcription: per image, character or second */
+    { "*", "dall-e-3", 0, 0, 0, 0, 0.04, SL_UNIT_IMAGE },
+    { "*", "dall-e-2", 0, 0, 0, 0, 0.02, SL_UNIT_IMAGE },
+    { "*", "tts-1", 0, 0, 0, 0, 0.000015, SL_UNIT_CHARACTER },
+    { "*", "tts-1-hd", 0, 0, 0, 0, 0.00003, SL_UNIT_CHARACTER },
+    { "*", "whisper-1", 0, 0, 0, 0, 0.0001, SL_UNIT_SECOND },
+    { "*", "omni-moderation-latest", 0, 0, 0, 0, 0, SL_UNIT_NONE },
+    /* Rerank: per search */
+    { "*", "rerank-v3.5", 0, 0, 0, 0, 0.002, SL_UNIT_QUERY },
+    { "*", "rerank-english-v3.0", 0, 0, 0, 0, 0.002, SL_UNIT_QUERY },
+    { "*", "rerank-multilingual-v3.0", 0, 0, 0, 0, 0.002, SL_UNIT_QUERY },
+    { "bedrock", "cohere.rerank-v3-5", 0, 0, 0, 0, 0.002, SL_UNIT_QUERY },
+    { "bedrock", "amazon.rerank-v1", 0, 0, 0, 0, 0.001, SL_UNIT_QUERY },
     /* Cohere */
-    { "*", "command-a-03-2025", 2.50, 10.00, 0, 0 },
-    { "*", "command-r-plus", 2.50, 10.00, 0, 0 },
-    { "*", "command-r", 0.15, 0.60, 0, 0 },
-    { "*", "embed-v4.0", 0.12, 0, 0, 0 },
+    { "*", "command-a-03-2025", 2.50, 10.00, 0, 0, 0, SL_UNIT_NONE },
+    { "*", "command-r-plus", 2.50, 10.00, 0, 0, 0, SL_UNIT_NONE },
+    { "*", "command-r", 0.15, 0.60, 0, 0, 0, SL_UNIT_NONE },
+    { "*", "embed-v4.0", 0.12, 0, 0, 0, 0, SL_UNIT_NONE },
     /* Mistral */
-    { "mistral", "mistral-large-latest", 2.00, 6.00, 0, 0 },
-    { "mistral", "mistral-medium-latest", 0.40, 2.00, 0, 0 },
-    { "mistral", "mistral-small-latest", 0.10, 0.30, 0, 0 },
-    { "mistral", "codestral-latest", 0.30, 0.90, 0, 0 },
-    { "mistral", "mistral-embed", 0.10, 0, 0, 0 },
+    { "mistral", "mistral-large-latest", 2.00, 6.00, 0, 0, 0, SL_UNIT_NONE },
+    { "mistral", "mistral-medium-latest", 0.40, 2.00, 0, 0, 0, SL_UNIT_NONE },
+    { "mistral", "mistral-small-latest", 0.10, 0.30, 0, 0, 0, SL_UNIT_NONE },
+    { "mistral", "codestral-latest", 0.30, 0.90, 0, 0, 0, SL_UNIT_NONE },
+    { "mistral", "mistral-embed", 0.10, 0, 0, 0, 0, SL_UNIT_NONE },
     /* DeepSeek */
-    { "deepseek", "deepseek-chat", 0.28, 0.42, 0.028, 0 },
-    { "deepseek", "deepseek-reasoner", 0.28, 0.42, 0.028, 0 },
+    { "deepseek", "deepseek-chat", 0.28, 0.42, 0.028, 0, 0, SL_UNIT_NONE },
+    { "deepseek", "deepseek-reasoner", 0.28, 0.42, 0.028, 0, 0, SL_UNIT_NONE },
     /* Groq */
-    { "groq", "llama-3.3-70b-versatile", 0.59, 0.79, 0, 0 },
-    { "groq", "llama-3.1-8b-instant", 0.05, 0.08, 0, 0 },
+    { "groq", "llama-3.3-70b-versatile", 0.59, 0.79, 0, 0, 0, SL_UNIT_NONE },
+    { "groq", "llama-3.1-8b-instant", 0.05, 0.08, 0, 0, 0, SL_UNIT_NONE },
     /* xAI */
-    { "xai", "grok-4", 3.00, 15.00, 0.75, 0 },
-    { "xai", "grok-3-mini", 0.30, 0.50, 0.075, 0 },
+    { "xai", "grok-4", 3.00, 15.00, 0.75, 0, 0, SL_UNIT_NONE },
+    { "xai", "grok-3-mini", 0.30, 0.50, 0.075, 0, 0, SL_UNIT_NONE },
     /* Perplexity */
-    { "perplexity", "sonar", 1.00, 1.00, 0, 0 },
-    { "perplexity", "sonar-pro", 3.00, 15.00, 0, 0 },
+    { "perplexity", "sonar", 1.00, 1.00, 0, 0, 0, SL_UNIT_NONE },
+    { "perplexity", "sonar-pro", 3.00, 15.00, 0, 0, 0, SL_UNIT_NONE },
     /* Alibaba Qwen (DashScope, international) */
-    { "dashscope", "qwen-max", 1.60, 6.40, 0, 0 },
-    { "dashscope", "qwen-plus", 0.40, 1.20, 0, 0 },
-    { "dashscope", "qwen-turbo", 0.05, 0.20, 0, 0 },
+    { "dashscope", "qwen-max", 1.60, 6.40, 0, 0, 0, SL_UNIT_NONE },
+    { "dashscope", "qwen-plus", 0.40, 1.20, 0, 0, 0, SL_UNIT_NONE },
+    { "dashscope", "qwen-turbo", 0.05, 0.20, 0, 0, 0, SL_UNIT_NONE },
     /* Moonshot Kimi */
-    { "moonshot", "kimi-k2-0905-preview", 0.60, 2.50, 0.15, 0 },
-    { "moonshot", "kimi-k2-turbo-preview", 1.15, 8.00, 0.15, 0 },
-    { "moonshot", "kimi-k2-thinking", 0.60, 2.50, 0.15, 0 },
+    { "moonshot", "kimi-k2-0905-preview", 0.60, 2.50, 0.15, 0, 0, SL_UNIT_NONE },
+    { "moonshot", "kimi-k2-turbo-preview", 1.15, 8.00, 0.15, 0, 0, SL_UNIT_NONE },
+    { "moonshot", "kimi-k2-thinking", 0.60, 2.50, 0.15, 0, 0, SL_UNIT_NONE },
     /* Zhipu GLM (Z.ai) */
-    { "zai", "glm-4.6", 0.60, 2.20, 0.11, 0 },
-    { "zai", "glm-4.5", 0.60, 2.20, 0.11, 0 },
-    { "zai", "glm-4.5-air", 0.20, 1.10, 0.03, 0 },
+    { "zai", "glm-4.6", 0.60, 2.20, 0.11, 0, 0, SL_UNIT_NONE },
+    { "zai", "glm-4.5", 0.60, 2.20, 0.11, 0, 0, SL_UNIT_NONE },
+    { "zai", "glm-4.5-air", 0.20, 1.10, 0.03, 0, 0, SL_UNIT_NONE },
     /* Volcengine Ark (Doubao; CNY 0.8 / 8 per million) */
-    { "volcengine", "doubao-seed-1-6", 0.11, 1.11, 0, 0 },
+    { "volcengine", "doubao-seed-1-6", 0.11, 1.11, 0, 0, 0, SL_UNIT_NONE },
     /* SiliconFlow (CNY 2 / 8 per million) */
-    { "siliconflow", "deepseek-ai/DeepSeek-V3", 0.28, 1.11, 0, 0 },
+    { "siliconflow", "deepseek-ai/DeepSeek-V3", 0.28, 1.11, 0, 0, 0, SL_UNIT_NONE },
     /* MiniMax */
-    { "minimax", "MiniMax-M2", 0.30, 1.20, 0.03, 0 },
-    { "minimax", "MiniMax-M1", 0.40, 2.20, 0, 0 },
+    { "minimax", "MiniMax-M2", 0.30, 1.20, 0.03, 0, 0, SL_UNIT_NONE },
+    { "minimax", "MiniMax-M1", 0.40, 2.20, 0, 0, 0, SL_UNIT_NONE },
 };
 
 /* Providers whose models run on the operator's own hardware. */
@@ -107,7 +120,7 @@ static const char *const free_providers[] = {
     "mock", "ollama_chat", "hosted_vllm", "lm_studio", NULL
 };
 
-static const struct sl_price free_price = { "*", "(self-hosted)", 0, 0, 0, 0 };
+static const struct sl_price free_price = { "*", "(self-hosted)", 0, 0, 0, 0, 0, SL_UNIT_NONE };
 
 struct sl_price_map {
     struct sl_price *e;          /* sorted by model; each model string malloc'd */
@@ -266,7 +279,8 @@ double sl_price_cost(const struct sl_deployment *d, const struct sl_usage *u, in
     return ((double)plain * p->input +
             (double)cached * (p->cache_read > 0 ? p->cache_read : p->input) +
             (double)written * (p->cache_write > 0 ? p->cache_write : p->input) +
-            (double)u->completion_tokens * p->output) / 1e6;
+            (double)u->completion_tokens * p->output) / 1e6 +
+           (p->unit != SL_UNIT_NONE ? (double)u->units * p->per_unit : 0);
 }
 
 /* ---- the price file (sluice_settings.model_cost_map) ----------------------- */
@@ -282,6 +296,17 @@ static const struct {
     { "cache_read_input_token_cost", offsetof(struct sl_price, cache_read) },
     { "cache_creation_input_token_cost", offsetof(struct sl_price, cache_write) },
     { "output_cost_per_reasoning_token", SIZE_MAX },
+};
+
+/* LiteLLM's prices per unit, and the unit each bills. */
+static const struct {
+    const char *key;
+    enum sl_price_unit unit;
+} unit_fields[] = {
+    { "output_cost_per_image", SL_UNIT_IMAGE },
+    { "input_cost_per_second", SL_UNIT_SECOND },
+    { "input_cost_per_character", SL_UNIT_CHARACTER },
+    { "input_cost_per_query", SL_UNIT_QUERY },
 };
 
 static const char *json_type_text(const json_t *v)
@@ -339,6 +364,20 @@ static int load_entry(const char *name, const json_t *v, struct sl_price *e, cha
         if (cost_fields[i].off != SIZE_MAX)
             *(double *)(void *)((char *)e + cost_fields[i].off) = amount * 1e6;
         priced |= got > 0 && i < 2;
+    }
+    for (size_t i = 0; i < sizeof(unit_fields) / sizeof(unit_fields[0]); i++) {
+        f = json_object_get(v, unit_fields[i].key);
+        amount = 0;
+        if ((got = get_amount(f, 1e6, &amount)) < 0) {
+            snprintf(why, whylen, "entry \"%.80s\": %s: expected a price >= 0, got %s", name,
+                     unit_fields[i].key, json_is_number(f) ? "a negative or huge number" : json_type_text(f));
+            return -1;
+        }
+        if (got > 0 && e->unit == SL_UNIT_NONE) {   /* the first one named counts */
+            e->per_unit = amount;
+            e->unit = unit_fields[i].unit;
+            priced = 1;
+        }
     }
     for (size_t i = 0; token_fields[i] != NULL; i++)
         if (get_amount(f = json_object_get(v, token_fields[i]), 1e15, &tokens) < 0) {

@@ -11,13 +11,24 @@
 struct sl_deployment;
 struct sl_usage;
 
-/* USD per million tokens. */
+/* What a model is billed in besides tokens (struct sl_usage.units). */
+enum sl_price_unit {
+    SL_UNIT_NONE = 0,
+    SL_UNIT_IMAGE,            /* an image generated (LiteLLM's output_cost_per_image) */
+    SL_UNIT_SECOND,           /* a second of audio in (input_cost_per_second) */
+    SL_UNIT_CHARACTER,        /* a character of text to speak (input_cost_per_character) */
+    SL_UNIT_QUERY             /* a rerank search (input_cost_per_query) */
+};
+
+/* USD per million tokens; per_unit in USD per unit. */
 struct sl_price {
     const char *provider;     /* registry name, or "*" for any provider */
     const char *model;        /* upstream model name as the provider spells it */
     double input, output;
     double cache_read;        /* cached input tokens; 0: billed as input */
     double cache_write;       /* cache creation (Anthropic); 0: billed as input */
+    double per_unit;          /* USD per unit of unit, or 0 */
+    enum sl_price_unit unit;
 };
 
 /* The entries of one price file, sorted by name for a binary search. */
@@ -28,9 +39,10 @@ struct sl_price_map;
 
 /* Reads path, a JSON object keyed by model name as LiteLLM's
  * model_prices_and_context_window.json ("gpt-4o", "azure/gpt-4o",
- * "bedrock/us.anthropic..."). Entries without input_cost_per_token or
- * output_cost_per_token (images, audio, per-second prices) and "sample_spec"
- * are skipped; unknown fields are ignored. output_cost_per_reasoning_token,
+ * "bedrock/us.anthropic..."). Entries priced neither per token nor per
+ * unit (output_cost_per_image, input_cost_per_second,
+ * input_cost_per_character, input_cost_per_query) and "sample_spec" are
+ * skipped; unknown fields are ignored. output_cost_per_reasoning_token,
  * max_tokens, max_input_tokens, max_output_tokens, litellm_provider and mode
  * are checked but not kept: usage does not count reasoning tokens apart, and
  * a name in the file prices that model whatever its provider. On SL_OK *out is a new map (free
@@ -64,7 +76,8 @@ const struct sl_price *sl_price_resolve(const struct sl_price_map *map,
 /* The cost of a call in USD: the deployment's own prices when it has them,
  * else d->price (resolved at config load; a deployment built by hand, with
  * price_resolved 0, is resolved against the table here). Sets *known to 0
- * (and returns 0) when the model has no price. Cached input tokens are part of prompt_tokens (OpenAI's meaning). */
+ * (and returns 0) when the model has no price. Cached input tokens are part of prompt_tokens (OpenAI's meaning).
+ * A model priced per unit adds u->units times its unit price. */
 double sl_price_cost(const struct sl_deployment *d, const struct sl_usage *u, int *known);
 
 #endif

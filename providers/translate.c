@@ -379,6 +379,7 @@ int sl_tr_rerank_reply(struct sl_request *req, const char *id, const json_t *res
         }
     }
     json_decref(docs);
+    req->usage.units = search_units;
     *out = json_pack("{s:s, s:o, s:{s:{s:I}}}", "id", id ? id : req->id, "results", list,
                      "meta", "billed_units", "search_units", (json_int_t)search_units);
     return *out != NULL ? SL_OK : SL_ERR_NOMEM;

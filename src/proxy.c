@@ -333,12 +333,68 @@ static int on_idle(struct sl_request *req, void *ctx)
     return sl_respond_sse_ping(req);
 }
 
+/* What the routes priced per unit were billed in (prices.h): the images
+ * asked for, the characters spoken, one search; a transcript's seconds
+ * come from its answer (transcript_usage). */
+static void billed_units(struct sl_request *req)
+{
+    const json_t *n;
+    const char *s;
+
+    switch (req->endpoint) {
+    case SL_EP_IMAGES:
+        n = json_object_get(req->in, "n");
+        req->usage.units = json_is_integer(n) && json_integer_value(n) > 0 ? (long)json_integer_value(n) : 1;
+        break;
+    case SL_EP_SPEECH:
+        req->usage.units = 0;
+        for (s = json_string_value(json_object_get(req->in, "input")); s != NULL && *s; s++)
+            req->usage.units += ((unsigned char)*s & 0xc0) != 0x80;     /* characters, not bytes */
+        break;
+    case SL_EP_RERANK:
+        if (req->usage.units == 0)
+            req->usage.units = 1;
+        break;
+    default:
+        return;
+    }
+    req->usage.seen = 1;
+}
+
+/* A transcript's usage: {"type": "duration", "seconds"} (whisper), its
+ * tokens (gpt-4o-transcribe), or verbose_json's duration. Text formats say
+ * nothing: the cost stays unknown. */
+static void transcript_usage(struct sl_request *req, const char *body, size_t len)
+{
+    const char *why;
+    json_t *v = sl_json_parse(body, len, &why);
+    const json_t *u = json_object_get(v, "usage"), *d;
+    double secs = -1;
+
+    if (json_is_number(d = json_object_get(u, "seconds")))
+        secs = json_number_value(d);
+    else if (json_is_number(d = json_object_get(v, "duration")))
+        secs = json_number_value(d);
+    if (secs >= 0 && secs < 1e7) {
+        req->usage.units = (long)secs + (secs > (double)(long)secs);    /* whole seconds, rounded up */
+        req->usage.seen = 1;
+    }
+    if (json_is_integer(json_object_get(u, "input_tokens"))) {
+        req->usage.prompt_tokens = (long)json_integer_value(json_object_get(u, "input_tokens"));
+        req->usage.completion_tokens = (long)json_integer_value(json_object_get(u, "output_tokens"));
+        req->usage.total_tokens = (long)json_integer_value(json_object_get(u, "total_tokens"));
+        req->usage.seen = 1;
+    }
+    json_decref(v);
+}
+
 /* What the call cost, once usage is known; a whole reply also carries it
  * in LiteLLM's x-litellm-response-cost header. */
 static void price(struct sl_request *req)
 {
     char v[32];
 
+    billed_units(req);
     if (!req->usage.seen)
         return;
     req->cost = sl_price_cost(req->dep, &req->usage, &req->cost_known);
@@ -466,9 +522,12 @@ static int whole_reply(struct sl_request *req, struct sl_upstream_res *res)
     json_t *out = NULL;
     int rc;
 
-    if (req->endpoint == SL_EP_TRANSCRIPTIONS)   /* JSON or text (srt, vtt, ...): as it came */
+    if (req->endpoint == SL_EP_TRANSCRIPTIONS) {   /* JSON or text (srt, vtt, ...): as it came */
+        transcript_usage(req, body, res->body.len);
+        price(req);
         return sl_respond_raw(req, 200, req->upstream_ctype ? req->upstream_ctype : "application/json",
                               body, res->body.len);
+    }
     if (sl_responses_native(req)) {
         if ((rc = sl_responses_native_reply(req, body, res->body.len, &out)) != SL_OK)
             return sl_respond_error(req, rc, NULL);
@@ -545,6 +604,7 @@ static int end_stream(struct sl_request *req, const struct stream_state *st)
     int rc;
 
     if (req->endpoint == SL_EP_SPEECH) {  /* the audio ended: all of it went out */
+        price(req);
         if (!req->headers_sent)
             return sl_respond_raw(req, 200, req->upstream_ctype ? req->upstream_ctype : "application/octet-stream",
                                   "", 0);

@@ -27,6 +27,7 @@ struct sl_usage {
     long total_tokens;
     long cached_tokens;      /* prompt_tokens_details.cached_tokens */
     long cache_write_tokens; /* cache_creation_input_tokens (Anthropic), part of prompt_tokens */
+    long units;              /* images, characters, seconds or queries billed (prices.h) */
     int  seen;               /* a usage object came back */
 };
 

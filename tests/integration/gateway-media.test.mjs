@@ -26,6 +26,7 @@ before(async () => {
                 openai('tts', 'gpt-4o-mini-tts'),
                 openai('whisper', 'whisper-1'),
                 openai('tts-drop', 'drop-mid-stream'),
+                openai('tts-1', 'tts-1'),
                 { model_name: 'claude', litellm_params: { model: 'anthropic/claude-test', api_base: root,
                     api_key: FAKE_UPSTREAM_KEY } },
             );
@@ -39,6 +40,16 @@ after(async () => {
 });
 
 const upstream = async (path) => (await h.fake.log()).filter((e) => e.path === path).at(-1);
+
+/* The first of sluice's JSON log lines that pred accepts, once written. */
+async function waitForLogLine(pred) {
+    for (let i = 0; i < 100; i++) {
+        const hit = h.sluiceLog().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find(pred);
+        if (hit) return hit;
+        await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('no such log line');
+}
 
 describe('pass-through routes', () => {
     it('moderations: the upstream\'s answer with the client\'s model; no model means OpenAI\'s default', async () => {
@@ -105,6 +116,24 @@ describe('pass-through routes', () => {
         const v = await client.audio.transcriptions.create({ model: 'whisper', file: await file(),
             response_format: 'verbose_json', language: 'fr' });
         assert.equal(v.language, 'french');
+    });
+
+    it('priced per image, second and character from the built-in table', async () => {
+        const { response } = await client.images.generate({ model: 'dall-e', prompt: 'a dog', response_format: 'b64_json' })
+            .withResponse();
+        assert.equal(Number(response.headers.get('x-litellm-response-cost')), 0.04, 'one dall-e-3 image');
+        const audio = crypto.randomBytes(1000);
+        const t = await client.audio.transcriptions.create({ model: 'whisper', file: await toFile(audio, 'a.mp3') })
+            .withResponse();
+        const secs = Math.ceil(t.data.usage.seconds);
+        assert.ok(secs > 0);
+        assert.ok(Math.abs(Number(t.response.headers.get('x-litellm-response-cost')) - secs * 0.0001) < 1e-12,
+            `${secs} seconds of whisper-1`);
+        const s = await client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'Hello, héllo' });
+        await s.arrayBuffer();
+        // the audio's headers went out before its end: the cost is in the request's log line
+        const line = await waitForLogLine((l) => l.path === '/v1/audio/speech' && l.model === 'tts-1');
+        assert.ok(Math.abs(line.cost - 12 * 0.000015) < 1e-12, `12 characters of tts-1: ${line.cost}`);
     });
 
     it('what a client gets wrong: 400 OpenAI-shaped; no key 401; a model without the route 400', async () => {

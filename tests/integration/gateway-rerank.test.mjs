@@ -58,6 +58,14 @@ describe('rerank through sluice', () => {
         assert.equal(up.auth_ok, true);
     });
 
+    it('priced per search from the built-in table (rerank-v3.5: $0.002)', async () => {
+        const res = await fetch(`${h.rootURL}/v1/rerank`, { method: 'POST',
+            headers: { authorization: `Bearer ${h.masterKey}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ model: 'cohere-rerank', query: 'q', documents: DOCS }) });
+        assert.equal(res.status, 200);
+        assert.equal(Number(res.headers.get('x-litellm-response-cost')), 0.002);
+    });
+
     it('return_documents puts the texts back; object documents give their text', async () => {
         const r = await post('/v1/rerank', { model: 'cohere-rerank', query: 'cat dog', return_documents: true,
             documents: [{ text: 'the cat sat' }, 'cat and dog', 'nope'] });

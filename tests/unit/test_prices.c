@@ -72,7 +72,11 @@ static const char good_file[] =
     "                     \"cache_creation_input_token_cost\": 2e-07, \"mode\": \"chat\"},\n"
     "  \"house-embed\": {\"input_cost_per_token\": 3e-08, \"mode\": \"embedding\", \"litellm_provider\": null},\n"
     "  \"llama3.2\": {\"input_cost_per_token\": 1e-06, \"output_cost_per_token\": 1e-06},\n"
-    "  \"image-maker\": {\"output_cost_per_image\": 0.04, \"mode\": \"image_generation\"}\n"
+    "  \"image-maker\": {\"output_cost_per_image\": 0.04, \"mode\": \"image_generation\"},\n"
+    "  \"house-voice\": {\"input_cost_per_character\": 1e-05, \"mode\": \"audio_speech\"},\n"
+    "  \"house-ears\": {\"input_cost_per_second\": 0.0002, \"mode\": \"audio_transcription\"},\n"
+    "  \"house-rank\": {\"input_cost_per_query\": 0.001, \"mode\": \"rerank\"},\n"
+    "  \"video-maker\": {\"output_cost_per_video_per_second\": 0.1}\n"
     "}\n";
 
 static void map_has(const struct sl_price_map *m, const char *provider, const char *model,
@@ -95,7 +99,7 @@ static void test_map_parse(void)
 
     if (!ok(rc == SL_OK && m != NULL, "a LiteLLM-format price file loads"))
         printf("#   %s\n", why);
-    is_int(sl_price_map_count(m), 5, "priced entries kept; sample_spec and per-image entries skipped");
+    is_int(sl_price_map_count(m), 9, "priced entries kept (per token or per unit); sample_spec and others skipped");
     map_has(m, "openai", "gpt-4o", "gpt-4o", 5.0);
     map_has(m, "openai", "gpt-4o-2024-08-06", "gpt-4o", 5.0);   /* the same suffix rules */
     map_has(m, "openrouter", "openai/gpt-4o", "gpt-4o", 5.0);
@@ -107,7 +111,15 @@ static void test_map_parse(void)
        "file: per-token prices become per-million; absent cache price 0");
     p = sl_price_lookup(m, "openai", "house-embed");
     ok(p && near(p->input, 0.03) && p->output == 0, "file: an embedding entry (input price only)");
-    ok(sl_price_lookup(m, "openai", "image-maker") == NULL, "file: an entry without token prices is skipped");
+    p = sl_price_lookup(m, "openai", "image-maker");
+    ok(p && p->unit == SL_UNIT_IMAGE && near(p->per_unit, 0.04) && p->input == 0, "file: a price per image");
+    p = sl_price_lookup(m, "openai", "house-voice");
+    ok(p && p->unit == SL_UNIT_CHARACTER && near(p->per_unit, 1e-5), "file: a price per character");
+    p = sl_price_lookup(m, "openai", "house-ears");
+    ok(p && p->unit == SL_UNIT_SECOND && near(p->per_unit, 0.0002), "file: a price per second");
+    p = sl_price_lookup(m, "cohere", "house-rank");
+    ok(p && p->unit == SL_UNIT_QUERY && near(p->per_unit, 0.001), "file: a price per query");
+    ok(sl_price_lookup(m, "openai", "video-maker") == NULL, "file: an entry priced in no unit sluice counts is skipped");
     ok(sl_price_lookup(m, "openai", "house-model") == NULL, "file: no prefix match of a name");
     p = sl_price_find("openai", "gpt-4o");
     ok(p && near(p->input, 2.5), "the built-in table itself is unchanged");
@@ -198,6 +210,25 @@ static void test_precedence(void)
     c = sl_price_cost(&d, &u, &known);
     ok(known && near(c, (1000 * 0.1 + 200 * 0.4) / 1e6), "house-model-7b: priced by the file alone");
 
+    {
+        struct sl_usage units = { .units = 3, .seen = 1 };
+
+        d.upstream_model = "image-maker";
+        d.price = sl_price_resolve(m, &d);
+        c = sl_price_cost(&d, &units, &known);
+        ok(known && near(c, 3 * 0.04), "three images at the file's price per image");
+        d.upstream_model = "whisper-1";
+        d.price = sl_price_resolve(NULL, &d);
+        units.units = 61;
+        c = sl_price_cost(&d, &units, &known);
+        ok(known && near(c, 61 * 0.0001), "61 seconds of whisper-1 from the table");
+        d.upstream_model = "tts-1";
+        d.price = sl_price_resolve(NULL, &d);
+        units.units = 1000;
+        c = sl_price_cost(&d, &units, &known);
+        ok(known && near(c, 1000 * 0.000015), "1000 characters of tts-1 from the table");
+    }
+
     d.provider = sl_provider_find("azure");
     d.upstream_model = "prod-4o";
     json_object_set_new(d.model_info, "base_model", json_string("gpt-4o"));
@@ -257,7 +288,7 @@ static void test_config(void)
         printf("#   %s\n", msgs.len ? msgs.data : "");
     ok(c && c->model_cost_map && strstr(c->model_cost_map, dir) == c->model_cost_map,
        "config: the path is taken from the config file's directory");
-    is_int(sl_price_map_count(c ? c->price_map : NULL), 5, "config: owns the file's prices");
+    is_int(sl_price_map_count(c ? c->price_map : NULL), 9, "config: owns the file's prices");
     d = dep(c, "house");
     ok(d && d->price_resolved && d->price && near(d->price->input, 0.1),
        "config: a deployment's price is resolved at load, from the file");
