@@ -45,6 +45,7 @@ struct splice {
     int store;             /* "store": true, so "metadata" stays */
     int stream;
     int saw_stream_options;
+    int saw_model;
     const char *model;     /* the upstream model as JSON text */
     size_t model_len;
     const struct sl_vendor *v;   /* the vendor's edits, or NULL */
@@ -118,6 +119,7 @@ static int body_member(void *ctx, const struct sl_jmember *m)
         put_key(sp, m);
     }
     if (sl_jscan_key_is(m, "model")) {
+        sp->saw_model = 1;
         put(sp, sp->model, sp->model_len);
     } else if (sp->stream && sl_jscan_key_is(m, "stream_options")) {
         sp->saw_stream_options = 1;
@@ -167,6 +169,12 @@ static int splice_body(struct sl_request *req, const json_t *in, const char *mod
         if (sp.out[sp.len - 1] != '{')
             put(&sp, ",", 1);
         put(&sp, "\"stream_options\":{\"include_usage\":true}", 39);
+    }
+    if (!sp.saw_model) {      /* a moderation may name none: the deployment's goes */
+        if (sp.out[sp.len - 1] != '{')
+            put(&sp, ",", 1);
+        put(&sp, "\"model\":", 8);
+        put(&sp, sp.model, sp.model_len);
     }
     put(&sp, "}", 1);
     out->body = sp.out;

@@ -140,7 +140,16 @@ static void fill(struct rec *r, struct packer *k, const struct sl_request *req)
 
 static const char *operation_of(const struct sl_request *req)
 {
-    return req->endpoint == SL_EP_EMBEDDINGS ? "embeddings" : "chat";   /* gen_ai.operation.name */
+    /* gen_ai.operation.name: the semantic conventions' names, else the route's */
+    switch (req->endpoint) {
+    case SL_EP_EMBEDDINGS: return "embeddings";
+    case SL_EP_RERANK: return "rerank";
+    case SL_EP_MODERATIONS: return "moderation";
+    case SL_EP_IMAGES: return "image_generation";
+    case SL_EP_SPEECH: return "speech";
+    case SL_EP_TRANSCRIPTIONS: return "transcription";
+    default: return req->legacy ? "text_completion" : "chat";
+    }
 }
 
 static struct rec *make_rec(const struct sl_request *req)

@@ -60,6 +60,8 @@ describe('pass-through routes', () => {
         assert.equal((await upstream('/v1/moderations')).body.model, 'omni-moderation-2024-09-26');
         const d = await client.moderations.create({ input: 'hello' });
         assert.equal(d.results[0].flagged, false);
+        assert.equal((await upstream('/v1/moderations')).body.model, 'omni-moderation-2024-09-26',
+            'the deployment\'s model named upstream');
     });
 
     it('images: b64_json as sent, the upstream model name in the body', async () => {
