@@ -1873,6 +1873,9 @@ static void load_sluice(struct ctx *cx, struct node *sec)
         { "callback_flush_interval_ms", F_MS, CFG(callback_flush_ms), 10, 600000 },
         { "callback_timeout_ms", F_MS, CFG(callback_timeout_ms), 100, 600000 },
         { "metrics_allowed_ips", F_SKIP, 0, 0, 0 },
+        { "responses_store", F_BOOL, CFG(responses_store), 0, 0 },
+        { "responses_store_max_bytes", F_INT, CFG(responses_store_max_bytes), 1024, 64 << 20 },
+        { "responses_store_max_age_days", F_INT, CFG(responses_store_max_age_days), 1, 3650 },
         { NULL, 0, 0, 0, 0 }
     };
     static const struct section s = { "sluice_settings", fields, NULL, 0 };
@@ -1886,6 +1889,10 @@ static void load_sluice(struct ctx *cx, struct node *sec)
         return;
     walk(cx, &s, sec, c, found);
     load_nets(cx, found[30]);
+    if (c->responses_store && c->database_url == NULL)
+        diag(cx, 1, found[31]->line, found[31]->col,
+             "sluice_settings.responses_store needs a database (general_settings.database_url): "
+             "responses are kept in its sluice_responses table");
     /* "threads: 300" alone raises the ceiling instead of failing. */
     if (found[1] == NULL && c->threads > c->max_threads)
         c->max_threads = c->threads;
@@ -2709,6 +2716,8 @@ static int new_config(struct ctx *cx, const char *path)
     c->metrics = 1;
     c->metrics_require_auth = 1;
     c->callback_queue_size = 1000;
+    c->responses_store_max_bytes = 1 << 20;
+    c->responses_store_max_age_days = 30;
     c->callback_batch_size = 100;
     c->callback_flush_ms = 1000;
     c->callback_timeout_ms = 5000;

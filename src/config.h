@@ -228,6 +228,9 @@ struct sl_config {
     double trace_ratio;                /* the share of traces started here that are sampled
                                         * (always_on 1, always_off 0, traceidratio: the arg) */
     int  callback_queue_size;          /* events waiting per sink and process, default 1000 */
+    int  responses_store;              /* keep Responses API answers in MariaDB (respstore.c) */
+    int  responses_store_max_bytes;    /* the most one kept response may take, default 1 MiB */
+    int  responses_store_max_age_days; /* how long it is kept, default 30 */
     int  callback_batch_size;          /* events per delivery, default 100 */
     long callback_flush_ms;            /* the longest an event waits for its batch, 1000 */
     long callback_timeout_ms;          /* one delivery's time-out, default 5000 */

@@ -31,6 +31,7 @@
 #include "request.h"
 #include "respond.h"
 #include "responses.h"
+#include "respstore.h"
 #include "router.h"
 #include "spend.h"
 #include "status.h"
@@ -482,6 +483,35 @@ static int parse_body(struct sl_request *req)
     return SL_OK;
 }
 
+/* GET and DELETE /v1/responses/{id}: a response the store kept for this
+ * key. */
+static int serve_stored_response(struct sl_request *req)
+{
+    const char *id = req->path_model;
+    char *text = NULL;
+    size_t len = 0;
+    json_t *out;
+    int rc;
+
+    if (!req->cfg->responses_store) {
+        req->err_msg = "Stored responses need a response store, and this gateway keeps none "
+                       "(no response store is configured: sluice_settings.responses_store).";
+        return SL_ERR_BAD_REQUEST;
+    }
+    rc = strcmp(req->method, "DELETE") == 0 ? sl_respstore_delete(req, id) : sl_respstore_response(req, id, &text, &len);
+    if (rc == SL_ERR_NOT_FOUND)
+        req->err_msg = sl_arena_printf(req->arena, "Response with id '%.64s' not found.", id);
+    if (rc != SL_OK)
+        return rc;
+    if (text != NULL)
+        return sl_respond_raw(req, 200, "application/json", text, len);
+    if ((out = json_pack("{s:s, s:s, s:b}", "id", id, "object", "response", "deleted", 1)) == NULL)
+        return SL_ERR_NOMEM;
+    rc = sl_respond_json(req, 200, out);
+    json_decref(out);
+    return rc;
+}
+
 /* GET /v1/models/{model}: the model if this key may use it, else 404. */
 static int serve_one_model(struct sl_request *req)
 {
@@ -590,11 +620,8 @@ static int dispatch(struct sl_request *req)
     }
     if (req->endpoint == SL_EP_MODELS)
         return req->path_model ? serve_one_model(req) : serve_models(req);
-    if (req->endpoint == SL_EP_RESPONSE_ITEM) {
-        req->err_msg = "Stored responses need a response store, and this gateway keeps none "
-                       "(no response store is configured).";
-        return SL_ERR_BAD_REQUEST;
-    }
+    if (req->endpoint == SL_EP_RESPONSE_ITEM)
+        return serve_stored_response(req);
     if ((rc = read_body(req)) != SL_OK || (rc = parse_body(req)) != SL_OK ||
         (rc = sl_timeouts_from_request(req)) != SL_OK || (rc = sl_router_pick(req)) != SL_OK || (rc = sl_budget_admit(req)) != SL_OK)
         return rc;

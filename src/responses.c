@@ -40,6 +40,7 @@
 #include "request.h"
 #include "respond.h"
 #include "responses.h"
+#include "respstore.h"
 #include "status.h"
 #include "translate.h"
 
@@ -61,6 +62,8 @@ struct resp_state {
     char *body;              /* its text, for a native pass-through */
     size_t body_len;
     json_t *chat;            /* the chat completions form, once made */
+    json_t *prev;            /* the stored conversation previous_response_id names, or NULL */
+    int prev_looked;         /* the store was asked for it */
     int native;              /* the current attempt passes the API through */
     long long created_at;
     char id[48];             /* "resp_..." */
@@ -143,9 +146,10 @@ int sl_responses_validate(struct sl_request *req)
     size_t i, n;
     int rc;
 
-    if (json_object_get(in, "previous_response_id") != NULL && !json_is_null(json_object_get(in, "previous_response_id")))
-        return sl_tr_bad(req, "previous_response_id needs stored responses, and this gateway keeps none "
-                         "(no response store is configured): send the whole conversation as input.");
+    v = json_object_get(in, "previous_response_id");
+    if (v != NULL && !json_is_null(v) && (!json_is_string(v) || json_string_length(v) == 0 ||
+                                          json_string_length(v) > 64))
+        return sl_tr_bad(req, "previous_response_id must be a response id.");
     if (json_is_string(json_object_get(in, "conversation")) || json_is_object(json_object_get(in, "conversation")))
         return sl_tr_bad(req, "conversation needs stored conversations, and this gateway keeps none.");
     if (json_is_true(json_object_get(in, "background")))
@@ -438,7 +442,7 @@ static int to_chat(struct sl_request *req)
 {
     struct resp_state *st = state(req);
     const json_t *in = st->in, *input = json_object_get(in, "input"), *it;
-    json_t *out = json_object(), *msgs = json_array();
+    json_t *out = json_object(), *msgs = json_array(), *pm;
     size_t i;
     int rc = SL_OK;
 
@@ -453,6 +457,11 @@ static int to_chat(struct sl_request *req)
         json_array_append_new(msgs, json_pack("{s:s, s:O}", "role", "system", "content",
                                               json_object_get(in, "instructions"))) != 0)
         return SL_ERR_NOMEM;
+    /* The stored conversation goes first; its instructions do not carry
+     * over (the new request's do), as at OpenAI. */
+    json_array_foreach(st->prev, i, pm)
+        if (!is_str(json_object_get(pm, "role"), "system") && json_array_append(msgs, pm) != 0)
+            return SL_ERR_NOMEM;
     if (json_is_string(input)) {
         if (json_array_append_new(msgs, json_pack("{s:s, s:O}", "role", "user", "content", input)) != 0)
             return SL_ERR_NOMEM;
@@ -489,12 +498,48 @@ int sl_responses_native(const struct sl_request *req)
     return req->surface == SL_SURFACE_RESPONSES && st != NULL && st->native;
 }
 
+/* previous_response_id: our stored conversation if the store has it. Not
+ * found (or no store): a native deployment gets the id as it came (the
+ * provider may know it); any other, a 400. */
+static int previous(struct sl_request *req, struct resp_state *st, int *native)
+{
+    const char *id = sl_tr_str(st->in, "previous_response_id");
+    int rc, store = req->cfg != NULL && req->cfg->responses_store;
+
+    if (id == NULL)
+        return SL_OK;
+    if (!st->prev_looked && store) {
+        st->prev_looked = 1;
+        rc = sl_respstore_conversation(req, id, &st->prev);
+        if (rc == SL_OK && sl_arena_defer(req->arena, sl_json_decref_cb, st->prev) != SL_OK) {
+            json_decref(st->prev);
+            st->prev = NULL;
+            return SL_ERR_NOMEM;
+        }
+        if (rc != SL_OK && rc != SL_ERR_NOT_FOUND)
+            return rc;
+    }
+    if (st->prev != NULL)
+        *native = 0;        /* a conversation only sluice holds */
+    else if (!*native) {
+        req->err_param = "previous_response_id";
+        if (!store)
+            return sl_tr_bad(req, "previous_response_id needs stored responses, and this gateway keeps none "
+                             "(no response store is configured: sluice_settings.responses_store): send the "
+                             "whole conversation as input.");
+        return sl_tr_bad(req, "Previous response with id '%.64s' not found.", id);
+    }
+    return SL_OK;
+}
+
 int sl_responses_prepare(struct sl_request *req)
 {
     struct resp_state *st = state(req);
     int native = (req->dep->provider->endpoints & SL_EP_BIT(SL_EP_RESPONSES)) && req->guard == NULL;
     int rc;
 
+    if ((rc = previous(req, st, &native)) != SL_OK)
+        return rc;
     st->native = native;
     if (native) {
         req->in = st->in;
@@ -536,6 +581,33 @@ static json_t *or_default(const json_t *v, json_t *dflt)
     return json_incref((json_t *)v);
 }
 
+/* Whether this answer is kept: a store, a translated answer, and the
+ * client did not say store: false. */
+static int kept(const struct sl_request *req, const struct resp_state *st)
+{
+    return req->cfg != NULL && req->cfg->responses_store && !st->native &&
+           !json_is_false(json_object_get(st->in, "store"));
+}
+
+/* Keeps the answer (stolen: the assistant's chat message) after the
+ * conversation it ends, with the Response sent (borrowed). */
+static void keep(struct sl_request *req, struct resp_state *st, json_t *answer, const json_t *response)
+{
+    json_t *conv, *m;
+    size_t i;
+
+    if (!kept(req, st) || answer == NULL || (conv = json_array()) == NULL) {
+        json_decref(answer);
+        return;
+    }
+    json_array_foreach(json_object_get(req->in, "messages"), i, m)
+        if (!is_str(json_object_get(m, "role"), "system"))
+            json_array_append(conv, m);
+    json_array_append_new(conv, answer);
+    sl_respstore_save(req, st->id, conv, response);
+    json_decref(conv);
+}
+
 /* The response with the request's settings echoed, as OpenAI answers it.
  * output is stolen. */
 static json_t *response_obj(struct sl_request *req, const char *status, const char *incomplete,
@@ -555,7 +627,7 @@ static json_t *response_obj(struct sl_request *req, const char *status, const ch
         "parallel_tool_calls", or_default(json_object_get(in, "parallel_tool_calls"), json_true()),
         "previous_response_id",
         "reasoning", or_default(json_object_get(in, "reasoning"), json_pack("{s:n, s:n}", "effort", "summary")),
-        "store", 0,
+        "store", kept(req, st),
         "temperature", or_default(json_object_get(in, "temperature"), json_real(1.0)),
         "text", or_default(json_object_get(in, "text"), json_pack("{s:{s:s}}", "format", "type", "text")),
         "tool_choice", or_default(json_object_get(in, "tool_choice"), json_string("auto")),
@@ -646,6 +718,13 @@ int sl_responses_send_completion(struct sl_request *req, const json_t *completio
     if (r == NULL)
         return SL_ERR_NOMEM;
     rc = sl_respond_json(req, 200, r);
+    if (rc == SL_OK && kept(req, st)) {
+        json_t *answer = json_pack("{s:s, s:O?}", "role", "assistant", "content", json_object_get(msg, "content"));
+
+        if (answer != NULL && json_array_size(json_object_get(msg, "tool_calls")) > 0)
+            json_object_set(answer, "tool_calls", json_object_get(msg, "tool_calls"));
+        keep(req, st, answer, r);
+    }
     json_decref(r);
     return rc;
 }
@@ -865,12 +944,40 @@ int sl_responses_send_chunk(struct sl_request *req, const json_t *chunk)
     return SL_OK;
 }
 
+/* The streamed answer as the assistant's chat message: its text and its
+ * tool calls. */
+static json_t *streamed_answer(const struct resp_state *st)
+{
+    struct sl_buf text;
+    json_t *calls = json_array(), *m = NULL;
+
+    sl_buf_init(&text, SL_MAX_UPSTREAM_BODY);
+    for (size_t i = 0; i < st->n_items && calls != NULL; i++) {
+        const struct item *it = &st->items[i];
+
+        if (it->kind == IT_MESSAGE && it->text.len > 0 && sl_buf_append(&text, it->text.data, it->text.len) != SL_OK)
+            goto out;
+        if (it->kind == IT_CALL &&
+            json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s%}}", "id", it->call_id, "type", "function",
+                "function", "name", it->name, "arguments", it->text.data ? it->text.data : "", it->text.len)) != 0)
+            goto out;
+    }
+    m = json_pack("{s:s, s:o}", "role", "assistant", "content",
+                  text.len > 0 ? json_stringn(text.data, text.len) : json_null());
+    if (m != NULL && json_array_size(calls) > 0)
+        json_object_set(m, "tool_calls", calls);
+out:
+    sl_buf_free(&text);
+    json_decref(calls);
+    return m;
+}
+
 int sl_responses_finish(struct sl_request *req)
 {
     struct resp_state *st = state(req);
     const char *why = incomplete_reason(st->finish);
     int cut = why != NULL && st->n_items > 0 && st->items[st->n_items - 1].kind == IT_MESSAGE;
-    json_t *output;
+    json_t *output, *r;
     int rc;
 
     if ((rc = begin(req, st)) != SL_OK ||
@@ -882,11 +989,17 @@ int sl_responses_finish(struct sl_request *req)
         json_array_append_new(output, item_json(&st->items[i], "completed"));
     if (cut)
         json_object_set_new(json_array_get(output, st->n_items - 1), "status", json_string("incomplete"));
+    r = response_obj(req, why ? "incomplete" : "completed", why, output, usage_of(req, st->reasoning_tokens));
+    if (r == NULL)
+        return SL_ERR_NOMEM;
     rc = event(req, why ? "response.incomplete" : "response.completed",
-               json_pack("{s:s, s:o}", "type", why ? "response.incomplete" : "response.completed", "response",
-                         response_obj(req, why ? "incomplete" : "completed", why, output,
-                                      usage_of(req, st->reasoning_tokens))));
-    return rc == SL_OK ? sl_respond_flush(req) : rc;
+               json_pack("{s:s, s:O}", "type", why ? "response.incomplete" : "response.completed", "response", r));
+    if (rc == SL_OK)
+        rc = sl_respond_flush(req);
+    if (rc == SL_OK && kept(req, st))
+        keep(req, st, streamed_answer(st), r);
+    json_decref(r);
+    return rc;
 }
 
 int sl_responses_stream_error(struct sl_request *req, int http_status, const char *type,

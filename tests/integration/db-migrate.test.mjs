@@ -86,20 +86,21 @@ describe('database: schema migrations, sluicectl, database_url, db.c on a live s
         let r = await ctl(['--config', cfg, 'status']);
         assert.equal(r.code, 5, `status before: pending is exit 5\n${r.stdout}${r.stderr}`);
         assert.match(r.stdout, /schema version: 0 \(0 applied\)/);
-        assert.match(r.stdout, /pending:\s+001_keys_teams_users\.sql, 002_spend\.sql/);
+        assert.match(r.stdout, /pending:\s+001_keys_teams_users\.sql, 002_spend\.sql, 003_responses\.sql/);
 
         r = await ctl(['--config', cfg, 'migrate']);
         assert.equal(r.code, 0, r.stdout + r.stderr);
         assert.match(r.stdout, /^applied 001_keys_teams_users\.sql \(5 statements, \d+ ms\)$/m);
         assert.match(r.stdout, /^applied 002_spend\.sql \(2 statements, \d+ ms\)$/m);
-        assert.match(r.stdout, /schema version 2 \(2 migrations applied\)/);
+        assert.match(r.stdout, /^applied 003_responses\.sql \(1 statement, \d+ ms\)$/m);
+        assert.match(r.stdout, /schema version 3 \(3 migrations applied\)/);
         noPassword(r);
 
         const tables = (await db.sql(`SELECT TABLE_NAME, ENGINE, TABLE_COLLATION FROM information_schema.TABLES
             WHERE TABLE_SCHEMA = 'sluice' ORDER BY TABLE_NAME`));
         assert.deepEqual(tables.map((t) => t[0]), ['LiteLLM_BudgetTable', 'LiteLLM_SpendLogs',
             'LiteLLM_TeamMembership', 'LiteLLM_TeamTable', 'LiteLLM_UserTable', 'LiteLLM_VerificationToken',
-            'sluice_daily_spend', 'sluice_schema_migrations']);
+            'sluice_daily_spend', 'sluice_responses', 'sluice_schema_migrations']);
         for (const t of tables) {
             assert.equal(t[1], 'InnoDB', `${t[0]} engine`);
             assert.equal(t[2], 'utf8mb4_nopad_bin', `${t[0]} collation`);
@@ -135,6 +136,8 @@ describe('database: schema migrations, sluicectl, database_url, db.c on a live s
             'sluice_daily_spend.idx_daily_key_date': 'api_key,date',
             'sluice_daily_spend.idx_daily_team_date': 'team_id,date',
             'sluice_daily_spend.idx_daily_user_date': 'user_id,date',
+            'sluice_responses.PRIMARY': 'response_id unique',
+            'sluice_responses.sluice_responses_expires': 'expires_at',
             'sluice_schema_migrations.PRIMARY': 'version unique',
         };
         for (const [k, v] of Object.entries(want)) assert.equal(idx[k], v, `index ${k}`);
@@ -161,7 +164,7 @@ describe('database: schema migrations, sluicectl, database_url, db.c on a live s
         await db.sql(`DELETE FROM LiteLLM_VerificationToken`);
 
         const rows = await db.sql('SELECT version, name, checksum, applied_by FROM sluice_schema_migrations ORDER BY version');
-        for (const [i, f] of ['001_keys_teams_users.sql', '002_spend.sql'].entries()) {
+        for (const [i, f] of ['001_keys_teams_users.sql', '002_spend.sql', '003_responses.sql'].entries()) {
             const sum = crypto.createHash('sha256').update(fs.readFileSync(path.join(SCHEMA_DIR, f))).digest('hex');
             assert.deepEqual(rows[i].slice(0, 3), [String(i + 1), f, sum]);
             assert.match(rows[i][3], /^sluicectl /);
@@ -169,10 +172,10 @@ describe('database: schema migrations, sluicectl, database_url, db.c on a live s
 
         r = await ctl(['--config', cfg, 'migrate']);
         assert.equal(r.code, 0, r.stdout + r.stderr);
-        assert.match(r.stdout, /nothing to do: schema version 2 is current \(mysql:\/\/sluice:\*\*\*@127\.0\.0\.1:\d+\/sluice\)/);
+        assert.match(r.stdout, /nothing to do: schema version 3 is current \(mysql:\/\/sluice:\*\*\*@127\.0\.0\.1:\d+\/sluice\)/);
         r = await ctl(['--config', cfg, 'status']);
         assert.equal(r.code, 0, r.stdout + r.stderr);
-        assert.match(r.stdout, /schema version: 2 \(2 applied\)/);
+        assert.match(r.stdout, /schema version: 3 \(3 applied\)/);
         assert.match(r.stdout, /pending:\s+none/);
         assert.match(r.stdout, /\(MariaDB 1\d\./);
         noPassword(r);
@@ -188,7 +191,7 @@ describe('database: schema migrations, sluicectl, database_url, db.c on a live s
             assert.equal(r.code, 4, `${cmd}: a changed migration is exit 4\n${r.stdout}${r.stderr}`);
             assert.match(r.stderr, /001_keys_teams_users\.sql was changed after it was applied/);
         }
-        assert.deepEqual(await db.sql('SELECT COUNT(*) FROM sluice_schema_migrations'), [['2']]);
+        assert.deepEqual(await db.sql('SELECT COUNT(*) FROM sluice_schema_migrations'), [['3']]);
     });
 
     it('new migrations apply once and in order; a failing one is not recorded', async () => {
@@ -196,36 +199,36 @@ describe('database: schema migrations, sluicectl, database_url, db.c on a live s
         const cfg = await config({ url: db.url({ database: 'scratch' }) });
         const s = path.join(dir, 'schema-more');
         await fsp.cp(SCHEMA_DIR, s, { recursive: true });
-        await fsp.writeFile(path.join(s, '003_extra.sql'),
+        await fsp.writeFile(path.join(s, '004_extra.sql'),
             'CREATE TABLE IF NOT EXISTS t_extra (id INT PRIMARY KEY);\nINSERT IGNORE INTO t_extra VALUES (1);\n');
         let r = await ctl(['--config', cfg, 'migrate'], { SLUICE_SCHEMA_DIR: s });
         assert.equal(r.code, 0, r.stdout + r.stderr);
         assert.deepEqual(r.stdout.match(/^applied (\S+)/gm), ['applied 001_keys_teams_users.sql',
-            'applied 002_spend.sql', 'applied 003_extra.sql']);
+            'applied 002_spend.sql', 'applied 003_responses.sql', 'applied 004_extra.sql']);
 
-        await fsp.writeFile(path.join(s, '004_broken.sql'),
-            'CREATE TABLE IF NOT EXISTS t_four (id INT);\nINSERT INTO t_missing VALUES (1);\n');
+        await fsp.writeFile(path.join(s, '005_broken.sql'),
+            'CREATE TABLE IF NOT EXISTS t_five (id INT);\nINSERT INTO t_missing VALUES (1);\n');
         r = await ctl(['--config', cfg, 'migrate'], { SLUICE_SCHEMA_DIR: s });
         assert.equal(r.code, 1, r.stdout + r.stderr);
-        assert.match(r.stderr, /004_broken\.sql failed after 1 statement\(s\): statement 2: Table 'scratch\.t_missing' doesn't exist/);
+        assert.match(r.stderr, /005_broken\.sql failed after 1 statement\(s\): statement 2: Table 'scratch\.t_missing' doesn't exist/);
         assert.match(r.stderr, /not recorded as applied; fix the cause and run migrate again/);
         r = await ctl(['--config', cfg, 'status'], { SLUICE_SCHEMA_DIR: s });
         assert.equal(r.code, 5, r.stdout + r.stderr);
-        assert.match(r.stdout, /schema version: 3 \(3 applied\)/);
-        assert.match(r.stdout, /pending:\s+004_broken\.sql/);
+        assert.match(r.stdout, /schema version: 4 \(4 applied\)/);
+        assert.match(r.stdout, /pending:\s+005_broken\.sql/);
 
         // Fixed (before release): applied, its first statement running again harmlessly.
-        await fsp.writeFile(path.join(s, '004_broken.sql'),
-            'CREATE TABLE IF NOT EXISTS t_four (id INT);\nINSERT INTO t_four VALUES (1);\n');
+        await fsp.writeFile(path.join(s, '005_broken.sql'),
+            'CREATE TABLE IF NOT EXISTS t_five (id INT);\nINSERT INTO t_five VALUES (1);\n');
         r = await ctl(['--config', cfg, 'migrate'], { SLUICE_SCHEMA_DIR: s });
         assert.equal(r.code, 0, r.stdout + r.stderr);
-        assert.match(r.stdout, /^applied 004_broken\.sql/m);
-        assert.deepEqual(await db.sql('SELECT COUNT(*) FROM t_four', 'scratch'), [['1']]);
+        assert.match(r.stdout, /^applied 005_broken\.sql/m);
+        assert.deepEqual(await db.sql('SELECT COUNT(*) FROM t_five', 'scratch'), [['1']]);
 
-        // The tree's schema/ against this database: 003 and 004 are unknown to it.
+        // The tree's schema/ against this database: 004 and 005 are unknown to it.
         r = await ctl(['--config', cfg, 'status']);
         assert.equal(r.code, 0, r.stdout + r.stderr);
-        assert.match(r.stderr, /warning: the database has migration 003, which this schema directory does not/);
+        assert.match(r.stderr, /warning: the database has migration 004, which this schema directory does not/);
 
         // Bad file names are refused before the database is touched.
         await fsp.writeFile(path.join(s, 'five.sql'), 'SELECT 1;\n');

@@ -252,6 +252,19 @@ static void expect_errors(const char *name, const char *const *wanted)
     sl_buf_free(&msgs);
 }
 
+/* sluice_settings.responses_store needs a database; its sizes are bounded. */
+static void test_responses_store(void)
+{
+    static const char *const errors[] = {
+        "responses_store_errors.yaml:6:20: error: sluice_settings.responses_store needs a database",
+        "responses_store_errors.yaml:7:30: error: sluice_settings.responses_store_max_bytes",
+        "responses_store_errors.yaml:8:33: error: sluice_settings.responses_store_max_age_days",
+        NULL
+    };
+
+    expect_errors("responses_store_errors.yaml", errors);
+}
+
 /* general_settings.trust_remote_user / remote_user_param and
  * litellm_settings.default_internal_user_params (docs/remote-user.md). */
 static void test_remote_user(void)
@@ -871,6 +884,7 @@ int main(void)
     test_timeouts();
     test_defaults();
     test_remote_user();
+    test_responses_store();
     test_errors();
     test_warnings();
     test_unset_env();
