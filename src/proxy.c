@@ -300,6 +300,15 @@ static int on_event(struct sl_request *req, const struct sl_sse_event *ev, void 
         if (req->dep->provider->fast_delta(req, ev, &fd))
             return fast_chunk(req, st, &fd);
     }
+    /* The same for the Responses API's clients, unless the cache keeps
+     * the answer (it keeps chat chunks). */
+    if (req->dep->provider->fast_delta != NULL && req->surface == SL_SURFACE_RESPONSES &&
+        req->cache == NULL && !sl_guard_on_answer(req)) {
+        struct sl_fast_delta fd;
+
+        if (req->dep->provider->fast_delta(req, ev, &fd))
+            return sl_responses_fast_text(req, fd.text, fd.text_len, fd.reasoning);
+    }
     rc = req->dep->provider->parse_stream_event(req, ev, &out, &done);
     if (rc == SL_OK && out != NULL) {
         if (json_is_array(out)) {

@@ -747,8 +747,10 @@ static int event(struct sl_request *req, const char *type, json_t *data)
     return text ? sl_respond_sse_event(req, type, text, len) : SL_ERR_NOMEM;
 }
 
-/* A delta event from a template: the text as a JSON string, no tree. */
-static int delta_event(struct sl_request *req, const struct item *it, int index, const char *text)
+/* A delta event from a template, no tree: the text as a JSON string, or
+ * (token != NULL) a JSON string token as the upstream sent it. */
+static int delta_event(struct sl_request *req, const struct item *it, int index, const char *text,
+                       const char *token, size_t token_len)
 {
     struct resp_state *st = state(req);
     const char *type = it->kind == IT_MESSAGE ? "response.output_text.delta"
@@ -761,7 +763,7 @@ static int delta_event(struct sl_request *req, const struct item *it, int index,
                        it->id, index, it->kind == IT_MESSAGE ? "\"content_index\":0,"
                                       : it->kind == IT_REASONING ? "\"summary_index\":0," : "");
     if (rc == SL_OK)
-        rc = sl_json_put_str(&st->out, text);
+        rc = token != NULL ? sl_buf_append(&st->out, token, token_len) : sl_json_put_str(&st->out, text);
     if (rc == SL_OK)
         rc = sl_buf_printf(&st->out, "%s,\"sequence_number\":%ld}", it->kind == IT_MESSAGE ? ",\"logprobs\":[]" : "",
                            st->seq++);
@@ -886,8 +888,38 @@ static int add_text(struct sl_request *req, struct resp_state *st, int kind, con
     if (rc == SL_OK)
         rc = sl_buf_puts(&st->items[st->open].text, text);
     if (rc == SL_OK)
-        rc = delta_event(req, &st->items[st->open], st->open, text);
+        rc = delta_event(req, &st->items[st->open], st->open, text, NULL, 0);
     return rc;
+}
+
+int sl_responses_fast_text(struct sl_request *req, const char *token, size_t len, int reasoning)
+{
+    struct resp_state *st = state(req);
+    int kind = reasoning ? IT_REASONING : IT_MESSAGE, rc;
+    struct item *it;
+
+    if (len < 2 || token[0] != '"' || token[len - 1] != '"')
+        return SL_ERR_UPSTREAM_BAD;
+    if ((rc = begin(req, st)) != SL_OK)
+        return rc;
+    if ((st->open < 0 || st->items[st->open].kind != kind) &&
+        (rc = open_item(req, st, kind, -1, NULL, NULL)) != SL_OK)
+        return rc;
+    it = &st->items[st->open];
+    /* The item keeps the text itself: the token as it is when it has no
+     * escapes (most), else decoded. */
+    if (memchr(token, '\\', len) == NULL) {
+        rc = sl_buf_append(&it->text, token + 1, len - 2);
+    } else {
+        json_t *s = json_loadb(token, len, JSON_DECODE_ANY, NULL);
+
+        rc = json_is_string(s) ? sl_buf_append(&it->text, json_string_value(s), json_string_length(s))
+                               : SL_ERR_UPSTREAM_BAD;
+        json_decref(s);
+    }
+    if (rc != SL_OK)
+        return rc;
+    return delta_event(req, it, st->open, NULL, token, len);
 }
 
 static int tool_delta(struct sl_request *req, struct resp_state *st, const json_t *tc)
@@ -913,7 +945,7 @@ static int tool_delta(struct sl_request *req, struct resp_state *st, const json_
     it = &st->items[st->open];
     if ((rc = sl_buf_puts(&it->text, args)) != SL_OK)
         return rc;
-    return delta_event(req, it, st->open, args);
+    return delta_event(req, it, st->open, args, NULL, 0);
 }
 
 int sl_responses_send_chunk(struct sl_request *req, const json_t *chunk)

@@ -36,6 +36,11 @@ int sl_responses_native(const struct sl_request *req);
  * the end of the stream: the open item closed and response.completed (or
  * response.incomplete). */
 int sl_responses_send_completion(struct sl_request *req, const json_t *completion);
+
+/* A plain text delta recognised without a parse (provider.h's fast_delta):
+ * token is the JSON string as the upstream sent it, written into the delta
+ * event as it is. reasoning: the model's reasoning rather than its answer. */
+int sl_responses_fast_text(struct sl_request *req, const char *token, size_t len, int reasoning);
 int sl_responses_send_chunk(struct sl_request *req, const json_t *chunk);
 int sl_responses_finish(struct sl_request *req);
 

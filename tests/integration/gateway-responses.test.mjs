@@ -98,6 +98,17 @@ for (const model of TRANSLATED) {
             assert.ok(final.usage.output_tokens > 0);
         });
 
+        it('streamed text that needs escapes: quotes, backslashes, non-ASCII, a line break', async () => {
+            const said = 'say "hi" C:\\tmp — naïve 😀 end\nnext';
+            const stream = client.responses.stream({ model, input: said });
+            const deltas = [];
+            stream.on('response.output_text.delta', (e) => deltas.push(e.delta));
+            for await (const e of stream) assert.equal(typeof e.sequence_number, 'number');
+            const final = await stream.finalResponse();
+            assert.equal(deltas.join(''), `Echo: ${said}`);
+            assert.equal(textOf(final), `Echo: ${said}`, 'the final text, decoded as the deltas were');
+        });
+
         it('a tool call round trip: function_call out, function_call_output back in', async () => {
             const input = [{ role: 'user', content: 'call tool for Paris' }];
             const r1 = await client.responses.create({ model, input, tools: [weather] });
