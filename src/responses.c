@@ -132,8 +132,8 @@ static int check_item(struct sl_request *req, size_t i, const json_t *it)
     if (strcmp(type, "reasoning") == 0)
         return SL_OK;
     if (strcmp(type, "item_reference") == 0)
-        return sl_tr_bad(req, "input.%zu: item_reference needs stored responses, and this gateway keeps none; "
-                         "send the items themselves.", i);
+        return sl_tr_bad(req, "input.%zu: item_reference items are not supported by this gateway; send the "
+                         "items themselves (or previous_response_id, with the response store on).", i);
     req->err_msg = sl_arena_printf(req->arena, "input.%zu: items of type %.60s are not supported by this gateway.",
                                    i, type);
     return SL_ERR_BAD_REQUEST;
