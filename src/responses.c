@@ -53,6 +53,8 @@ struct item {
     const char *call_id;     /* IT_CALL (arena) */
     const char *name;        /* IT_CALL (arena) */
     struct sl_buf text;      /* text, reasoning summary or arguments */
+    char *delta_head;        /* its delta events up to "delta": (arena), made once */
+    size_t delta_head_len;
 };
 
 #define MAX_ITEMS 128        /* output items of one answer */
@@ -749,24 +751,41 @@ static int event(struct sl_request *req, const char *type, json_t *data)
 
 /* A delta event from a template, no tree: the text as a JSON string, or
  * (token != NULL) a JSON string token as the upstream sent it. */
-static int delta_event(struct sl_request *req, const struct item *it, int index, const char *text,
+static int delta_event(struct sl_request *req, struct item *it, int index, const char *text,
                        const char *token, size_t token_len)
 {
     struct resp_state *st = state(req);
     const char *type = it->kind == IT_MESSAGE ? "response.output_text.delta"
                      : it->kind == IT_CALL ? "response.function_call_arguments.delta"
                      : "response.reasoning_summary_text.delta";
+    static const char logprobs[] = ",\"logprobs\":[]";
+    static const char seq[] = ",\"sequence_number\":";
+    char num[24], *p = num + sizeof(num);
+    long n = st->seq++;
     int rc;
 
+    if (it->delta_head == NULL) {      /* the part no delta changes, made once per item */
+        it->delta_head = sl_arena_printf(req->arena,
+            "{\"type\":\"%s\",\"item_id\":\"%s\",\"output_index\":%d,%s\"delta\":", type, it->id, index,
+            it->kind == IT_MESSAGE ? "\"content_index\":0," : it->kind == IT_REASONING ? "\"summary_index\":0," : "");
+        if (it->delta_head == NULL)
+            return SL_ERR_NOMEM;
+        it->delta_head_len = strlen(it->delta_head);
+    }
+    *--p = '}';
+    do
+        *--p = (char)('0' + n % 10);
+    while ((n /= 10) > 0);
     sl_buf_reset(&st->out);
-    rc = sl_buf_printf(&st->out, "{\"type\":\"%s\",\"item_id\":\"%s\",\"output_index\":%d,%s\"delta\":", type,
-                       it->id, index, it->kind == IT_MESSAGE ? "\"content_index\":0,"
-                                      : it->kind == IT_REASONING ? "\"summary_index\":0," : "");
+    rc = sl_buf_append(&st->out, it->delta_head, it->delta_head_len);
     if (rc == SL_OK)
         rc = token != NULL ? sl_buf_append(&st->out, token, token_len) : sl_json_put_str(&st->out, text);
+    if (rc == SL_OK && it->kind == IT_MESSAGE)
+        rc = sl_buf_append(&st->out, logprobs, sizeof(logprobs) - 1);
     if (rc == SL_OK)
-        rc = sl_buf_printf(&st->out, "%s,\"sequence_number\":%ld}", it->kind == IT_MESSAGE ? ",\"logprobs\":[]" : "",
-                           st->seq++);
+        rc = sl_buf_append(&st->out, seq, sizeof(seq) - 1);
+    if (rc == SL_OK)
+        rc = sl_buf_append(&st->out, p, (size_t)(num + sizeof(num) - p));
     if (rc != SL_OK)
         return rc;
     return sl_respond_sse_event(req, type, st->out.data, st->out.len);
