@@ -26,30 +26,8 @@
 #include "request.h"
 #include "status.h"
 #include "tap.h"
+#include "cases.h"
 #include "memconn.h"
-
-static json_t *load_json(const char *dir, const char *name)
-{
-    char path[4096];
-
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    return json_load_file(path, 0, NULL);
-}
-
-static char *slurp_line(const char *dir, const char *name)
-{
-    char path[4096], line[1024];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    if ((f = fopen(path, "r")) == NULL)
-        return NULL;
-    if (fgets(line, sizeof(line), f) == NULL)
-        line[0] = '\0';
-    fclose(f);
-    line[strcspn(line, "\n")] = '\0';
-    return strdup(line);
-}
 
 /* Message ids are made from the request id: only their prefix is checked. */
 static void scrub_ids(json_t *v)
@@ -88,57 +66,14 @@ static void same(const char *name, const char *what, json_t *got, json_t *want)
     json_decref(got);
 }
 
-/* The body after the CGI header block. */
-static const char *body_of(const struct memconn *mc)
-{
-    const char *sep = mc->out.data ? strstr(mc->out.data, "\r\n\r\n") : NULL;
-
-    return sep ? sep + 4 : "";
-}
-
-/* "event: X\ndata: {...}\n\n"... -> [[X, {...}], ...] */
-static json_t *parse_events(const char *p)
-{
-    json_t *out = json_array();
-
-    while (p && *p) {
-        const char *nl = strchr(p, '\n'), *data, *end;
-        char name[64] = "";
-
-        if (strncmp(p, "event: ", 7) == 0 && nl) {
-            snprintf(name, sizeof(name), "%.*s", (int)(nl - p - 7), p + 7);
-            p = nl + 1;
-        }
-        if (strncmp(p, "data: ", 6) != 0)
-            break;
-        data = p + 6;
-        end = strstr(data, "\n\n");
-        if (end == NULL)
-            break;
-        json_array_append_new(out, json_pack("[s, o]", name, json_loadb(data, (size_t)(end - data), 0, NULL)));
-        p = end + 2;
-    }
-    return out;
-}
-
-static void usage_from(struct sl_request *req, const json_t *u)
-{
-    if (!json_is_object(u))
-        return;
-    req->usage.prompt_tokens = (long)json_integer_value(json_object_get(u, "prompt_tokens"));
-    req->usage.completion_tokens = (long)json_integer_value(json_object_get(u, "completion_tokens"));
-    req->usage.cached_tokens = (long)json_integer_value(
-        json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
-}
-
 static void run_case(const char *dir, const char *name, struct sl_arena *a)
 {
     const char *params[] = { NULL };
     struct memconn mc = { .params = params };
     struct sl_request req;
     struct sl_deployment dep;
-    json_t *depj = load_json(dir, "deployment.json"), *want, *v;
-    char *build_error = slurp_line(dir, "build_error"), label[1024], pbuf[64];
+    json_t *depj = case_json(dir, "deployment.json"), *want, *v;
+    char *build_error = case_line(dir, "build_error"), label[1024], pbuf[64];
     const char *model = json_string_value(json_object_get(depj, "model")), *slash;
     size_t i;
     int rc;
@@ -152,7 +87,7 @@ static void run_case(const char *dir, const char *name, struct sl_arena *a)
     strcpy(req.id, "test-request-id");
     req.surface = SL_SURFACE_ANTHROPIC;
     req.endpoint = SL_EP_MESSAGES;
-    req.in = load_json(dir, "client.json");
+    req.in = case_json(dir, "client.json");
     if (req.in != NULL)
         sl_arena_defer(a, sl_json_decref_cb, req.in);   /* as request.c does */
     if (req.in == NULL || model == NULL) {
@@ -186,27 +121,27 @@ static void run_case(const char *dir, const char *name, struct sl_arena *a)
         goto out;
     }
     is_int(rc, SL_OK, label);
-    if ((want = load_json(dir, "expected_openai.json")) != NULL) {
+    if ((want = case_json(dir, "expected_openai.json")) != NULL) {
         same(name, "OpenAI request", json_deep_copy(req.in), want);
         json_decref(want);
     }
-    if ((v = load_json(dir, "completion.json")) != NULL) {
-        want = load_json(dir, "expected.json");
-        usage_from(&req, json_object_get(v, "usage"));
+    if ((v = case_json(dir, "completion.json")) != NULL) {
+        want = case_json(dir, "expected.json");
+        case_usage(&req, json_object_get(v, "usage"));
         rc = sl_messages_send_completion(&req, v);
         snprintf(label, sizeof(label), "%s: completion sent", name);
         is_int(rc, SL_OK, label);
-        same(name, "Anthropic message", json_loads(body_of(&mc), 0, NULL), want);
+        same(name, "Anthropic message", json_loads(case_body(&mc), 0, NULL), want);
         json_decref(want);
         json_decref(v);
     }
-    if ((v = load_json(dir, "chunks.json")) != NULL) {
+    if ((v = case_json(dir, "chunks.json")) != NULL) {
         json_t *c;
 
-        want = load_json(dir, "expected_events.json");
+        want = case_json(dir, "expected_events.json");
         rc = SL_OK;
         json_array_foreach(v, i, c) {
-            usage_from(&req, json_object_get(c, "usage"));
+            case_usage(&req, json_object_get(c, "usage"));
             if (rc == SL_OK)
                 rc = sl_messages_send_chunk(&req, c);
         }
@@ -214,7 +149,7 @@ static void run_case(const char *dir, const char *name, struct sl_arena *a)
             rc = sl_messages_finish(&req);
         snprintf(label, sizeof(label), "%s: stream sent", name);
         is_int(rc, SL_OK, label);
-        same(name, "Anthropic events", parse_events(body_of(&mc)), want);
+        same(name, "Anthropic events", case_events(case_body(&mc)), want);
         json_decref(want);
         json_decref(v);
     }
@@ -223,11 +158,6 @@ out:
     sl_buf_free(&mc.out);
     json_decref(depj);
     sl_arena_reset(a);   /* both the client's request and the converted one */
-}
-
-static int by_name(const struct dirent **x, const struct dirent **y)
-{
-    return strcmp((*x)->d_name, (*y)->d_name);
 }
 
 int main(void)
@@ -239,7 +169,7 @@ int main(void)
     int n, cases = 0;
 
     snprintf(root, sizeof(root), "%s/messages", data);
-    n = scandir(root, &cs, NULL, by_name);
+    n = scandir(root, &cs, NULL, case_by_name);
     for (int i = 0; i < n; i++) {
         char dir[2048];
 

@@ -44,15 +44,8 @@
 #include "responses.h"
 #include "status.h"
 #include "tap.h"
+#include "cases.h"
 #include "memconn.h"
-
-static json_t *load_json(const char *dir, const char *name)
-{
-    char path[4096];
-
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    return json_load_file(path, 0, NULL);
-}
 
 /* A whole file in the arena, NUL-terminated; NULL if absent. */
 static char *slurp(const char *dir, const char *name, struct sl_arena *a, size_t *len)
@@ -71,21 +64,6 @@ static char *slurp(const char *dir, const char *name, struct sl_arena *a, size_t
     }
     fclose(f);
     return p;
-}
-
-static char *slurp_line(const char *dir, const char *name)
-{
-    char path[4096], line[1024];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    if ((f = fopen(path, "r")) == NULL)
-        return NULL;
-    if (fgets(line, sizeof(line), f) == NULL)
-        line[0] = '\0';
-    fclose(f);
-    line[strcspn(line, "\n")] = '\0';
-    return strdup(line);
 }
 
 /* Ids the gateway makes from the request id: only their prefix is checked. */
@@ -148,39 +126,6 @@ static void same(const char *name, const char *what, json_t *got, json_t *want)
     json_decref(got);
 }
 
-/* The body after the CGI header block. */
-static const char *body_of(const struct memconn *mc)
-{
-    const char *sep = mc->out.data ? strstr(mc->out.data, "\r\n\r\n") : NULL;
-
-    return sep ? sep + 4 : "";
-}
-
-/* "event: X\ndata: {...}\n\n"... -> [[X, {...}], ...] */
-static json_t *parse_events(const char *p)
-{
-    json_t *out = json_array();
-
-    while (p && *p) {
-        const char *nl = strchr(p, '\n'), *data, *end;
-        char name[96] = "";
-
-        if (strncmp(p, "event: ", 7) == 0 && nl) {
-            snprintf(name, sizeof(name), "%.*s", (int)(nl - p - 7), p + 7);
-            p = nl + 1;
-        }
-        if (strncmp(p, "data: ", 6) != 0)
-            break;
-        data = p + 6;
-        end = strstr(data, "\n\n");
-        if (end == NULL)
-            break;
-        json_array_append_new(out, json_pack("[s, o]", name, json_loadb(data, (size_t)(end - data), 0, NULL)));
-        p = end + 2;
-    }
-    return out;
-}
-
 /* Each event named by its type, its sequence_number counting up from 0
  * (then removed, as the expected files leave it out). */
 static void check_sequence(const char *name, json_t *events)
@@ -206,21 +151,9 @@ static void check_sequence(const char *name, json_t *events)
     ok(good, label);
 }
 
-/* As the adapters and proxy.c read a chat usage object. */
-static void usage_from(struct sl_request *req, const json_t *u)
-{
-    if (!json_is_object(u))
-        return;
-    req->usage.prompt_tokens = (long)json_integer_value(json_object_get(u, "prompt_tokens"));
-    req->usage.completion_tokens = (long)json_integer_value(json_object_get(u, "completion_tokens"));
-    req->usage.total_tokens = (long)json_integer_value(json_object_get(u, "total_tokens"));
-    req->usage.cached_tokens = (long)json_integer_value(
-        json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
-}
-
 static void check_usage(const char *dir, const char *name, const struct sl_request *req)
 {
-    json_t *want = load_json(dir, "expected_usage.json");
+    json_t *want = case_json(dir, "expected_usage.json");
 
     if (want == NULL)
         return;
@@ -259,18 +192,18 @@ static void check_form(const char *name, const struct sl_request *req, const jso
 
 static void run_completion(const char *dir, const char *name, struct sl_request *req, struct memconn *mc)
 {
-    json_t *v = load_json(dir, "completion.json"), *want, *got;
+    json_t *v = case_json(dir, "completion.json"), *want, *got;
     char label[1024];
     int rc;
 
     if (v == NULL)
         return;
-    want = load_json(dir, "expected.json");
-    usage_from(req, json_object_get(v, "usage"));
+    want = case_json(dir, "expected.json");
+    case_usage(req, json_object_get(v, "usage"));
     rc = sl_responses_send_completion(req, v);
     snprintf(label, sizeof(label), "%s: completion sent", name);
     is_int(rc, SL_OK, label);
-    got = json_loads(body_of(mc), 0, NULL);
+    got = json_loads(case_body(mc), 0, NULL);
     scrub_ids(got);
     same(name, "Response", got, want);
     json_decref(want);
@@ -279,16 +212,16 @@ static void run_completion(const char *dir, const char *name, struct sl_request 
 
 static void run_chunks(const char *dir, const char *name, struct sl_request *req, struct memconn *mc)
 {
-    json_t *v = load_json(dir, "chunks.json"), *err = load_json(dir, "stream_error.json"), *want, *c, *got;
+    json_t *v = case_json(dir, "chunks.json"), *err = case_json(dir, "stream_error.json"), *want, *c, *got;
     char label[1024];
     size_t i;
     int rc = SL_OK;
 
     if (v == NULL)
         goto out;
-    want = load_json(dir, "expected_events.json");
+    want = case_json(dir, "expected_events.json");
     json_array_foreach(v, i, c) {
-        usage_from(req, json_object_get(c, "usage"));
+        case_usage(req, json_object_get(c, "usage"));
         if (rc == SL_OK)
             rc = sl_responses_send_chunk(req, c);
     }
@@ -296,7 +229,7 @@ static void run_chunks(const char *dir, const char *name, struct sl_request *req
         rc = err ? stream_error(req, err) : sl_responses_finish(req);
     snprintf(label, sizeof(label), "%s: stream sent", name);
     is_int(rc, SL_OK, label);
-    got = parse_events(body_of(mc));
+    got = case_events(case_body(mc));
     check_sequence(name, got);
     scrub_ids(got);
     same(name, "Responses events", got, want);
@@ -315,7 +248,7 @@ static void run_native_reply(const char *dir, const char *name, struct sl_reques
 
     if (body == NULL)
         return;
-    want = load_json(dir, "expected.json");
+    want = case_json(dir, "expected.json");
     rc = sl_responses_native_reply(req, body, len, &out);
     snprintf(label, sizeof(label), "%s: native reply", name);
     is_int(rc, SL_OK, label);
@@ -364,7 +297,7 @@ static int on_native(void *p, const struct sl_sse_event *ev)
 
         /* Headers may precede the first event. */
         if (before == 0 && strstr(nc->mc->out.data, "\r\n\r\n") != NULL) {
-            out = body_of(nc->mc);
+            out = case_body(nc->mc);
             n = nc->mc->out.len - (size_t)(out - nc->mc->out.data);
         }
         /* Data over several lines is written again on one. */
@@ -388,12 +321,12 @@ static void run_native_sse(const char *dir, const char *name, struct sl_request 
     struct sl_framer f;
     size_t len = 0;
     char *sse = slurp(dir, "native.sse", a, &len), label[1024];
-    json_t *err = load_json(dir, "stream_error.json"), *want, *got;
+    json_t *err = case_json(dir, "stream_error.json"), *want, *got;
     int rc;
 
     if (sse == NULL)
         goto out;
-    want = load_json(dir, "expected_events.json");
+    want = case_json(dir, "expected_events.json");
     sl_framer_init(&f, SL_FRAMING_SSE);
     rc = sl_framer_feed(&f, sse, len, on_native, &nc);
     if (rc == SL_OK)
@@ -407,7 +340,7 @@ static void run_native_sse(const char *dir, const char *name, struct sl_request 
     ok(nc.verbatim, label);
     snprintf(label, sizeof(label), "%s: done at the last event only", name);
     ok(nc.done_right, label);
-    got = parse_events(body_of(mc));
+    got = case_events(case_body(mc));
     check_sequence(name, got);
     scrub_ids(got);
     same(name, "Responses events", got, want);
@@ -422,7 +355,7 @@ out:
  * run them: SL_OK when the case goes on to its answers. */
 static int convert(const char *dir, const char *name, struct sl_request *req, const struct sl_deployment *next)
 {
-    char *build_error = slurp_line(dir, "build_error"), label[1024];
+    char *build_error = case_line(dir, "build_error"), label[1024];
     json_t *want;
     int rc;
 
@@ -445,7 +378,7 @@ static int convert(const char *dir, const char *name, struct sl_request *req, co
         return SL_ERR_BAD_REQUEST;
     }
     is_int(rc, SL_OK, label);
-    if (rc == SL_OK && (want = load_json(dir, "expected_chat.json")) != NULL) {
+    if (rc == SL_OK && (want = case_json(dir, "expected_chat.json")) != NULL) {
         same(name, "chat request", json_deep_copy(req->in), want);
         json_decref(want);
     }
@@ -476,7 +409,7 @@ static void run_case(const char *dir, const char *name, struct sl_arena *a)
     struct memconn mc = { .params = params };
     struct sl_request req;
     struct sl_deployment dep, next;
-    json_t *depj = load_json(dir, "deployment.json"), *fallj = load_json(dir, "fallback.json"), *client;
+    json_t *depj = case_json(dir, "deployment.json"), *fallj = case_json(dir, "fallback.json"), *client;
     char *text;
     size_t len = 0;
 
@@ -517,11 +450,6 @@ out:
     sl_arena_reset(a);   /* the client's request, the chat form and the state */
 }
 
-static int by_name(const struct dirent **x, const struct dirent **y)
-{
-    return strcmp((*x)->d_name, (*y)->d_name);
-}
-
 int main(void)
 {
     const char *data = getenv("SL_TEST_DATA") ? getenv("SL_TEST_DATA") : "tests/data";
@@ -531,7 +459,7 @@ int main(void)
     int n, cases = 0;
 
     snprintf(root, sizeof(root), "%s/responses", data);
-    n = scandir(root, &cs, NULL, by_name);
+    n = scandir(root, &cs, NULL, case_by_name);
     for (int i = 0; i < n; i++) {
         char dir[2048];
 
