@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "arena.h"
+#include "auth.h"
 #include "config.h"
 #include "db.h"
 #include "jsonutil.h"
@@ -21,10 +22,17 @@ static long long now_real_us(void)
     return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
 }
 
-/* Whose rows: the key's token, '' for the master key and remote users. */
-static const char *owner(const struct sl_request *req)
+/* Whose rows: the key's token; a remote user without a key, "user:" and
+ * its id; '' for the master key. */
+static const char *owner(struct sl_request *req)
 {
-    return req->principal.role == SL_ROLE_KEY ? req->principal.key_hash : "";
+    const struct sl_key *u = req->principal.user;
+
+    if (req->principal.role == SL_ROLE_KEY)
+        return req->principal.key_hash;
+    if (u != NULL && u->user_id != NULL)
+        return sl_arena_printf(req->arena, "user:%s", u->user_id);
+    return "";
 }
 
 static int conn(struct sl_request *req, struct sl_db **db)
