@@ -207,6 +207,76 @@ static int wire_event(struct sl_request *req, const struct sl_sse_event *ev,
     return sl_respond_sse_data3(req, piece[0], n[0], piece[1], n[1], piece[2], n[2]);
 }
 
+/* An OpenAI-wire chunk that is nothing but text, for the Responses API's
+ * clients: one choice, index 0, no finish; a delta of content (and
+ * perhaps a role) alone. *tok gets the content's string token. Anything
+ * else (tool calls, reasoning, usage, an error, a finish) is for the
+ * parse. */
+struct text_view {
+    const char *tok;
+    size_t tok_len;
+    int other;              /* a member that needs the parse */
+};
+
+static int delta_member(void *ctx, const struct sl_jmember *m)
+{
+    struct text_view *v = ctx;
+
+    if (sl_jscan_key_is(m, "content") && m->val[0] == '"') {
+        v->tok = m->val;
+        v->tok_len = m->val_len;
+    } else if (!sl_jscan_key_is(m, "role") && !sl_jscan_is_null(m->val, m->val_len)) {
+        v->other = 1;
+    }
+    return 0;
+}
+
+static int choice_member(void *ctx, const struct sl_jmember *m)
+{
+    struct text_view *v = ctx;
+
+    if (sl_jscan_key_is(m, "delta") && m->val[0] == '{')
+        return sl_jscan_object(m->val, m->val_len, delta_member, v) != 0;
+    if (sl_jscan_key_is(m, "index"))
+        v->other |= !(m->val_len == 1 && m->val[0] == '0');
+    else if (!sl_jscan_is_null(m->val, m->val_len))
+        v->other = 1;       /* a finish_reason, logprobs, ... */
+    return 0;
+}
+
+static int wire_text_delta(const struct sl_sse_event *ev, const char **tok, size_t *tok_len)
+{
+    struct wire_view w;
+    struct text_view v = { NULL, 0, 0 };
+    const char *p, *end;
+
+    memset(&w, 0, sizeof(w));
+    if (ev->data_len < 2 || ev->data[0] != '{' ||
+        sl_jscan_object(ev->data, ev->data_len, view_member, &w) != 0 || w.has_error || w.has_usage ||
+        !w.has_choices)
+        return 0;
+    /* choices: exactly one object */
+    p = w.choices.val;
+    end = p + w.choices.val_len;
+    if (*p++ != '[')
+        return 0;
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    while (end > p && end[-1] != ']')
+        end--;
+    if (end <= p)
+        return 0;
+    end--;                                  /* the ']' */
+    while (end > p && (end[-1] == ' ' || end[-1] == '\n' || end[-1] == '\r' || end[-1] == '\t'))
+        end--;
+    if (p >= end || *p != '{' ||
+        sl_jscan_object(p, (size_t)(end - p), choice_member, &v) != 0 || v.other || v.tok == NULL)
+        return 0;                           /* two choices fail the scan: the parse takes them */
+    *tok = v.tok;
+    *tok_len = v.tok_len;
+    return 1;
+}
+
 /* Sends one OpenAI chunk to the client, or swallows the usage-only chunk we
  * asked for on the client's behalf. */
 static int send_chunk(struct sl_request *req, json_t *chunk, struct stream_state *st)
@@ -301,13 +371,17 @@ static int on_event(struct sl_request *req, const struct sl_sse_event *ev, void 
             return fast_chunk(req, st, &fd);
     }
     /* The same for the Responses API's clients, unless the cache keeps
-     * the answer (it keeps chat chunks). */
-    if (req->dep->provider->fast_delta != NULL && req->surface == SL_SURFACE_RESPONSES &&
-        req->cache == NULL && !sl_guard_on_answer(req)) {
+     * the answer (it keeps chat chunks): the adapter's fast path, or for
+     * OpenAI-wire providers a scan of the chunk. */
+    if (req->surface == SL_SURFACE_RESPONSES && req->cache == NULL && !sl_guard_on_answer(req)) {
         struct sl_fast_delta fd;
+        const char *tok;
+        size_t tok_len;
 
-        if (req->dep->provider->fast_delta(req, ev, &fd))
+        if (req->dep->provider->fast_delta != NULL && req->dep->provider->fast_delta(req, ev, &fd))
             return sl_responses_fast_text(req, fd.text, fd.text_len, fd.reasoning);
+        if ((req->dep->provider->flags & SL_PROVIDER_OPENAI_WIRE) && wire_text_delta(ev, &tok, &tok_len))
+            return sl_responses_fast_text(req, tok, tok_len, 0);
     }
     rc = req->dep->provider->parse_stream_event(req, ev, &out, &done);
     if (rc == SL_OK && out != NULL) {

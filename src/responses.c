@@ -919,8 +919,8 @@ int sl_responses_fast_text(struct sl_request *req, const char *token, size_t len
 
     if (len < 2 || token[0] != '"' || token[len - 1] != '"')
         return SL_ERR_UPSTREAM_BAD;
-    if ((rc = begin(req, st)) != SL_OK)
-        return rc;
+    if ((rc = begin(req, st)) != SL_OK || len == 2)
+        return rc;          /* "": nothing to add, as in the parsed path */
     if ((st->open < 0 || st->items[st->open].kind != kind) &&
         (rc = open_item(req, st, kind, -1, NULL, NULL)) != SL_OK)
         return rc;
