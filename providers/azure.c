@@ -7,9 +7,9 @@
  *     -> POST {api_base}/chat/completions, the deployment as "model"
  *
  * The Responses API is passed through: POST {api_base}/openai/responses?
- * api-version=V (V defaults to 2025-04-01-preview there, the first version
- * that has it), or {api_base}/responses on the v1 API; the deployment is
- * the body's "model" either way.
+ * api-version=V (2025-04-01-preview unless a later version is configured:
+ * older ones do not have it), or {api_base}/responses on the v1 API; the
+ * deployment is the body's "model" either way.
  *
  * The deployment is the model after "azure/". api-version: litellm_params
  * api_version, else AZURE_API_VERSION, else 2024-10-21 (the current GA
@@ -68,7 +68,11 @@ static int azure_build_request(struct sl_request *req, const json_t *in, struct 
             n -= 7;
         version = dep->api_version ? dep->api_version : getenv("AZURE_API_VERSION");
         if (version == NULL || *version == '\0')
-            version = req->endpoint == SL_EP_RESPONSES ? AZURE_RESPONSES_API_VERSION : AZURE_API_VERSION;
+            version = AZURE_API_VERSION;
+        /* The Responses API came with 2025-03-01-preview: an older version
+         * configured for chat would only get a 404 there. */
+        if (req->endpoint == SL_EP_RESPONSES && strcmp(version, "2025-03-01") < 0)
+            version = AZURE_RESPONSES_API_VERSION;
         deployment = sl_upstream_escape(req->arena, dep->upstream_model);
         version = sl_upstream_escape(req->arena, version);
         if (deployment == NULL || version == NULL)

@@ -52,7 +52,21 @@ function codexExec(model, prompt) {
     fs.writeFileSync(path.join(home, 'config.toml'), [
         `model = "${model}"`,
         'model_provider = "sluice"',
+        // nothing but the provider: no update check, analytics, telemetry or
+        // plugin fetch (Codex would otherwise look up github.com and chatgpt.com)
         'check_for_update_on_startup = false',
+        '[analytics]',
+        'enabled = false',
+        '[feedback]',
+        'enabled = false',
+        '[otel]',
+        'exporter = "none"',
+        'trace_exporter = "none"',
+        'metrics_exporter = "none"',
+        '[features]',
+        'plugins = false',
+        'remote_plugin = false',
+        'apps = false',
         '[model_providers.sluice]',
         'name = "sluice"',
         `base_url = "${h.baseURL}"`,
@@ -64,8 +78,8 @@ function codexExec(model, prompt) {
     ].join('\n'));
     const last = path.join(dir, '..', `${path.basename(dir)}.last.txt`);
     return new Promise((resolve, reject) => {
-        const child = spawn(CODEX, ['exec', '--skip-git-repo-check', '--dangerously-bypass-approvals-and-sandbox',
-            '--ephemeral', '--color', 'never', '-o', last, prompt], {
+        const child = spawn(CODEX, ['exec', '--strict-config', '--skip-git-repo-check',
+            '--dangerously-bypass-approvals-and-sandbox', '--ephemeral', '--color', 'never', '-o', last, prompt], {
             cwd: dir,
             env: { PATH: process.env.PATH, HOME: home, CODEX_HOME: home, SLUICE_API_KEY: h.masterKey,
                 RUST_LOG: 'error', NO_COLOR: '1' },

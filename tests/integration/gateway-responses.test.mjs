@@ -22,6 +22,8 @@ before(async () => {
             const dep = (name, params) => ({ model_name: name, litellm_params: { timeout: 10, ...params } });
             cfg.model_list.push(
                 dep('gpt', { model: 'openai/gpt-4o-mini', api_base: ctx.fakeBase, api_key: FAKE_UPSTREAM_KEY }),
+                dep('az', { model: 'azure/gpt-4o-prod', api_base: root, api_key: FAKE_UPSTREAM_KEY, api_version: '2024-10-21' }),
+                dep('az-v1', { model: 'azure/gpt-4o-prod', api_base: `${root}/openai/v1`, api_key: FAKE_UPSTREAM_KEY }),
                 dep('gpt-drop', { model: 'openai/drop-mid-stream', api_base: ctx.fakeBase, api_key: FAKE_UPSTREAM_KEY }),
                 dep('native-then-claude', { model: 'openai/fault-500', api_base: ctx.fakeBase, api_key: FAKE_UPSTREAM_KEY }),
                 dep('vllm', { model: 'hosted_vllm/gpt-4o-mini', api_base: ctx.fakeBase, api_key: FAKE_UPSTREAM_KEY }),
@@ -221,6 +223,23 @@ describe('responses on openai/ (passed through)', () => {
         assert.doesNotMatch(JSON.stringify(chat.body.messages), /bob@example\.com/);
         assert.match(JSON.stringify(chat.body.messages), /mail .* now/);
         assert.equal(chat.body.guardrails, undefined, 'a gateway field, never sent upstream');
+    });
+
+    it('azure/: passed through to its Responses API (a newer api-version than the one set for chat)', async () => {
+        for (const [model, path] of [['az', '/openai/responses'], ['az-v1', '/openai/v1/responses']]) {
+            const r = await client.responses.create({ model, input: 'hello azure', tools: [{ type: 'web_search' }] });
+            assert.equal(r.model, model);
+            assert.equal(r.output_text, 'Echo: hello azure');
+            const up = (await h.fake.log()).filter((e) => e.path === path).at(-1);
+            assert.ok(up, `${model} went to ${path}`);
+            assert.equal(up.auth_ok, true);
+            assert.equal(up.body.model, 'gpt-4o-prod', 'the deployment is the body\'s model');
+            assert.deepEqual(up.body.tools, [{ type: 'web_search' }]);
+            if (model === 'az') assert.equal(up.query, '?api-version=2025-04-01-preview');
+        }
+        const s = client.responses.stream({ model: 'az', input: 'streamed azure' });
+        for await (const e of s) assert.equal(typeof e.type, 'string');
+        assert.equal(textOf(await s.finalResponse()), 'Echo: streamed azure');
     });
 
     it('a native deployment that fails falls back to a translated one', async () => {

@@ -6,6 +6,9 @@
 //   POST /openai/v1/chat/completions, POST /openai/v1/embeddings,
 //   GET /openai/v1/models      the newer v1 surface: the model is in the
 //                              body and api-version is optional
+//   POST /openai/responses?api-version=..., POST /openai/v1/responses
+//                              the Responses API (the deployment is the
+//                              body's model), answered by openai-extra.mjs
 // Any other path under /openai/, and a deployments route without
 // ?api-version=, answers Azure's 404 {"error":{"code":"404","message":
 // "Resource not found"}}.
@@ -41,7 +44,10 @@
 //                     data: {"error": {...}} event, then the end of the body
 // (bad-event and stream-error answer normally when not streaming.)
 
+import { handle as responsesHandle } from './openai-extra.mjs';
+
 const AD_TOKEN = 'fake-azure-ad-token';
+const RESPONSES_ROUTES = new Set(['POST /openai/responses', 'POST /openai/v1/responses']);
 const DEPLOYMENT_RE = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)$/;
 const V1_ROUTES = {
     'POST /openai/v1/chat/completions': '/v1/chat/completions',
@@ -190,6 +196,18 @@ export function handle(ctx) {
     // openai.mjs keeps every header but authorization in the log; the key must not be there either.
     delete entry.headers['api-key'];
 
+    if (RESPONSES_ROUTES.has(`${req.method} ${url.pathname}`)) {
+        if (!checkAuth(ctx, url.pathname.startsWith('/openai/v1/'))) return;
+        if (url.pathname === '/openai/responses' && !url.searchParams.get('api-version')) {
+            notFound();
+            return;
+        }
+        // Azure checked the key; the Responses fake answers as OpenAI would.
+        const authOk = entry.auth_ok;
+        responsesHandle({ ...ctx, url: new URL('/v1/responses', 'http://fake'), apiKey: null });
+        entry.auth_ok = authOk;
+        return;
+    }
     if (!dep && !v1Target) {
         if (!checkAuth(ctx, url.pathname.startsWith('/openai/v1/'))) return;
         notFound();
