@@ -10,6 +10,7 @@
 #include <string.h>
 #include <jansson.h>
 
+#include "arena.h"
 #include "memconn.h"
 #include "request.h"
 
@@ -87,6 +88,33 @@ static inline void case_usage(struct sl_request *req, const json_t *u)
 static inline int case_by_name(const struct dirent **x, const struct dirent **y)
 {
     return strcmp((*x)->d_name, (*y)->d_name);
+}
+
+/* Runs run(dir, name, a) for each case folder under $SL_TEST_DATA (else
+ * tests/data) / sub, in name order; the number of cases. */
+static inline int case_each(const char *sub, void (*run)(const char *dir, const char *name, struct sl_arena *a),
+                            struct sl_arena *a)
+{
+    const char *data = getenv("SL_TEST_DATA") ? getenv("SL_TEST_DATA") : "tests/data";
+    char root[1024];
+    struct dirent **cs;
+    int n, cases = 0;
+
+    snprintf(root, sizeof(root), "%s/%s", data, sub);
+    n = scandir(root, &cs, NULL, case_by_name);
+    for (int i = 0; i < n; i++) {
+        char dir[2048];
+
+        if (cs[i]->d_name[0] != '.') {
+            snprintf(dir, sizeof(dir), "%s/%s", root, cs[i]->d_name);
+            run(dir, cs[i]->d_name, a);
+            cases++;
+        }
+        free(cs[i]);
+    }
+    if (n >= 0)
+        free(cs);
+    return cases;
 }
 
 #endif

@@ -162,26 +162,9 @@ out:
 
 int main(void)
 {
-    const char *data = getenv("SL_TEST_DATA") ? getenv("SL_TEST_DATA") : "tests/data";
-    char root[1024];
-    struct dirent **cs;
     struct sl_arena *a = sl_arena_create(64u << 20);
-    int n, cases = 0;
+    int cases = case_each("messages", run_case, a);
 
-    snprintf(root, sizeof(root), "%s/messages", data);
-    n = scandir(root, &cs, NULL, case_by_name);
-    for (int i = 0; i < n; i++) {
-        char dir[2048];
-
-        if (cs[i]->d_name[0] != '.') {
-            snprintf(dir, sizeof(dir), "%s/%s", root, cs[i]->d_name);
-            run_case(dir, cs[i]->d_name, a);
-            cases++;
-        }
-        free(cs[i]);
-    }
-    if (n >= 0)
-        free(cs);
     ok(cases > 0, "messages cases were found");
     sl_arena_free(a);
     return tap_done();
